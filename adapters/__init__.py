@@ -1,0 +1,1 @@
+"""Source adapters: one module per source kind behind :class:`adapters.base.SourceAdapter`."""

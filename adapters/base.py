@@ -1,0 +1,161 @@
+"""The contract between the gateway and a department's source, in the spirit of Trino's connector SPI.
+
+The gateway hands an adapter a :class:`SourceQuery`: a dialect-neutral sqlglot ``SELECT`` (already
+rewritten by policy) whose values are placeholders, plus the types of its parameters and output
+columns. The adapter declares what it can do in :class:`Capabilities`; whatever it cannot do (per-parent
+pagination without window functions, later filters a REST API ignores) the gateway does itself on the
+fetched rows. An adapter
+
+* **prepares** a query once (rendering it in its dialect; the result is cached in the plan),
+* **fetches** rows for a prepared query and a set of parameter values, decoding every value to the
+  canonical Python type of its column (:mod:`schema.types`), within a timeout,
+* maps every driver error to :class:`~gateway.errors.SourceError` subclasses at this boundary,
+* reports **health** and **introspects** its tables for ``fedgate introspect``.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from sqlglot import exp
+
+from schema.catalog import Department
+from schema.types import ColumnType
+
+Row = tuple[Any, ...]
+
+
+class Capability(enum.Enum):
+    """Something a source can evaluate itself. Absent means the gateway must do it."""
+
+    #: ``ROW_NUMBER() OVER (PARTITION BY ...)``: per-parent pages of nested lists in one statement.
+    WINDOW_FUNCTIONS = "window_functions"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a source supports; ``dialect`` is the sqlglot dialect its statements are rendered in."""
+
+    dialect: str
+    features: frozenset[Capability] = frozenset()
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.features
+
+
+@dataclass(frozen=True, slots=True)
+class OutputColumn:
+    """A column of a query's result: its name in the ``SELECT`` list and its logical type."""
+
+    name: str
+    type: ColumnType
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterSpec:
+    """The declared type of a placeholder. ``is_list`` marks a key set (``col IN <placeholder>``)."""
+
+    type: ColumnType
+    is_list: bool = False
+
+
+@dataclass(frozen=True)
+class SourceQuery:
+    """One statement for one source: a canonical ``SELECT`` plus the types of its inputs and outputs.
+
+    Placeholders are ``exp.Placeholder(this=<name>)`` nodes; a key set is ``exp.In(this=<column>,
+    expressions=[<placeholder>])`` where the placeholder's spec has ``is_list``. Values are never part
+    of the tree: they arrive at :meth:`SourceAdapter.fetch` and reach the driver as bound parameters.
+    """
+
+    department: str
+    select: exp.Select
+    columns: tuple[OutputColumn, ...]
+    parameters: Mapping[str, ParameterSpec] = field(default_factory=dict)
+
+
+class PreparedQuery(abc.ABC):
+    """A :class:`SourceQuery` rendered for one source, reusable across requests."""
+
+    @property
+    @abc.abstractmethod
+    def display_sql(self) -> str:
+        """The statement as the source runs it, with placeholders (never values), for ``explain``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnDescription:
+    """A column found by introspection, with the catalog type it maps to (``None``: unsupported type)."""
+
+    name: str
+    native_type: str
+    type: ColumnType | None
+    nullable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKeyDescription:
+    """A foreign key found by introspection; becomes a relationship in the catalog skeleton."""
+
+    columns: tuple[str, ...]
+    target_table: str
+    target_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TableDescription:
+    """A table found by introspection."""
+
+    name: str
+    columns: tuple[ColumnDescription, ...]
+    primary_key: tuple[str, ...]
+    foreign_keys: tuple[ForeignKeyDescription, ...] = ()
+    comment: str = ""
+
+
+class SourceAdapter(abc.ABC):
+    """One department's source. Subclasses implement only what their kind supports."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, department: Department) -> None:
+        self.department = department
+        self.name = department.name
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities:
+        """Valid after :meth:`open` (some capabilities depend on the server's version)."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Create the connection pool; raise :class:`~gateway.errors.SourceUnavailableError` on failure."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close every connection. Safe to call twice or after a failed :meth:`open`."""
+
+    @abc.abstractmethod
+    async def health(self) -> None:
+        """Check the source answers a trivial query; raise a :class:`~gateway.errors.SourceError` if not."""
+
+    @abc.abstractmethod
+    async def introspect(self) -> Sequence[TableDescription]:
+        """Describe the source's tables (for ``fedgate introspect``)."""
+
+    @abc.abstractmethod
+    def prepare(self, query: SourceQuery) -> PreparedQuery:
+        """Render ``query`` for this source. Pure: no I/O, safe to cache."""
+
+    @abc.abstractmethod
+    async def fetch(self, prepared: PreparedQuery, values: Mapping[str, Any], *, timeout: float) -> list[Row]:
+        """Run a prepared query with ``values`` bound; rows hold canonical Python values in column order.
+
+        Raises :class:`~gateway.errors.SourceTimeoutError` after ``timeout`` seconds (the query is
+        cancelled on the source), :class:`~gateway.errors.SourceUnavailableError` when the source cannot
+        be reached and :class:`~gateway.errors.SourceQueryError` when it rejects the query.
+        """

@@ -1,0 +1,233 @@
+"""MariaDB and MySQL departments, through asyncmy.
+
+Statements run as server-side prepared statements (binary protocol): values travel separately from the
+SQL text, never escaped into it. Sessions are read-only, in UTC, ``utf8mb4``, with a server-side
+statement time limit (``max_statement_time`` on MariaDB, ``max_execution_time`` on MySQL) backing the
+client-side timeout. A connection whose query was cancelled mid-flight is closed, not reused.
+Text columns must use a ``utf8mb4`` character set: comparisons apply ``COLLATE utf8mb4_bin``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import asyncmy
+from asyncmy import errors as mysql_errors
+
+from adapters.base import Capabilities, Capability, ColumnDescription, ForeignKeyDescription, TableDescription
+from adapters.sql import SqlAdapter
+from adapters.sql_render import MySQLDialect
+from gateway.errors import SourceError
+from schema.catalog import Department
+from schema.sources import MySQLSource
+from schema.types import ColumnType
+
+_STATEMENT_CACHE_SIZE = 256
+_UNAVAILABLE_CODES = {1040, 1045, 1049, 1053, 2002, 2003, 2005, 2006, 2013, 2055}
+_TIMEOUT_CODES = {1969, 3024}  # ER_STATEMENT_TIMEOUT (MariaDB), ER_QUERY_TIMEOUT (MySQL)
+
+_TYPES = {
+    "char": ColumnType.STRING,
+    "varchar": ColumnType.STRING,
+    "text": ColumnType.STRING,
+    "tinytext": ColumnType.STRING,
+    "mediumtext": ColumnType.STRING,
+    "longtext": ColumnType.STRING,
+    "enum": ColumnType.STRING,
+    "tinyint": ColumnType.INTEGER,
+    "smallint": ColumnType.INTEGER,
+    "mediumint": ColumnType.INTEGER,
+    "int": ColumnType.INTEGER,
+    "bigint": ColumnType.INTEGER,
+    "float": ColumnType.FLOAT,
+    "double": ColumnType.FLOAT,
+    "decimal": ColumnType.DECIMAL,
+    "date": ColumnType.DATE,
+    "datetime": ColumnType.DATETIME,
+    "timestamp": ColumnType.DATETIME,
+}
+
+_COLUMNS = """
+SELECT table_name, column_name, data_type, column_type, is_nullable = 'YES', column_key = 'PRI', column_comment
+FROM information_schema.columns WHERE table_schema = ? ORDER BY table_name, ordinal_position
+"""
+_FOREIGN_KEYS = """
+SELECT table_name, constraint_name, column_name, referenced_table_name, referenced_column_name
+FROM information_schema.key_column_usage
+WHERE table_schema = ? AND referenced_table_name IS NOT NULL
+ORDER BY table_name, constraint_name, ordinal_position
+"""
+_TABLE_COMMENTS = "SELECT table_name, table_comment FROM information_schema.tables WHERE table_schema = ?"
+
+
+class MySQLAdapter(SqlAdapter):
+    """A department held in MariaDB or MySQL."""
+
+    kind = "mysql"
+    dialect = MySQLDialect()
+    positional_parameters = True
+
+    def __init__(self, department: Department) -> None:
+        super().__init__(department)
+        assert isinstance(department.source, MySQLSource)
+        self.config = department.source
+        self._pool: asyncmy.Pool | None = None
+        self._opening = asyncio.Lock()
+        self._statements: dict[tuple[int, int], OrderedDict[str, Any]] = {}
+        self._capabilities = Capabilities(dialect="mysql", features=frozenset({Capability.WINDOW_FUNCTIONS}))
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        config = self.config
+        kwargs: dict[str, Any] = {
+            "host": config.host,
+            "port": config.port,
+            "user": config.user,
+            "password": config.password.get_secret_value() if config.password else "",
+            "database": config.database,
+            "charset": "utf8mb4",
+            "autocommit": True,
+            "connect_timeout": max(1, int(config.timeout_seconds)),
+        }
+        if config.ssl != "disable":
+            context = ssl.create_default_context()
+            if config.ssl == "require":
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            kwargs["ssl"] = context
+        return kwargs
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self._pool is not None:
+                return
+            kwargs = self._connect_kwargs()
+            try:
+                probe = await asyncmy.connect(**kwargs)
+                try:
+                    is_mariadb = "mariadb" in probe.get_server_info().lower()
+                    version = _version(probe.get_server_info())
+                finally:
+                    probe.close()
+                seconds = self.config.timeout_seconds + 0.5
+                limit = (
+                    f"max_statement_time = {seconds:.3f}"
+                    if is_mariadb
+                    else f"max_execution_time = {int(seconds * 1000)}"
+                )
+                read_only = "tx_read_only = 1" if is_mariadb else "transaction_read_only = 1"
+                kwargs["init_command"] = f"SET SESSION time_zone = '+00:00', SESSION {limit}, SESSION {read_only}"
+                windows = version >= ((10, 2) if is_mariadb else (8, 0))
+                features = {Capability.WINDOW_FUNCTIONS} if windows else set()
+                self._capabilities = Capabilities(dialect="mysql", features=frozenset(features))
+                self._pool = await asyncmy.create_pool(minsize=1, maxsize=self.config.pool_size, **kwargs)
+            except Exception as exc:
+                if self._map_error(exc) is None:
+                    raise
+                raise self.unavailable() from exc
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        self._statements.clear()
+        if pool is not None:
+            pool.close()
+            await pool.wait_closed()
+
+    async def _run(self, text: str, params: Sequence[Any] | dict[str, Any], timeout: float) -> Sequence[Sequence[Any]]:
+        if self._pool is None:
+            await self.open()
+        assert self._pool is not None
+        pool = self._pool
+        connection = await pool.acquire()
+        try:
+            statement = await self._statement(connection, text)
+            result = await statement.execute(tuple(params))
+            return result.rows or ()
+        except BaseException:
+            # The protocol state is unknown after a cancellation or a broken read: never reuse it.
+            self._statements.pop(_connection_key(connection), None)
+            connection.close()
+            raise
+        finally:
+            pool.release(connection)
+
+    async def _statement(self, connection: Any, text: str) -> Any:
+        cache = self._statements.setdefault(_connection_key(connection), OrderedDict())
+        statement = cache.get(text)
+        if statement is not None:
+            cache.move_to_end(text)
+            return statement
+        statement = cache[text] = await connection.prepare(text)
+        if len(cache) > _STATEMENT_CACHE_SIZE:
+            _, oldest = cache.popitem(last=False)
+            await oldest.close()
+        return statement
+
+    def _map_error(self, exc: BaseException) -> SourceError | None:
+        if isinstance(exc, OSError | ConnectionError):
+            return self.unavailable()
+        if not isinstance(exc, mysql_errors.MySQLError):
+            return None
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if code in _TIMEOUT_CODES:
+            return self.timed_out(self.config.timeout_seconds)
+        if code in _UNAVAILABLE_CODES or isinstance(exc, mysql_errors.InterfaceError):
+            return self.unavailable()
+        return self.query_failed()
+
+    async def introspect(self) -> Sequence[TableDescription]:
+        timeout = self.config.timeout_seconds
+        database = self.config.database
+        columns: dict[str, list[ColumnDescription]] = {}
+        primary: dict[str, list[str]] = {}
+        for table, column, data_type, column_type, nullable, is_key, _ in await self.execute_text(
+            _COLUMNS, [database], timeout=timeout
+        ):
+            native = str(column_type)
+            kind = ColumnType.BOOLEAN if native.lower() == "tinyint(1)" else _TYPES.get(str(data_type).lower())
+            columns.setdefault(table, []).append(ColumnDescription(column, native, kind, bool(nullable)))
+            if is_key:
+                primary.setdefault(table, []).append(column)
+        foreign: dict[tuple[str, str], tuple[str, list[str], list[str]]] = {}
+        for table, name, local, target, remote in await self.execute_text(_FOREIGN_KEYS, [database], timeout=timeout):
+            entry = foreign.setdefault((table, name), (target, [], []))
+            entry[1].append(local)
+            entry[2].append(remote)
+        comments = {
+            table: comment for table, comment in await self.execute_text(_TABLE_COMMENTS, [database], timeout=timeout)
+        }
+        return [
+            TableDescription(
+                name=table,
+                columns=tuple(table_columns),
+                primary_key=tuple(primary.get(table, ())),
+                foreign_keys=tuple(
+                    ForeignKeyDescription(tuple(local), target, tuple(remote))
+                    for (owner, _), (target, local, remote) in sorted(foreign.items())
+                    if owner == table
+                ),
+                comment=str(comments.get(table) or ""),
+            )
+            for table, table_columns in sorted(columns.items())
+        ]
+
+
+def _connection_key(connection: Any) -> tuple[int, int]:
+    """Identifies a live connection: the server's thread id changes when the pool replaces it."""
+    return id(connection), connection.thread_id()
+
+
+def _version(server_info: str) -> tuple[int, int]:
+    """``"10.11.6-MariaDB-0+deb12u1"`` → ``(10, 11)``."""
+    numbers = server_info.split("-", 1)[0].split(".")
+    try:
+        return int(numbers[0]), int(numbers[1])
+    except (IndexError, ValueError):
+        return (0, 0)

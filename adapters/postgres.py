@@ -1,0 +1,186 @@
+"""PostgreSQL departments, through asyncpg.
+
+Sessions are read-only (``default_transaction_read_only``), in UTC, and carry a server-side
+``statement_timeout`` as a backstop to the client-side timeout (which cancels the running query).
+asyncpg prepares and caches each distinct statement per connection; fedgate's statement texts do not
+depend on parameter values (key sets are one array parameter), so the cache stays small and hot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from adapters.base import Capabilities, Capability, ColumnDescription, ForeignKeyDescription, TableDescription
+from adapters.sql import SqlAdapter
+from adapters.sql_render import PostgresDialect
+from gateway.errors import SourceError
+from schema.catalog import Department
+from schema.sources import PostgresSource
+from schema.types import ColumnType
+
+_TYPES = {
+    "text": ColumnType.STRING,
+    "character varying": ColumnType.STRING,
+    "character": ColumnType.STRING,
+    "citext": ColumnType.STRING,
+    "uuid": ColumnType.STRING,
+    "smallint": ColumnType.INTEGER,
+    "integer": ColumnType.INTEGER,
+    "bigint": ColumnType.INTEGER,
+    "real": ColumnType.FLOAT,
+    "double precision": ColumnType.FLOAT,
+    "numeric": ColumnType.DECIMAL,
+    "boolean": ColumnType.BOOLEAN,
+    "date": ColumnType.DATE,
+    "timestamp with time zone": ColumnType.DATETIME,
+    "timestamp without time zone": ColumnType.DATETIME,
+}
+
+_COLUMNS = """
+SELECT c.table_name, c.column_name, c.data_type, c.is_nullable = 'YES', col_description(
+         (quote_ident(c.table_schema) || '.' || quote_ident(c.table_name))::regclass, c.ordinal_position::int)
+FROM information_schema.columns AS c
+JOIN information_schema.tables AS t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+WHERE c.table_schema = $1 AND t.table_type IN ('BASE TABLE', 'VIEW')
+ORDER BY c.table_name, c.ordinal_position
+"""
+_PRIMARY_KEYS = """
+SELECT cl.relname, a.attname
+FROM pg_constraint AS con
+JOIN pg_class AS cl ON cl.oid = con.conrelid
+JOIN pg_namespace AS n ON n.oid = cl.relnamespace
+CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute AS a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+WHERE con.contype = 'p' AND n.nspname = $1
+ORDER BY cl.relname, k.ord
+"""
+_FOREIGN_KEYS = """
+SELECT cl.relname, con.conname, a.attname, target.relname, fa.attname
+FROM pg_constraint AS con
+JOIN pg_class AS cl ON cl.oid = con.conrelid
+JOIN pg_namespace AS n ON n.oid = cl.relnamespace
+JOIN pg_class AS target ON target.oid = con.confrelid
+CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(local_att, remote_att, ord)
+JOIN pg_attribute AS a ON a.attrelid = con.conrelid AND a.attnum = k.local_att
+JOIN pg_attribute AS fa ON fa.attrelid = con.confrelid AND fa.attnum = k.remote_att
+WHERE con.contype = 'f' AND n.nspname = $1
+ORDER BY cl.relname, con.conname, k.ord
+"""
+_TABLE_COMMENTS = """
+SELECT cl.relname, coalesce(obj_description(cl.oid, 'pg_class'), '')
+FROM pg_class AS cl JOIN pg_namespace AS n ON n.oid = cl.relnamespace
+WHERE n.nspname = $1 AND cl.relkind IN ('r', 'v', 'p')
+"""
+
+
+class PostgresAdapter(SqlAdapter):
+    """A department held in PostgreSQL."""
+
+    kind = "postgres"
+    dialect = PostgresDialect()
+    positional_parameters = True
+
+    def __init__(self, department: Department) -> None:
+        super().__init__(department)
+        assert isinstance(department.source, PostgresSource)
+        self.config = department.source
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(dialect="postgres", features=frozenset({Capability.WINDOW_FUNCTIONS}))
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self._pool is not None:
+                return
+            config = self.config
+            password = config.password.get_secret_value() if config.password else None
+            try:
+                self._pool = await asyncpg.create_pool(
+                    host=config.host,
+                    port=config.port,
+                    user=config.user,
+                    password=password,
+                    database=config.database,
+                    ssl=config.ssl,
+                    min_size=1,
+                    max_size=config.pool_size,
+                    timeout=config.timeout_seconds,
+                    server_settings={
+                        "application_name": "fedgate",
+                        "default_transaction_read_only": "on",
+                        "TimeZone": "UTC",
+                        "statement_timeout": str(int(config.timeout_seconds * 1000) + 500),
+                    },
+                )
+            except Exception as exc:
+                mapped = self._map_error(exc)
+                if mapped is None:
+                    raise
+                raise self.unavailable() from exc
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _run(self, text: str, params: Sequence[Any] | dict[str, Any], timeout: float) -> Sequence[Sequence[Any]]:
+        if self._pool is None:
+            await self.open()
+        assert self._pool is not None and isinstance(params, list)
+        async with self._pool.acquire() as connection:
+            return await connection.fetch(text, *params)  # type: ignore[no-any-return]
+
+    def _map_error(self, exc: BaseException) -> SourceError | None:
+        if isinstance(exc, asyncpg.QueryCanceledError):
+            return self.timed_out(self.config.timeout_seconds)
+        if isinstance(
+            exc,
+            OSError
+            | asyncpg.PostgresConnectionError
+            | asyncpg.CannotConnectNowError
+            | asyncpg.TooManyConnectionsError
+            | asyncpg.InvalidAuthorizationSpecificationError
+            | asyncpg.InvalidPasswordError
+            | asyncpg.InvalidCatalogNameError
+            | asyncpg.ConnectionDoesNotExistError,
+        ):
+            return self.unavailable()
+        if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
+            return self.query_failed()
+        return None
+
+    async def introspect(self, schema: str = "public") -> Sequence[TableDescription]:
+        timeout = self.config.timeout_seconds
+        columns: dict[str, list[ColumnDescription]] = {}
+        for table, column, native, nullable, _comment in await self.execute_text(_COLUMNS, [schema], timeout=timeout):
+            columns.setdefault(table, []).append(ColumnDescription(column, native, _TYPES.get(native), bool(nullable)))
+        primary: dict[str, list[str]] = {}
+        for table, column in await self.execute_text(_PRIMARY_KEYS, [schema], timeout=timeout):
+            primary.setdefault(table, []).append(column)
+        foreign: dict[tuple[str, str], tuple[str, list[str], list[str]]] = {}
+        for table, name, local, target, remote in await self.execute_text(_FOREIGN_KEYS, [schema], timeout=timeout):
+            entry = foreign.setdefault((table, name), (target, [], []))
+            entry[1].append(local)
+            entry[2].append(remote)
+        comments = dict(await self.execute_text(_TABLE_COMMENTS, [schema], timeout=timeout))  # type: ignore[arg-type]
+        return [
+            TableDescription(
+                name=table,
+                columns=tuple(table_columns),
+                primary_key=tuple(primary.get(table, ())),
+                foreign_keys=tuple(
+                    ForeignKeyDescription(tuple(local), target, tuple(remote))
+                    for (owner, _), (target, local, remote) in sorted(foreign.items())
+                    if owner == table
+                ),
+                comment=str(comments.get(table, "")),
+            )
+            for table, table_columns in sorted(columns.items())
+        ]

@@ -1,0 +1,275 @@
+"""Rendering canonical statements (:mod:`adapters.canonical`) as SQL text for each dialect.
+
+A :class:`SqlDialect` turns a :class:`~adapters.base.SourceQuery` into text the driver runs plus the
+parameter values in the driver's binding style. Rendering is a pipeline of small pure
+``Expression -> Expression`` rules (one tuple per dialect, applied in order), then sqlglot generation in
+the source's dialect with comments off and ``unsupported_level=RAISE``: a construct the dialect cannot
+express fails the query instead of silently changing its meaning. Values are never written into the
+text; the SQL is generated from the expression tree once and never re-parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any, ClassVar
+
+from sqlglot import ErrorLevel, exp
+from sqlglot.dialects.mysql import MySQL
+from sqlglot.dialects.postgres import Postgres
+from sqlglot.dialects.sqlite import SQLite
+
+from adapters.base import ParameterSpec, SourceQuery
+from adapters.canonical import BinaryText, key_set_parameter
+from adapters.values import utc_naive
+from schema.types import ColumnType
+
+Rule = Callable[[exp.Expression, Mapping[str, ParameterSpec]], exp.Expression]
+Encoder = Callable[[Any, ParameterSpec], Any]
+
+
+class FedgateSQLite(SQLite):
+    """SQLite as fedgate renders it (sqlglot's, with named ``:name`` placeholders)."""
+
+
+class FedgatePostgres(Postgres):
+    """PostgreSQL as fedgate renders it: placeholders are numbered ``$n`` for asyncpg."""
+
+
+class FedgateMySQL(MySQL):
+    """MariaDB/MySQL as fedgate renders it: ``?`` placeholders for server-side prepared statements.
+
+    ``?`` is positional, so placeholders are first emitted as NUL-delimited markers, read back in text
+    order to fix the binding order, and only then replaced by ``?``.
+    """
+
+    class Generator(MySQL.Generator):
+        TRANSFORMS = {
+            **MySQL.Generator.TRANSFORMS,
+            exp.Placeholder: lambda self, e: f"\x00{e.name}\x00",
+        }
+
+
+_MARKER = re.compile(r"\x00(\w+)\x00")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Statement text plus the placeholder names in the order the driver binds them."""
+
+    text: str
+    names: tuple[str, ...]
+
+
+def _generate(tree: exp.Expression, dialect: type) -> str:
+    return tree.sql(dialect=dialect, identify=True, comments=False, unsupported_level=ErrorLevel.RAISE)
+
+
+def _placeholder_names(tree: exp.Expression) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(node.name for node in tree.find_all(exp.Placeholder)))
+
+
+def _key_sets(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> list[tuple[exp.In, str]]:
+    found = []
+    for node in tree.find_all(exp.In):
+        name = key_set_parameter(node)
+        if name is not None and specs[name].is_list:
+            found.append((node, name))
+    return found
+
+
+def _strip_binary_under_equality(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+    """Equality is byte equality under PostgreSQL's deterministic collations: keep the index usable."""
+    for node in list(tree.find_all(BinaryText)):
+        if isinstance(node.parent, exp.EQ | exp.NEQ | exp.In):
+            node.replace(node.this)
+    return tree
+
+
+def _collate(collation: exp.Expression) -> Rule:
+    def rule(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+        for node in list(tree.find_all(BinaryText)):
+            node.replace(exp.Collate(this=node.this, expression=collation.copy()))
+        return tree
+
+    rule.__name__ = f"collate_{collation.name}"
+    return rule
+
+
+def _sqlite_key_sets(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+    """``col IN :keys`` → ``col IN (SELECT value FROM json_each(:keys))``; the keys are bound as JSON."""
+    for node, name in _key_sets(tree, specs):
+        rows = exp.select("value").from_(
+            exp.Table(this=exp.Anonymous(this="json_each", expressions=[exp.Placeholder(this=name)]))
+        )
+        node.replace(exp.In(this=node.this, query=rows.subquery()))
+    return tree
+
+
+_PG_ARRAY_TYPES = {
+    ColumnType.STRING: "TEXT[]",
+    ColumnType.INTEGER: "BIGINT[]",
+    ColumnType.FLOAT: "DOUBLE PRECISION[]",
+    ColumnType.DECIMAL: "NUMERIC[]",
+    ColumnType.BOOLEAN: "BOOLEAN[]",
+    ColumnType.DATE: "DATE[]",
+    ColumnType.DATETIME: "TIMESTAMPTZ[]",
+}
+
+
+def _postgres_key_sets(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+    """``col IN :keys`` → ``col = ANY(CAST(:keys AS <type>[]))``: one array parameter, one plan."""
+    for node, name in _key_sets(tree, specs):
+        array_type = exp.DataType.build(_PG_ARRAY_TYPES[specs[name].type], dialect="postgres")
+        cast = exp.Cast(this=exp.Placeholder(this=name), to=array_type)
+        node.replace(exp.EQ(this=node.this, expression=exp.Any(this=exp.Paren(this=cast))))
+    return tree
+
+
+def _postgres_numbered_parameters(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+    for number, name in enumerate(_placeholder_names(tree), start=1):
+        for node in list(tree.find_all(exp.Placeholder)):
+            if node.name == name:
+                node.replace(exp.Parameter(this=exp.Literal.number(number)))
+    return tree
+
+
+def _mysql_binary_equality(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+    """``BINARY(col) = v`` → ``col = v AND col COLLATE utf8mb4_bin = v``: the index narrows, binary decides."""
+    for node in list(tree.find_all(exp.EQ, exp.In)):
+        operand = node.this
+        if isinstance(operand, BinaryText):
+            loose = node.copy()
+            loose.set("this", operand.this.copy())
+            node.replace(exp.paren(exp.and_(loose, node.copy()), copy=False))
+    return tree
+
+
+_SQLITE_RULES: tuple[Rule, ...] = (_sqlite_key_sets, _collate(exp.Var(this="BINARY")))
+_POSTGRES_RULES: tuple[Rule, ...] = (
+    _postgres_key_sets,
+    _strip_binary_under_equality,
+    _collate(exp.Identifier(this="C", quoted=True)),
+    _postgres_numbered_parameters,
+)
+_MYSQL_RULES: tuple[Rule, ...] = (_mysql_binary_equality, _collate(exp.Var(this="utf8mb4_bin")))
+
+
+def apply_rules(query: SourceQuery, rules: tuple[Rule, ...]) -> exp.Expression:
+    tree: exp.Expression = query.select.copy()
+    for rule in rules:
+        tree = rule(tree, query.parameters)
+    return tree
+
+
+class SqlDialect:
+    """How one dialect renders statements and encodes parameter values for its driver."""
+
+    name: ClassVar[str]
+    sqlglot_dialect: ClassVar[type]
+    rules: ClassVar[tuple[Rule, ...]]
+
+    def render(self, query: SourceQuery) -> Rendered:
+        """Render the statement (for dialects whose text does not depend on the values bound)."""
+        tree = apply_rules(query, self.rules)
+        return Rendered(_generate(tree, self.sqlglot_dialect), _placeholder_names(query.select))
+
+    def encode(self, value: Any, spec: ParameterSpec) -> Any:
+        """A canonical value as the driver expects it."""
+        return value
+
+
+class SQLiteDialect(SqlDialect):
+    """SQLite: named parameters; dates and datetimes as ISO text (UTC), key sets as JSON arrays."""
+
+    name = "sqlite"
+    sqlglot_dialect = FedgateSQLite
+    rules = _SQLITE_RULES
+
+    def encode(self, value: Any, spec: ParameterSpec) -> Any:
+        if spec.is_list:
+            return json.dumps([self._scalar(item, spec.type) for item in value])
+        return self._scalar(value, spec.type)
+
+    @staticmethod
+    def _scalar(value: Any, column_type: ColumnType) -> Any:
+        if value is None:
+            return None
+        if column_type is ColumnType.DATETIME:
+            return utc_naive(value).isoformat(sep=" ")
+        if column_type is ColumnType.DATE:
+            return value.isoformat()
+        if column_type is ColumnType.DECIMAL:
+            return float(value)
+        if column_type is ColumnType.BOOLEAN:
+            return int(value)
+        return value
+
+
+class PostgresDialect(SqlDialect):
+    """PostgreSQL: ``$n`` parameters bound positionally; key sets as one typed array parameter."""
+
+    name = "postgres"
+    sqlglot_dialect = FedgatePostgres
+    rules = _POSTGRES_RULES
+
+    def encode(self, value: Any, spec: ParameterSpec) -> Any:
+        if spec.type is ColumnType.DATETIME and value is not None:
+            return [self._aware(item) for item in value] if spec.is_list else self._aware(value)
+        return list(value) if spec.is_list else value
+
+    @staticmethod
+    def _aware(value: Any) -> Any:
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class MySQLDialect(SqlDialect):
+    """MariaDB/MySQL: positional ``?`` parameters (server-side prepared statements); a key set expands to
+    one placeholder per key.
+
+    To keep the number of distinct statement texts small, key sets are padded (repeating the last key)
+    to the next power of two; an empty key set becomes ``FALSE``.
+    """
+
+    name = "mysql"
+    sqlglot_dialect = FedgateMySQL
+    rules = _MYSQL_RULES
+
+    def render(self, query: SourceQuery) -> Rendered:
+        return self.render_with_sizes(query, {})
+
+    def render_with_sizes(self, query: SourceQuery, sizes: Mapping[str, int]) -> Rendered:
+        """Render with each key set expanded to ``sizes[name]`` placeholders (``name_0``, ``name_1``...)."""
+        tree = query.select.copy()
+        for node, name in _key_sets(tree, query.parameters):
+            size = sizes.get(name, 1)
+            if size == 0:
+                node.replace(exp.false())
+            else:
+                node.set("expressions", [exp.Placeholder(this=f"{name}_{i}") for i in range(size)])
+        for rule in self.rules:
+            tree = rule(tree, query.parameters)
+        for literal in tree.find_all(exp.Literal):
+            if "\x00" in str(literal.this):
+                raise ValueError("NUL characters cannot appear in SQL literals")
+        text = _generate(tree, self.sqlglot_dialect)
+        return Rendered(_MARKER.sub("?", text), tuple(_MARKER.findall(text)))
+
+    def encode(self, value: Any, spec: ParameterSpec) -> Any:
+        if spec.is_list:
+            return [self._scalar(item, spec.type) for item in value]
+        return self._scalar(value, spec.type)
+
+    @staticmethod
+    def _scalar(value: Any, column_type: ColumnType) -> Any:
+        if value is not None and column_type is ColumnType.DATETIME:
+            return utc_naive(value)
+        return value
+
+
+def padded_size(count: int) -> int:
+    """The key-set size a MySQL statement is rendered for: the next power of two (0 stays 0)."""
+    return 0 if count == 0 else 1 << (count - 1).bit_length()

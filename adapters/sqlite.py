@@ -1,0 +1,150 @@
+"""SQLite departments (the embedded default), through aiosqlite.
+
+Databases are opened read-only (``mode=ro`` and ``PRAGMA query_only``) with case-sensitive ``LIKE`` so
+that text semantics match the other sources. Each pooled connection runs on its own thread; a query
+that overruns its timeout is interrupted on that thread (``sqlite3_interrupt``), not just abandoned.
+Dates are stored as ISO-8601 text and datetimes as ``YYYY-MM-DD HH:MM:SS`` text in UTC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from adapters.base import Capabilities, Capability, ColumnDescription, ForeignKeyDescription, TableDescription
+from adapters.sql import SqlAdapter
+from adapters.sql_render import SQLiteDialect
+from gateway.errors import SourceError
+from schema.catalog import Department
+from schema.sources import SqliteSource
+from schema.types import ColumnType
+
+_INTROSPECT_TABLES = (
+    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name"
+)
+_INTROSPECT_COLUMNS = 'SELECT name, type, "notnull", pk FROM pragma_table_info(?) ORDER BY cid'
+_INTROSPECT_FOREIGN_KEYS = 'SELECT id, "table", "from", "to" FROM pragma_foreign_key_list(?) ORDER BY id, seq'
+
+
+def sqlite_column_type(declared: str) -> ColumnType | None:
+    """Map a declared SQLite column type to a catalog type, following SQLite's affinity rules."""
+    text = declared.upper()
+    if "BOOL" in text:
+        return ColumnType.BOOLEAN
+    if "INT" in text:
+        return ColumnType.INTEGER
+    if "DATETIME" in text or "TIMESTAMP" in text:
+        return ColumnType.DATETIME
+    if "DATE" in text:
+        return ColumnType.DATE
+    if any(word in text for word in ("CHAR", "CLOB", "TEXT")) or not text:
+        return ColumnType.STRING
+    if any(word in text for word in ("REAL", "FLOA", "DOUB")):
+        return ColumnType.FLOAT
+    if "NUMERIC" in text or "DECIMAL" in text:
+        return ColumnType.DECIMAL
+    return None
+
+
+class SQLiteAdapter(SqlAdapter):
+    """A department held in an SQLite file."""
+
+    kind = "sqlite"
+    dialect = SQLiteDialect()
+
+    def __init__(self, department: Department) -> None:
+        super().__init__(department)
+        assert isinstance(department.source, SqliteSource)
+        self.config = department.source
+        self._idle: asyncio.LifoQueue[aiosqlite.Connection] = asyncio.LifoQueue()
+        self._connections: list[aiosqlite.Connection] = []
+        self._opening = asyncio.Lock()
+        features = {Capability.WINDOW_FUNCTIONS} if sqlite3.sqlite_version_info >= (3, 25) else set()
+        self._capabilities = Capabilities(dialect="sqlite", features=frozenset(features))
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self._connections:
+                return
+            path = self.config.file
+            if not path.is_file():
+                raise self.unavailable()
+            try:
+                for _ in range(self.config.pool_size):
+                    connection = await aiosqlite.connect(f"{path.as_uri()}?mode=ro", uri=True)
+                    self._connections.append(connection)
+                    await connection.execute("PRAGMA query_only = ON")
+                    await connection.execute("PRAGMA case_sensitive_like = ON")
+                    self._idle.put_nowait(connection)
+            except sqlite3.Error as exc:
+                await self.close()
+                raise self.unavailable() from exc
+
+    async def close(self) -> None:
+        connections, self._connections = self._connections, []
+        self._idle = asyncio.LifoQueue()
+        for connection in connections:
+            await connection.close()
+
+    async def _run(self, text: str, params: Sequence[Any] | dict[str, Any], timeout: float) -> Sequence[Sequence[Any]]:
+        if not self._connections:
+            await self.open()
+        connection = await self._idle.get()
+        try:
+            return list(await connection.execute_fetchall(text, params))
+        except asyncio.CancelledError:
+            await connection.interrupt()  # stop the statement on its thread, then hand the connection back
+            raise
+        finally:
+            if connection in self._connections:
+                self._idle.put_nowait(connection)
+
+    def _map_error(self, exc: BaseException) -> SourceError | None:
+        if isinstance(exc, sqlite3.OperationalError):
+            message = str(exc).lower()
+            if "interrupted" in message:
+                return self.timed_out(self.config.timeout_seconds)
+            if "unable to open" in message or "locked" in message or "disk i/o" in message:
+                return self.unavailable()
+            return self.query_failed()
+        if isinstance(exc, sqlite3.DatabaseError | ValueError):
+            return self.query_failed()
+        return None
+
+    async def introspect(self) -> Sequence[TableDescription]:
+        tables = []
+        timeout = self.config.timeout_seconds
+        for (name,) in await self.execute_text(_INTROSPECT_TABLES, [], timeout=timeout):
+            info = await self.execute_text(_INTROSPECT_COLUMNS, [name], timeout=timeout)
+            columns = [
+                ColumnDescription(column, declared or "", sqlite_column_type(declared or ""), not notnull and not pk)
+                for column, declared, notnull, pk in info
+            ]
+            primary_key = tuple(column for column, _, _, pk in sorted(info, key=lambda row: row[3]) if pk)
+            foreign_keys: dict[int, tuple[str, list[str], list[str]]] = {}
+            for fk_id, target, local, remote in await self.execute_text(
+                _INTROSPECT_FOREIGN_KEYS, [name], timeout=timeout
+            ):
+                entry = foreign_keys.setdefault(fk_id, (target, [], []))
+                entry[1].append(local)
+                entry[2].append(remote)
+            tables.append(
+                TableDescription(
+                    name=name,
+                    columns=tuple(columns),
+                    primary_key=primary_key,
+                    foreign_keys=tuple(
+                        ForeignKeyDescription(tuple(local), target, tuple(remote))
+                        for target, local, remote in foreign_keys.values()
+                    ),
+                )
+            )
+        return tables

@@ -1,0 +1,91 @@
+"""Converting between drivers' values and fedgate's canonical Python values (see :mod:`schema.types`).
+
+Decoding is tolerant of every representation a driver may return for a declared type (SQLite keeps
+dates as text, MariaDB booleans as integers, PostgreSQL ``timestamp`` without a time zone as naive
+datetimes) and always produces the same canonical value, so answers are identical across sources.
+Naive datetimes are taken to be UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from schema.types import ColumnType
+
+Decoder = Callable[[Any], Any]
+
+
+def _decode_string(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8")
+    return value if isinstance(value, str) else str(value)
+
+
+def _decode_integer(value: Any) -> int:
+    return value if type(value) is int else int(value)
+
+
+def _decode_float(value: Any) -> float:
+    return value if type(value) is float else float(value)
+
+
+def _decode_decimal(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
+
+
+def _decode_boolean(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "t", "true", "y", "yes"}
+    return bool(value)
+
+
+def _decode_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(_decode_string(value)[:10])
+
+
+def _decode_datetime(value: Any) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        if isinstance(value, dt.date):
+            value = dt.datetime(value.year, value.month, value.day)
+        else:
+            value = dt.datetime.fromisoformat(_decode_string(value).replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+_DECODERS: dict[ColumnType, Decoder] = {
+    ColumnType.STRING: _decode_string,
+    ColumnType.INTEGER: _decode_integer,
+    ColumnType.FLOAT: _decode_float,
+    ColumnType.DECIMAL: _decode_decimal,
+    ColumnType.BOOLEAN: _decode_boolean,
+    ColumnType.DATE: _decode_date,
+    ColumnType.DATETIME: _decode_datetime,
+}
+
+
+def decoder(column_type: ColumnType) -> Decoder:
+    """The function turning a driver's value of ``column_type`` into the canonical value (``None`` stays)."""
+    decode = _DECODERS[column_type]
+
+    def decode_nullable(value: Any) -> Any:
+        return None if value is None else decode(value)
+
+    return decode_nullable
+
+
+def utc_naive(value: dt.datetime) -> dt.datetime:
+    """An aware datetime as a naive one in UTC (for sources whose datetime type has no time zone)."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)

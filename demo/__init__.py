@@ -1,0 +1,1 @@
+"""The demo federation: synthetic departments for fedgate."""

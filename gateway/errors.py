@@ -1,0 +1,200 @@
+"""fedgate's exception tree.
+
+Every error fedgate raises derives from :class:`FedgateError` and carries a stable, documented ``code``
+(the contract clients and dashboards rely on) and a message written for the caller: it says what to
+change without echoing data, SQL text, key material or internals. Foreign exceptions (drivers, httpx,
+pydantic, graphql-core) are mapped to these classes at the boundary where they occur, with
+``raise ... from`` so logs keep the cause while responses never show it.
+
+The tree::
+
+    FedgateError
+    ├── ConfigError                 bad catalog / settings / policy at start-up
+    ├── RequestError                the caller's request is malformed or over a limit
+    │   ├── BadRequestError
+    │   ├── RequestTooLargeError
+    │   ├── QueryLimitError
+    │   └── BadUserInputError
+    ├── AuthError                   authentication / authorisation (later issues)
+    ├── SourceError                 a department's source failed; carries department + retryable
+    │   ├── SourceUnavailableError
+    │   ├── SourceTimeoutError
+    │   └── SourceQueryError
+    └── InternalError               a bug: logged in full, reported to the caller as an opaque id
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class FedgateError(Exception):
+    """Root of every error fedgate raises on purpose."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    #: HTTP status when the error ends the whole request (not used for field-level errors).
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def extensions(self) -> dict[str, Any]:
+        """The ``extensions`` object of the GraphQL error: the stable code plus safe structured detail."""
+        return {"code": self.code}
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in a configuration file: where it is and why it is wrong."""
+
+    file: str
+    path: str
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path or '<root>'}: {self.reason}"
+
+
+class ConfigError(FedgateError):
+    """A configuration file (catalog, settings, policies) is invalid; start-up stops.
+
+    Carries every issue found, not just the first, so an operator fixes the file in one pass.
+    """
+
+    code = "CONFIG_INVALID"
+
+    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
+        self.issues = tuple(issues)
+        lines = "\n".join(f"  {issue}" for issue in self.issues)
+        super().__init__(f"invalid configuration ({len(self.issues)} problem(s)):\n{lines}")
+
+
+# --- the caller's request --------------------------------------------------------------------------
+
+
+class RequestError(FedgateError):
+    """The request cannot be served as sent; the caller should change it."""
+
+    code = "BAD_REQUEST"
+    http_status = 400
+
+
+class BadRequestError(RequestError):
+    """The HTTP request is not a valid GraphQL-over-HTTP request (body, method, content type)."""
+
+    code = "BAD_REQUEST"
+
+
+class RequestTooLargeError(RequestError):
+    """The request body exceeds the configured size limit."""
+
+    code = "REQUEST_TOO_LARGE"
+    http_status = 413
+
+
+class QueryLimitError(RequestError):
+    """The query exceeds a configured limit (page size, list length, depth, cost...)."""
+
+    code = "QUERY_LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "limit": self.limit}
+
+
+class BadUserInputError(RequestError):
+    """An argument or variable value is well-typed but not acceptable (e.g. an empty order item)."""
+
+    code = "BAD_USER_INPUT"
+
+
+# --- authentication and authorisation ----------------------------------------------------------------
+
+
+class AuthError(FedgateError):
+    """Authentication or authorisation failed."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+# --- departments' sources ----------------------------------------------------------------------------
+
+
+class SourceError(FedgateError):
+    """A department's source could not answer. The rest of the response still comes back."""
+
+    code = "SOURCE_ERROR"
+    http_status = 502
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, department: str, message: str) -> None:
+        super().__init__(message)
+        self.department = department
+
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "department": self.department, "retryable": self.retryable}
+
+
+class SourceUnavailableError(SourceError):
+    """The source could not be reached (connection refused, pool exhausted, circuit open)."""
+
+    code = "SOURCE_UNAVAILABLE"
+    http_status = 503
+    retryable = True
+
+
+class SourceTimeoutError(SourceError):
+    """The source did not answer within its timeout; the query was cancelled."""
+
+    code = "SOURCE_TIMEOUT"
+    http_status = 504
+    retryable = True
+
+
+class SourceQueryError(SourceError):
+    """The source rejected the query (a schema drift between catalog and database, a type error).
+
+    The driver's message is logged, never shown: it can contain values and table internals.
+    """
+
+    code = "SOURCE_QUERY_FAILED"
+
+
+# --- bugs --------------------------------------------------------------------------------------------
+
+
+class InternalError(FedgateError):
+    """An unexpected failure inside fedgate. The caller sees only an incident id to quote."""
+
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, incident_id: str) -> None:
+        super().__init__(f"internal error; quote incident {incident_id} to the operators")
+        self.incident_id = incident_id
+
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "incident": self.incident_id}
+
+
+def error_codes() -> Mapping[str, str]:
+    """Every stable error code with the docstring summary of its class (used by docs and tests)."""
+    codes: dict[str, str] = {}
+    pending: list[type[FedgateError]] = [FedgateError]
+    while pending:
+        cls = pending.pop()
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        codes.setdefault(cls.code, doc)
+        pending.extend(cls.__subclasses__())
+    return codes

@@ -1,0 +1,1 @@
+"""The catalog: what each department holds, and the GraphQL schema generated from it."""

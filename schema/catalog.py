@@ -1,0 +1,168 @@
+"""The catalog model: departments, their sources, tables, columns, identifiers and relationships.
+
+A catalog is a YAML file written by the people who run fedgate (``fedgate introspect`` writes a first
+draft). It is validated in two passes at start-up: pydantic checks shapes and types (unknown keys are
+errors), then :mod:`schema.catalog_checks` checks meaning (a relationship to a missing column, a
+duplicate name, a GraphQL name clash). Either pass stops start-up with file, line, path and reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from gateway.errors import ConfigError
+from schema.configfile import load_yaml, validate
+from schema.naming import GRAPHQL_NAME, SQL_NAME, camel, pascal
+from schema.sources import Source, StrictModel
+from schema.types import ColumnType
+
+SqlName = Annotated[str, StringConstraints(pattern=SQL_NAME)]
+GraphQLName = Annotated[str, StringConstraints(pattern=GRAPHQL_NAME)]
+TableRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class IdentifierKind(StrictModel):
+    """A kind of identifier shared across departments (``nhs_number``, ``nino``, ``upn``...)."""
+
+    name: SqlName
+    description: str = ""
+    pattern: str | None = Field(None, description="Regular expression every value of this identifier matches.")
+
+
+class Column(StrictModel):
+    """A column of a departmental table, exposed as a GraphQL field named in camelCase."""
+
+    name: SqlName
+    type: ColumnType
+    description: str = ""
+    nullable: bool = True
+    identifier: SqlName | None = Field(None, description="The identifier kind this column holds, if any.")
+
+    @property
+    def graphql_name(self) -> str:
+        return camel(self.name)
+
+
+class Relationship(StrictModel):
+    """A link from one table's rows to rows of another table, in this department or another.
+
+    ``on`` maps this table's columns to the target's: ``{nhs_number: nhs_number}``. A ``many`` link
+    becomes a paginated list field, a ``one`` link a single object (the first match by primary key).
+    """
+
+    name: SqlName
+    target: TableRef
+    on: dict[SqlName, SqlName] = Field(min_length=1)
+    kind: Literal["one", "many"]
+    description: str = ""
+
+    @property
+    def graphql_name(self) -> str:
+        return camel(self.name)
+
+    @property
+    def target_department(self) -> str:
+        return self.target.split(".", 1)[0]
+
+    @property
+    def target_table(self) -> str:
+        return self.target.split(".", 1)[1]
+
+
+class Table(StrictModel):
+    """A table (or view) of a department's source."""
+
+    name: SqlName
+    db_schema: SqlName | None = Field(None, alias="schema", description="PostgreSQL schema or MySQL database.")
+    description: str = ""
+    type_name: GraphQLName | None = Field(None, description="GraphQL type name, after the department prefix.")
+    lookup_field: GraphQLName | None = Field(None, description="Name of the look-up-by-primary-key field.")
+    primary_key: list[SqlName] = Field(min_length=1)
+    columns: list[Column] = Field(min_length=1)
+    relationships: list[Relationship] = Field(default_factory=list)
+
+    @cached_property
+    def columns_by_name(self) -> Mapping[str, Column]:
+        return {column.name: column for column in self.columns}
+
+    def column(self, name: str) -> Column:
+        return self.columns_by_name[name]
+
+    @property
+    def list_field(self) -> str:
+        return camel(self.name)
+
+    @property
+    def lookup_field_name(self) -> str:
+        return self.lookup_field or f"{camel(self.name)}ByPk"
+
+
+class Department(StrictModel):
+    """A public body's data: one source and the tables fedgate may query in it."""
+
+    name: SqlName
+    title: str = Field(min_length=1, description="Human name, e.g. 'NHS England'.")
+    description: str = ""
+    source: Source
+    tables: list[Table] = Field(min_length=1)
+
+    @cached_property
+    def tables_by_name(self) -> Mapping[str, Table]:
+        return {table.name: table for table in self.tables}
+
+    def table(self, name: str) -> Table:
+        return self.tables_by_name[name]
+
+    @property
+    def graphql_field(self) -> str:
+        return camel(self.name)
+
+    @property
+    def type_prefix(self) -> str:
+        return pascal(self.name)
+
+    def type_name(self, table: Table) -> str:
+        return self.type_prefix + (table.type_name or pascal(table.name))
+
+
+class Catalog(StrictModel):
+    """Everything fedgate knows about the departments it federates."""
+
+    version: Literal[1] = 1
+    identifiers: list[IdentifierKind] = Field(default_factory=list)
+    departments: list[Department] = Field(min_length=1)
+
+    @cached_property
+    def departments_by_name(self) -> Mapping[str, Department]:
+        return {department.name: department for department in self.departments}
+
+    def department(self, name: str) -> Department:
+        return self.departments_by_name[name]
+
+    def table(self, ref: str) -> tuple[Department, Table]:
+        """``"health.patients"`` → (department, table); ``KeyError`` if either is unknown."""
+        department_name, table_name = ref.split(".", 1)
+        department = self.department(department_name)
+        return department, department.table(table_name)
+
+
+def load_catalog(path: Path, *, resolve_secrets: bool = True) -> Catalog:
+    """Load and fully validate a catalog file; raise :class:`~gateway.errors.ConfigError` listing every problem.
+
+    ``resolve_secrets=False`` skips reading passwords from the environment, for tools that never
+    connect (``fedgate check``, ``fedgate explain``).
+    """
+    from schema.catalog_checks import check_catalog  # the checks import this module's models
+
+    document = load_yaml(path)
+    context = {"base_dir": path.resolve().parent, "resolve_secrets": resolve_secrets}
+    catalog = validate(Catalog, document, context)
+    problems = check_catalog(catalog)
+    if problems:
+        raise ConfigError([document.issue(loc, reason) for loc, reason in problems])
+    return catalog

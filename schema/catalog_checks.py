@@ -1,0 +1,147 @@
+"""The catalog's semantic checks: what pydantic's shape validation cannot see.
+
+Each check yields ``(location, reason)`` pairs, locations in the file's own terms
+(``("departments", 0, "tables", 2, "relationships", 1, "on")``) so that the loader can add the line
+number. All checks run, so an operator sees every problem at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+from schema.catalog import Catalog, Department, Table
+from schema.naming import is_graphql_name
+
+Loc = tuple[str | int, ...]
+Problem = tuple[Loc, str]
+
+
+def check_catalog(catalog: Catalog) -> list[Problem]:
+    """Every semantic problem in ``catalog`` (an empty list when it is sound)."""
+    problems: list[Problem] = []
+    for check in CHECKS:
+        problems.extend(check(catalog))
+    return problems
+
+
+def _duplicates(names: list[str]) -> set[str]:
+    return {name for name, count in Counter(names).items() if count > 1}
+
+
+def unique_names(catalog: Catalog) -> Iterator[Problem]:
+    """Departments, tables, columns, relationships and identifier kinds each have unique names."""
+    for name in _duplicates([kind.name for kind in catalog.identifiers]):
+        yield ("identifiers",), f"identifier kind '{name}' is declared more than once"
+    for name in _duplicates([d.name for d in catalog.departments]):
+        yield ("departments",), f"department '{name}' is declared more than once"
+    graphql_fields = _duplicates([d.graphql_field for d in catalog.departments])
+    for name in graphql_fields:
+        yield ("departments",), f"two departments both become the GraphQL field '{name}'"
+    for d_index, department in enumerate(catalog.departments):
+        d_loc: Loc = ("departments", d_index)
+        for name in _duplicates([t.name for t in department.tables]):
+            yield (*d_loc, "tables"), f"table '{name}' is declared more than once"
+        for t_index, table in enumerate(department.tables):
+            t_loc: Loc = (*d_loc, "tables", t_index)
+            for name in _duplicates([c.name for c in table.columns]):
+                yield (*t_loc, "columns"), f"column '{name}' is declared more than once"
+            for name in _duplicates([r.name for r in table.relationships]):
+                yield (*t_loc, "relationships"), f"relationship '{name}' is declared more than once"
+            fields = [c.graphql_name for c in table.columns] + [r.graphql_name for r in table.relationships]
+            for name in _duplicates(fields):
+                yield t_loc, f"two columns or relationships both become the GraphQL field '{name}'"
+
+
+def graphql_names(catalog: Catalog) -> Iterator[Problem]:
+    """Type names are unique across the whole schema; list and look-up fields don't collide."""
+    type_names: dict[str, Loc] = {}
+    for d_index, department in enumerate(catalog.departments):
+        root_fields: set[str] = set()
+        for t_index, table in enumerate(department.tables):
+            t_loc: Loc = ("departments", d_index, "tables", t_index)
+            type_name = department.type_name(table)
+            if not is_graphql_name(type_name):
+                yield t_loc, f"'{type_name}' is not a valid GraphQL type name"
+            if type_name in type_names:
+                yield t_loc, f"GraphQL type '{type_name}' is generated twice; set type_name"
+            type_names[type_name] = t_loc
+            for field in (table.list_field, table.lookup_field_name):
+                if field in root_fields:
+                    yield t_loc, f"field '{field}' of '{department.graphql_field}' is generated twice"
+                root_fields.add(field)
+
+
+def primary_keys(catalog: Catalog) -> Iterator[Problem]:
+    """Primary-key columns exist."""
+    for d_index, t_index, _department, table in _tables(catalog):
+        for position, name in enumerate(table.primary_key):
+            if name not in table.columns_by_name:
+                loc: Loc = ("departments", d_index, "tables", t_index, "primary_key", position)
+                yield loc, f"primary key column '{name}' is not a column of {table.name}"
+
+
+def identifier_kinds(catalog: Catalog) -> Iterator[Problem]:
+    """Columns refer to declared identifier kinds; identifier patterns are valid regular expressions."""
+    declared = {kind.name for kind in catalog.identifiers}
+    for index, kind in enumerate(catalog.identifiers):
+        if kind.pattern is not None:
+            try:
+                re.compile(kind.pattern)
+            except re.error as exc:
+                yield ("identifiers", index, "pattern"), f"not a valid regular expression: {exc.msg}"
+    for d_index, t_index, _department, table in _tables(catalog):
+        for c_index, column in enumerate(table.columns):
+            if column.identifier is not None and column.identifier not in declared:
+                loc: Loc = ("departments", d_index, "tables", t_index, "columns", c_index, "identifier")
+                yield loc, f"identifier kind '{column.identifier}' is not declared under 'identifiers'"
+
+
+def relationships(catalog: Catalog) -> Iterator[Problem]:
+    """Relationships point at existing tables and columns of the same type."""
+    for d_index, t_index, department, table in _tables(catalog):
+        for r_index, relationship in enumerate(table.relationships):
+            r_loc: Loc = ("departments", d_index, "tables", t_index, "relationships", r_index)
+            target_department = catalog.departments_by_name.get(relationship.target_department)
+            if target_department is None:
+                yield (*r_loc, "target"), f"department '{relationship.target_department}' does not exist"
+                continue
+            target = target_department.tables_by_name.get(relationship.target_table)
+            if target is None:
+                yield (
+                    (*r_loc, "target"),
+                    (f"table '{relationship.target_table}' does not exist in department '{target_department.name}'"),
+                )
+                continue
+            if len(relationship.on) != 1:
+                yield (*r_loc, "on"), "a relationship joins on exactly one column pair in this version"
+                continue
+            for local, remote in relationship.on.items():
+                if local not in table.columns_by_name:
+                    yield (*r_loc, "on", local), f"column '{local}' does not exist in {department.name}.{table.name}"
+                    continue
+                if remote not in target.columns_by_name:
+                    yield (*r_loc, "on", local), f"column '{remote}' does not exist in {relationship.target}"
+                    continue
+                local_type, remote_type = table.column(local).type, target.column(remote).type
+                if local_type is not remote_type:
+                    yield (
+                        (*r_loc, "on", local),
+                        (f"cannot join {local_type} column '{local}' to {remote_type} column '{remote}'"),
+                    )
+
+
+def _tables(catalog: Catalog) -> Iterator[tuple[int, int, Department, Table]]:
+    for d_index, department in enumerate(catalog.departments):
+        for t_index, table in enumerate(department.tables):
+            yield d_index, t_index, department, table
+
+
+CHECKS: tuple[Callable[[Catalog], Iterator[Problem]], ...] = (
+    unique_names,
+    graphql_names,
+    primary_keys,
+    identifier_kinds,
+    relationships,
+)

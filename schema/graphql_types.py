@@ -1,0 +1,277 @@
+"""The GraphQL schema generated from the catalog, with graphene.
+
+Shape (documented in ``docs/graphql.md``)::
+
+    type Query {
+      health: HealthQuery                       # one namespace field per department
+    }
+    type HealthQuery {
+      patients(where: HealthPatientFilter, orderBy: [HealthPatientOrderBy!], limit: Int = 100, offset: Int = 0): [HealthPatient!]
+      patient(nhsNumber: String!): HealthPatient  # look-up by primary key
+    }
+    type HealthPatient {
+      nhsNumber: String                           # one field per column, camelCase
+      hospitalSpells(where: ..., orderBy: ..., limit: ..., offset: ...): [HealthHospitalSpell!]
+      personLink: PersonIndexPersonLink           # a 'one' relationship, possibly to another department
+    }
+
+Every data field is nullable: a department that fails yields ``null`` at its paths with an error, never
+an empty list that would read as "no records". Descriptions come from the catalog, so GraphiQL's
+documentation explains the data. :class:`GatewaySchema` pairs the graphql-core schema with
+:class:`FieldBinding` records telling the planner what each field means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import graphene
+from graphql import GraphQLSchema
+
+from schema.catalog import Catalog, Column, Department, Relationship, Table
+from schema.types import ColumnType
+
+FieldKind = Literal["namespace", "list", "lookup", "column", "relationship"]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldBinding:
+    """What a field of the generated schema stands for in the catalog."""
+
+    kind: FieldKind
+    department: Department
+    table: Table | None = None
+    column: Column | None = None
+    relationship: Relationship | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TableInputs:
+    """How a table's ``where`` and ``orderBy`` input fields map back to its columns."""
+
+    filter_columns: Mapping[str, Column]
+    order_columns: Mapping[str, Column]
+
+
+@dataclass(frozen=True)
+class PageSizes:
+    """Default and maximum page size of every list field."""
+
+    default: int = 100
+    maximum: int = 1000
+
+
+@dataclass
+class GatewaySchema:
+    """The generated graphql-core schema plus what each of its fields means."""
+
+    graphql: GraphQLSchema
+    bindings: dict[tuple[str, str], FieldBinding] = field(default_factory=dict)
+    inputs: dict[tuple[str, str], TableInputs] = field(default_factory=dict)
+    page_sizes: PageSizes = field(default_factory=PageSizes)
+
+    def binding(self, type_name: str, field_name: str) -> FieldBinding | None:
+        return self.bindings.get((type_name, field_name))
+
+    def table_inputs(self, department: str, table: str) -> TableInputs:
+        return self.inputs[(department, table)]
+
+
+def _meta(name: str, description: str) -> type:
+    return type("Meta", (), {"name": name, "description": description or None})
+
+
+SortDirection = graphene.Enum(
+    "SortDirection",
+    [("ASC", "ASC"), ("DESC", "DESC")],
+    description="Ascending (nulls last) or descending (nulls first). Text sorts by Unicode code point.",
+)
+
+_SCALARS: dict[ColumnType, Any] = {
+    ColumnType.STRING: graphene.String,
+    ColumnType.INTEGER: graphene.Int,
+    ColumnType.FLOAT: graphene.Float,
+    ColumnType.DECIMAL: graphene.Decimal,
+    ColumnType.BOOLEAN: graphene.Boolean,
+    ColumnType.DATE: graphene.Date,
+    ColumnType.DATETIME: graphene.DateTime,
+}
+
+COMPARISON_OPERATORS: dict[str, str] = {
+    "eq": "Equal to the value.",
+    "ne": "Not equal to the value (rows where the column is null never match).",
+    "in": "Equal to one of the values.",
+    "lt": "Less than the value.",
+    "lte": "Less than or equal to the value.",
+    "gt": "Greater than the value.",
+    "gte": "Greater than or equal to the value.",
+    "like": "Matches the SQL LIKE pattern: % any run of characters, _ one character, \\ escapes. Case-sensitive.",
+    "isNull": "true: the column is null; false: it is not.",
+}
+
+
+def _comparison_type(column_type: ColumnType) -> type[graphene.InputObjectType]:
+    scalar = _SCALARS[column_type]
+    name = f"{scalar._meta.name}Comparison"
+    operators = ["eq", "ne", "in", "isNull"]
+    if column_type.is_orderable:
+        operators += ["lt", "lte", "gt", "gte"]
+    if column_type is ColumnType.STRING:
+        operators.append("like")
+    fields: dict[str, Any] = {}
+    for operator in operators:
+        if operator == "in":
+            fields[operator] = graphene.InputField(
+                graphene.List(graphene.NonNull(scalar)), description=COMPARISON_OPERATORS[operator]
+            )
+        elif operator == "isNull":
+            fields[operator] = graphene.InputField(graphene.Boolean, description=COMPARISON_OPERATORS[operator])
+        else:
+            fields[operator] = graphene.InputField(scalar, description=COMPARISON_OPERATORS[operator])
+    description = f"Conditions on a {column_type.value} column; several conditions must all hold."
+    return type(name, (graphene.InputObjectType,), {"Meta": _meta(name, description), **fields})
+
+
+COMPARISONS: dict[ColumnType, type[graphene.InputObjectType]] = {kind: _comparison_type(kind) for kind in ColumnType}
+
+
+class _Builder:
+    def __init__(self, catalog: Catalog, page_sizes: PageSizes) -> None:
+        self.catalog = catalog
+        self.page_sizes = page_sizes
+        self.schema = GatewaySchema(graphql=GraphQLSchema(), page_sizes=page_sizes)
+        self.object_types: dict[tuple[str, str], type[graphene.ObjectType]] = {}
+        self.filter_types: dict[tuple[str, str], type[graphene.InputObjectType]] = {}
+        self.order_types: dict[tuple[str, str], type[graphene.InputObjectType]] = {}
+
+    def build(self) -> GatewaySchema:
+        for department in self.catalog.departments:
+            for table in department.tables:
+                self._inputs(department, table)
+        for department in self.catalog.departments:
+            for table in department.tables:
+                self._object_type(department, table)
+        root: dict[str, Any] = {}
+        for department in self.catalog.departments:
+            namespace = self._namespace(department)
+            description = f"{department.title}. {department.description}".strip()
+            root[department.graphql_field] = graphene.Field(namespace, description=description)
+            self.schema.bindings[("Query", department.graphql_field)] = FieldBinding("namespace", department)
+        query = type("Query", (graphene.ObjectType,), {"Meta": _meta("Query", "The federated departments."), **root})
+        self.schema.graphql = graphene.Schema(query=query, auto_camelcase=False).graphql_schema
+        return self.schema
+
+    def _inputs(self, department: Department, table: Table) -> None:
+        type_name = department.type_name(table)
+        key = (department.name, table.name)
+        filter_name, order_name = f"{type_name}Filter", f"{type_name}OrderBy"
+        filter_fields: dict[str, Any] = {
+            column.graphql_name: graphene.InputField(COMPARISONS[column.type], description=column.description or None)
+            for column in table.columns
+        }
+        self_ref: Callable[[], Any] = lambda: self.filter_types[key]  # noqa: E731 - a lazy self-reference
+        filter_fields["and"] = graphene.InputField(
+            graphene.List(graphene.NonNull(self_ref)), description="All must hold."
+        )
+        filter_fields["or"] = graphene.InputField(
+            graphene.List(graphene.NonNull(self_ref)), description="At least one must hold."
+        )
+        filter_fields["not"] = graphene.InputField(self_ref, description="Must not hold.")
+        self.filter_types[key] = type(
+            filter_name,
+            (graphene.InputObjectType,),
+            {
+                "Meta": _meta(filter_name, f"Conditions on {type_name} rows; all given conditions must hold."),
+                **filter_fields,
+            },
+        )
+        orderable = [column for column in table.columns if column.type.is_orderable]
+        self.order_types[key] = type(
+            order_name,
+            (graphene.InputObjectType,),
+            {
+                "Meta": _meta(order_name, f"One sort key of {type_name}: set exactly one field per item."),
+                **{column.graphql_name: graphene.InputField(SortDirection) for column in orderable},
+            },
+        )
+        self.schema.inputs[key] = TableInputs(
+            filter_columns={column.graphql_name: column for column in table.columns},
+            order_columns={column.graphql_name: column for column in orderable},
+        )
+
+    def _list_arguments(self, department: Department, table: Table) -> dict[str, graphene.Argument]:
+        key = (department.name, table.name)
+        sizes = self.page_sizes
+        return {
+            "where": graphene.Argument(self.filter_types[key], description="Only rows meeting these conditions."),
+            "orderBy": graphene.Argument(
+                graphene.List(graphene.NonNull(self.order_types[key])),
+                description="Sort keys, most significant first; ties are broken by primary key.",
+            ),
+            "limit": graphene.Argument(
+                graphene.Int, default_value=sizes.default, description=f"Page size, at most {sizes.maximum}."
+            ),
+            "offset": graphene.Argument(graphene.Int, default_value=0, description="Rows to skip."),
+        }
+
+    def _object_type(self, department: Department, table: Table) -> None:
+        type_name = department.type_name(table)
+        fields: dict[str, Any] = {}
+        for column in table.columns:
+            fields[column.graphql_name] = graphene.Field(_SCALARS[column.type], description=column.description or None)
+            self.schema.bindings[(type_name, column.graphql_name)] = FieldBinding("column", department, table, column)
+        for relationship in table.relationships:
+            target_department, target = self.catalog.table(relationship.target)
+            target_type = self._lazy_type(target_department.name, target.name)
+            description = relationship.description or None
+            if relationship.kind == "many":
+                fields[relationship.graphql_name] = graphene.Field(
+                    graphene.List(graphene.NonNull(target_type)),
+                    args=self._list_arguments(target_department, target),
+                    description=description,
+                )
+            else:
+                fields[relationship.graphql_name] = graphene.Field(target_type, description=description)
+            self.schema.bindings[(type_name, relationship.graphql_name)] = FieldBinding(
+                "relationship", department, table, relationship=relationship
+            )
+        description = table.description or f"A row of {department.name}.{table.name}."
+        self.object_types[(department.name, table.name)] = type(
+            type_name, (graphene.ObjectType,), {"Meta": _meta(type_name, description), **fields}
+        )
+
+    def _lazy_type(self, department: str, table: str) -> Callable[[], type[graphene.ObjectType]]:
+        return lambda: self.object_types[(department, table)]
+
+    def _namespace(self, department: Department) -> type[graphene.ObjectType]:
+        name = f"{department.type_prefix}Query"
+        fields: dict[str, Any] = {}
+        for table in department.tables:
+            object_type = self.object_types[(department.name, table.name)]
+            summary = table.description or table.name
+            fields[table.list_field] = graphene.Field(
+                graphene.List(graphene.NonNull(object_type)),
+                args=self._list_arguments(department, table),
+                description=f"{summary} Returns a page of rows.",
+            )
+            self.schema.bindings[(name, table.list_field)] = FieldBinding("list", department, table)
+            fields[table.lookup_field_name] = graphene.Field(
+                object_type,
+                args={
+                    column.graphql_name: graphene.Argument(
+                        graphene.NonNull(_SCALARS[column.type]), description=column.description or None
+                    )
+                    for column in (table.column(pk) for pk in table.primary_key)
+                },
+                description=f"{summary} Looks up one row by primary key (null when there is none).",
+            )
+            self.schema.bindings[(name, table.lookup_field_name)] = FieldBinding("lookup", department, table)
+        description = f"{department.title}: {department.description}".strip(": ")
+        return type(name, (graphene.ObjectType,), {"Meta": _meta(name, description), **fields})
+
+
+def build_schema(catalog: Catalog, page_sizes: PageSizes | None = None) -> GatewaySchema:
+    """Generate the GraphQL schema for ``catalog``."""
+    return _Builder(catalog, page_sizes or PageSizes()).build()

@@ -1,0 +1,105 @@
+"""Connection settings for each kind of departmental source, as declared in the catalog.
+
+Secrets never live in the catalog: a source names the *environment variable* that holds its password
+or DSN (``password_env``, ``dsn_env``); the value is read once at start-up and kept as a
+:class:`~pydantic.SecretStr`, so it is never printed, logged or echoed in an error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationInfo, model_validator
+
+ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+
+class StrictModel(BaseModel):
+    """A configuration model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SourceSettings(StrictModel):
+    """What every source kind shares: its per-query timeout, pool size and concurrency limit."""
+
+    timeout_seconds: float = Field(5.0, gt=0, le=300, description="Per-query timeout; the query is cancelled.")
+    pool_size: int = Field(4, ge=1, le=200, description="Connections kept open to the source.")
+    max_concurrency: int | None = Field(
+        None, ge=1, le=1000, description="Queries in flight at once (bulkhead); defaults to pool_size."
+    )
+
+    @property
+    def concurrency(self) -> int:
+        return self.max_concurrency or self.pool_size
+
+
+class SqliteSource(SourceSettings):
+    """An SQLite database file, opened read-only. The embedded default for the demo and small departments."""
+
+    kind: Literal["sqlite"]
+    path: str = Field(description="Database file; a relative path is relative to the catalog file.")
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @model_validator(mode="after")
+    def _remember_base_dir(self, info: ValidationInfo) -> SqliteSource:
+        base = (info.context or {}).get("base_dir")
+        if base is not None:
+            self._base_dir = Path(base)
+        return self
+
+    @property
+    def file(self) -> Path:
+        path = Path(self.path)
+        return path if path.is_absolute() else (self._base_dir / path).resolve()
+
+
+class _ServerSource(SourceSettings):
+    host: str = "127.0.0.1"
+    database: str
+    user: str
+    password_env: str | None = Field(None, pattern=ENV_NAME, description="Environment variable with the password.")
+    _password: SecretStr | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _read_password(self, info: ValidationInfo) -> Any:
+        self._password = _secret_from_env(self.password_env, info)
+        return self
+
+    @property
+    def password(self) -> SecretStr | None:
+        return self._password
+
+
+class PostgresSource(_ServerSource):
+    """A PostgreSQL database reached with asyncpg; sessions are read-only with statement_timeout set."""
+
+    kind: Literal["postgres"]
+    port: int = Field(5432, ge=1, le=65535)
+    ssl: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+
+
+class MySQLSource(_ServerSource):
+    """A MariaDB or MySQL database reached with asyncmy; sessions are read-only with a statement time limit."""
+
+    kind: Literal["mysql", "mariadb"]
+    port: int = Field(3306, ge=1, le=65535)
+    ssl: Literal["disable", "require", "verify-full"] = "disable"
+
+
+def _secret_from_env(variable: str | None, info: ValidationInfo) -> SecretStr | None:
+    if variable is None:
+        return None
+    context = info.context or {}
+    if not context.get("resolve_secrets", True):
+        return None
+    environ = context.get("environ", os.environ)
+    value = environ.get(variable)
+    if value is None:
+        raise ValueError(f"environment variable {variable} is not set")
+    return SecretStr(value)
+
+
+Source = Annotated[SqliteSource | PostgresSource | MySQLSource, Field(discriminator="kind")]
