@@ -3,7 +3,7 @@
 The planner builds every statement from sqlglot expressions plus the few nodes defined here, whose
 meaning is fixed by fedgate rather than by any one database:
 
-* :class:`BinaryText` – compare or sort this text by code point. SQLite already does; PostgreSQL needs
+* :class:`BinaryText`: compare or sort this text by code point. SQLite already does; PostgreSQL needs
   ``COLLATE "C"`` for ordering; MariaDB's default collations are case-insensitive, so it needs
   ``COLLATE utf8mb4_bin`` everywhere. Without it the same query would give different answers from
   different departments.
@@ -22,7 +22,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 
-class BinaryText(exp.Func):
+class BinaryText(exp.Expression, exp.Func):
     """Text compared and ordered by code point (binary collation), whatever the source's default."""
 
     arg_types = {"this": True}
@@ -34,7 +34,7 @@ def placeholder(name: str) -> exp.Placeholder:
     return exp.Placeholder(this=name)
 
 
-def key_set(column: exp.Expression, parameter: str) -> exp.In:
+def key_set(column: exp.Expr, parameter: str) -> exp.In:
     """``column IN <list parameter>``: rows whose ``column`` is one of the bound list's values."""
     return exp.In(this=column, expressions=[placeholder(parameter)])
 

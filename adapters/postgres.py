@@ -169,7 +169,7 @@ class PostgresAdapter(SqlAdapter):
             entry = foreign.setdefault((table, name), (target, [], []))
             entry[1].append(local)
             entry[2].append(remote)
-        comments = dict(await self.execute_text(_TABLE_COMMENTS, [schema], timeout=timeout))  # type: ignore[arg-type]
+        comments = {row[0]: row[1] for row in await self.execute_text(_TABLE_COMMENTS, [schema], timeout=timeout)}
         return [
             TableDescription(
                 name=table,

@@ -27,7 +27,7 @@ from adapters.canonical import BinaryText, key_set_parameter
 from adapters.values import utc_naive
 from schema.types import ColumnType
 
-Rule = Callable[[exp.Expression, Mapping[str, ParameterSpec]], exp.Expression]
+Rule = Callable[[exp.Expr, Mapping[str, ParameterSpec]], exp.Expr]
 Encoder = Callable[[Any, ParameterSpec], Any]
 
 
@@ -46,7 +46,7 @@ class FedgateMySQL(MySQL):
     order to fix the binding order, and only then replaced by ``?``.
     """
 
-    class Generator(MySQL.Generator):
+    class Generator(MySQL.Generator):  # type: ignore[valid-type,misc]
         TRANSFORMS = {
             **MySQL.Generator.TRANSFORMS,
             exp.Placeholder: lambda self, e: f"\x00{e.name}\x00",
@@ -64,15 +64,15 @@ class Rendered:
     names: tuple[str, ...]
 
 
-def _generate(tree: exp.Expression, dialect: type) -> str:
+def _generate(tree: exp.Expr, dialect: type) -> str:
     return tree.sql(dialect=dialect, identify=True, comments=False, unsupported_level=ErrorLevel.RAISE)
 
 
-def _placeholder_names(tree: exp.Expression) -> tuple[str, ...]:
+def _placeholder_names(tree: exp.Expr) -> tuple[str, ...]:
     return tuple(dict.fromkeys(node.name for node in tree.find_all(exp.Placeholder)))
 
 
-def _key_sets(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> list[tuple[exp.In, str]]:
+def _key_sets(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> list[tuple[exp.In, str]]:
     found = []
     for node in tree.find_all(exp.In):
         name = key_set_parameter(node)
@@ -81,7 +81,7 @@ def _key_sets(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> list[
     return found
 
 
-def _strip_binary_under_equality(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+def _strip_binary_under_equality(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.Expr:
     """Equality is byte equality under PostgreSQL's deterministic collations: keep the index usable."""
     for node in list(tree.find_all(BinaryText)):
         if isinstance(node.parent, exp.EQ | exp.NEQ | exp.In):
@@ -89,8 +89,8 @@ def _strip_binary_under_equality(tree: exp.Expression, specs: Mapping[str, Param
     return tree
 
 
-def _collate(collation: exp.Expression) -> Rule:
-    def rule(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+def _collate(collation: exp.Expr) -> Rule:
+    def rule(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.Expr:
         for node in list(tree.find_all(BinaryText)):
             node.replace(exp.Collate(this=node.this, expression=collation.copy()))
         return tree
@@ -99,7 +99,7 @@ def _collate(collation: exp.Expression) -> Rule:
     return rule
 
 
-def _sqlite_key_sets(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+def _sqlite_key_sets(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.Expr:
     """``col IN :keys`` → ``col IN (SELECT value FROM json_each(:keys))``; the keys are bound as JSON."""
     for node, name in _key_sets(tree, specs):
         rows = exp.select("value").from_(
@@ -120,7 +120,7 @@ _PG_ARRAY_TYPES = {
 }
 
 
-def _postgres_key_sets(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+def _postgres_key_sets(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.Expr:
     """``col IN :keys`` → ``col = ANY(CAST(:keys AS <type>[]))``: one array parameter, one plan."""
     for node, name in _key_sets(tree, specs):
         array_type = exp.DataType.build(_PG_ARRAY_TYPES[specs[name].type], dialect="postgres")
@@ -129,7 +129,7 @@ def _postgres_key_sets(tree: exp.Expression, specs: Mapping[str, ParameterSpec])
     return tree
 
 
-def _postgres_numbered_parameters(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+def _postgres_numbered_parameters(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.Expr:
     for number, name in enumerate(_placeholder_names(tree), start=1):
         for node in list(tree.find_all(exp.Placeholder)):
             if node.name == name:
@@ -137,7 +137,7 @@ def _postgres_numbered_parameters(tree: exp.Expression, specs: Mapping[str, Para
     return tree
 
 
-def _mysql_binary_equality(tree: exp.Expression, specs: Mapping[str, ParameterSpec]) -> exp.Expression:
+def _mysql_binary_equality(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.Expr:
     """``BINARY(col) = v`` → ``col = v AND col COLLATE utf8mb4_bin = v``: the index narrows, binary decides."""
     for node in list(tree.find_all(exp.EQ, exp.In)):
         operand = node.this
@@ -158,8 +158,8 @@ _POSTGRES_RULES: tuple[Rule, ...] = (
 _MYSQL_RULES: tuple[Rule, ...] = (_mysql_binary_equality, _collate(exp.Var(this="utf8mb4_bin")))
 
 
-def apply_rules(query: SourceQuery, rules: tuple[Rule, ...]) -> exp.Expression:
-    tree: exp.Expression = query.select.copy()
+def apply_rules(query: SourceQuery, rules: tuple[Rule, ...]) -> exp.Expr:
+    tree: exp.Expr = query.select.copy()
     for rule in rules:
         tree = rule(tree, query.parameters)
     return tree
@@ -243,7 +243,7 @@ class MySQLDialect(SqlDialect):
 
     def render_with_sizes(self, query: SourceQuery, sizes: Mapping[str, int]) -> Rendered:
         """Render with each key set expanded to ``sizes[name]`` placeholders (``name_0``, ``name_1``...)."""
-        tree = query.select.copy()
+        tree: exp.Expr = query.select.copy()
         for node, name in _key_sets(tree, query.parameters):
             size = sizes.get(name, 1)
             if size == 0:

@@ -33,9 +33,11 @@ def _decode_float(value: Any) -> float:
 
 
 def _decode_decimal(value: Any) -> Decimal:
-    if isinstance(value, Decimal):
-        return value
-    return Decimal(str(value))
+    """Trailing zeros are dropped (``12.50`` → ``12.5``): sources store decimals at different scales."""
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    normal = number.normalize()
+    exponent = normal.as_tuple().exponent
+    return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
 
 
 def _decode_boolean(value: Any) -> bool:
@@ -53,14 +55,16 @@ def _decode_date(value: Any) -> dt.date:
 
 
 def _decode_datetime(value: Any) -> dt.datetime:
-    if not isinstance(value, dt.datetime):
-        if isinstance(value, dt.date):
-            value = dt.datetime(value.year, value.month, value.day)
-        else:
-            value = dt.datetime.fromisoformat(_decode_string(value).replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    moment: dt.datetime
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day)
+    else:
+        moment = dt.datetime.fromisoformat(_decode_string(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
 
 
 _DECODERS: dict[ColumnType, Decoder] = {

@@ -56,7 +56,7 @@ class DwpTables:
     customers: list[Row] = field(default_factory=list)
     benefit_claims: list[Row] = field(default_factory=list)
     nino_by_nhs_number: dict[str, str] = field(default_factory=dict)
-    discrepant_nhs_numbers: set[str] = field(default_factory=set)
+    postcode_mismatch_nhs_numbers: set[str] = field(default_factory=set)
     """People whose DWP postcode differs from their NHS postcode."""
 
 
@@ -90,7 +90,7 @@ def build_dwp(rng: random.Random, people: list[Person]) -> DwpTables:
         postcode = person.postcode
         if postcode is None or rng.random() < 0.05:
             postcode = random_postcode(rng, rng.choice(person.council.postcode_districts))
-            tables.discrepant_nhs_numbers.add(person.nhs_number)
+            tables.postcode_mismatch_nhs_numbers.add(person.nhs_number)
         tables.customers.append(
             {
                 "nino": nino,

@@ -17,11 +17,11 @@ PRIMARY_YEAR_GROUPS = range(0, 7)  # reception (0) to year 6
 SECONDARY_YEAR_GROUPS = range(7, 14)  # year 7 to year 13 (sixth form)
 
 _SCHOOLS_PER_COUNCIL = {"E08000035": (10, 4), "E08000034": (6, 3), "E08000036": (5, 2)}  # (primary, secondary)
-_PRIMARY_SUFFIXES = (
-    "Primary School", "Primary Academy", "Church of England Primary School", "Junior and Infant School",
-    "St Joseph's Catholic Primary School",
+_PRIMARY_NAMES = (
+    "{place} Primary School", "{place} Primary Academy", "{place} Church of England Primary School",
+    "{place} Junior and Infant School", "St Joseph's Catholic Primary School, {place}",
 )  # fmt: skip
-_SECONDARY_SUFFIXES = ("High School", "Academy", "Community College", "Grammar School")
+_SECONDARY_NAMES = ("{place} High School", "{place} Academy", "{place} Community College", "{place} Grammar School")
 _SEN_STATUS_WEIGHTS = {"none": 80.5, "SEN support": 14.2, "EHC plan": 5.3}  # England, January 2025
 
 
@@ -66,11 +66,11 @@ def generate_schools(rng: random.Random) -> list[School]:
         secondary_numbers = rng.sample(range(4000, 4700), k=secondary_count)
         for index, place in enumerate(places):
             is_primary = index < primary_count
-            suffix = rng.choice(_PRIMARY_SUFFIXES if is_primary else _SECONDARY_SUFFIXES)
+            name_template = rng.choice(_PRIMARY_NAMES if is_primary else _SECONDARY_NAMES)
             schools.append(
                 School(
                     urn=str(next(urns)),
-                    name=f"{place} {suffix}",
+                    name=name_template.format(place=place),
                     council=council,
                     phase="primary" if is_primary else "secondary",
                     establishment_number=(

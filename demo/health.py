@@ -158,9 +158,7 @@ def _add_hospital_spells(rng: random.Random, person: Person, tables: HealthTable
     window_start = max(_HOSPITAL_DATA_START, born)
     death = None
     if person.date_of_death is not None:
-        death = datetime.combine(person.date_of_death, time(), UTC) + timedelta(
-            seconds=rng.randrange(_SECONDS_PER_DAY)
-        )
+        death = datetime.combine(person.date_of_death, time(), UTC) + timedelta(seconds=rng.randrange(_SECONDS_PER_DAY))
     dies_in_hospital = death is not None and rng.random() < 0.5
     window_end = death or REFERENCE_INSTANT
     if dies_in_hospital and death is not None:
@@ -168,7 +166,7 @@ def _add_hospital_spells(rng: random.Random, person: Person, tables: HealthTable
     count_weights = (30, 25, 18, 12, 9, 6) if age >= 70 else (50, 25, 12, 7, 4, 2)
     count = rng.choices(range(1, 7), weights=count_weights)[0] - (1 if dies_in_hospital else 0)
     admissions = sorted(_instant(rng, window_start, window_end) for _ in range(count) if window_end > window_start)
-    if admissions and death is None and rng.random() < 0.08:
+    if admissions and death is None and rng.random() < 0.05:
         admissions[-1] = _instant(rng, REFERENCE_INSTANT - _RECENT_WINDOW, REFERENCE_INSTANT)
         admissions.sort()
     spells: list[tuple[datetime, datetime | None, str, str | None]] = []
@@ -210,4 +208,3 @@ def _add_hospital_spells(rng: random.Random, person: Person, tables: HealthTable
         )
         if destination == "care home" and discharged is not None:
             tables.care_home_discharges[person.nhs_number] = discharged.date()
-

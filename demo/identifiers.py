@@ -91,7 +91,7 @@ def is_valid_nino(candidate: str) -> bool:
     prefix = match.group(1)
     if prefix == NINO_TEST_PREFIX:
         return True
-    first, second = prefix
+    first, second = prefix[0], prefix[1]
     if first in _NINO_FORBIDDEN_PREFIX_LETTERS or second in _NINO_FORBIDDEN_PREFIX_LETTERS:
         return False
     if second == "O":

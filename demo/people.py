@@ -98,8 +98,6 @@ COUNCILS = (
     ),
 )  # fmt: skip
 
-COUNCILS_BY_LA_CODE = {council.la_code: council for council in COUNCILS}
-
 
 @dataclass(frozen=True)
 class Practice:
@@ -223,9 +221,7 @@ def generate_population(rng: random.Random, fake: Faker, people: int) -> Populat
     if people < 1:
         raise ValueError(f"people must be at least 1, got {people}")
     practices = generate_practices(rng)
-    practices_by_council = {
-        council.la_code: [p for p in practices if p.council is council] for council in COUNCILS
-    }
+    practices_by_council = {council.la_code: [p for p in practices if p.council is council] for council in COUNCILS}
     nhs_numbers = generate_nhs_numbers(rng)
     council_weights = [council.population_weight for council in COUNCILS]
     population: list[Person] = []

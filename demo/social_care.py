@@ -70,8 +70,10 @@ class SocialCareTables:
     services: list[Row] = field(default_factory=list)
     client_id_by_nhs_number: dict[str, str] = field(default_factory=dict)
     """The true owner of each client record, including records without an NHS number."""
-    discrepant_nhs_numbers: set[str] = field(default_factory=set)
-    """People whose client record lacks the NHS number or differs in name or postcode."""
+    weak_match_nhs_numbers: set[str] = field(default_factory=set)
+    """People whose client record lacks the NHS number or records the name differently."""
+    postcode_mismatch_nhs_numbers: set[str] = field(default_factory=set)
+    """People whose client record holds a postcode other than the NHS one."""
 
 
 def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
@@ -83,7 +85,7 @@ def _client_probability(age: int, discharged_to_care_home: bool) -> float:
     if discharged_to_care_home:
         return 0.8
     if age < 65:
-        return 0.045
+        return 0.04
     if age < 75:
         return 0.10
     if age < 85:
@@ -151,8 +153,10 @@ def build_social_care(
             }
         )
         tables.client_id_by_nhs_number[person.nhs_number] = client_id
-        if nhs_number is None or name_differs or postcode != person.postcode:
-            tables.discrepant_nhs_numbers.add(person.nhs_number)
+        if nhs_number is None or name_differs:
+            tables.weak_match_nhs_numbers.add(person.nhs_number)
+        if postcode != person.postcode:
+            tables.postcode_mismatch_nhs_numbers.add(person.nhs_number)
         _add_assessments(rng, person, client_id, registered_on, social_workers[council.la_code], tables)
         _add_services(rng, person, client_id, registered_on, care_home_date, tables)
     return tables
@@ -169,6 +173,7 @@ def _add_assessments(
     """A needs assessment soon after registration, then up to two reviews or carer's assessments."""
     last_day = person.last_alive_date
     started_on = min(registered_on + timedelta(days=rng.randrange(31)), last_day)
+    social_worker = rng.choice(social_workers)
     for index in range(rng.choices((1, 2, 3), weights=(45, 35, 20))[0]):
         if index and started_on > last_day:
             break
@@ -189,10 +194,12 @@ def _add_assessments(
                 "started_on": started_on,
                 "completed_on": completed_on,
                 "outcome": outcome,
-                "social_worker": rng.choice(social_workers),
+                "social_worker": social_worker,
             }
         )
         started_on += timedelta(days=rng.randrange(90, 541))
+        if rng.random() < 0.3:  # the case is reallocated to another social worker
+            social_worker = rng.choice(social_workers)
 
 
 def _service_type(rng: random.Random, age: int) -> str:
@@ -227,7 +234,9 @@ def _add_services(
         stays_open = person.date_of_death is None and rng.random() < 0.55
         if is_placement and has_open_placement:
             stays_open = False
-        end_date = None if stays_open else random_date(rng, start_date, min(start_date + timedelta(days=1100), last_day))
+        end_date = (
+            None if stays_open else random_date(rng, start_date, min(start_date + timedelta(days=1100), last_day))
+        )
         has_open_placement |= is_placement and stays_open
         low, high = _SERVICE_WEEKLY_COST_RANGES[service_type]
         tables.services.append(

@@ -17,8 +17,9 @@ from pydantic import Field, StringConstraints
 
 from gateway.errors import ConfigError
 from schema.configfile import load_yaml, validate
+from schema.models import StrictModel
 from schema.naming import GRAPHQL_NAME, SQL_NAME, camel, pascal
-from schema.sources import Source, StrictModel
+from schema.sources import Source
 from schema.types import ColumnType
 
 SqlName = Annotated[str, StringConstraints(pattern=SQL_NAME)]

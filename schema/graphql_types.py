@@ -6,7 +6,8 @@ Shape (documented in ``docs/graphql.md``)::
       health: HealthQuery                       # one namespace field per department
     }
     type HealthQuery {
-      patients(where: HealthPatientFilter, orderBy: [HealthPatientOrderBy!], limit: Int = 100, offset: Int = 0): [HealthPatient!]
+      patients(where: HealthPatientFilter, orderBy: [HealthPatientOrderBy!],
+               limit: Int = 100, offset: Int = 0): [HealthPatient!]
       patient(nhsNumber: String!): HealthPatient  # look-up by primary key
     }
     type HealthPatient {
@@ -67,7 +68,10 @@ class PageSizes:
 class GatewaySchema:
     """The generated graphql-core schema plus what each of its fields means."""
 
+    catalog: Catalog
     graphql: GraphQLSchema
+    #: Identifies what this schema exposes, stably across rebuilds (cache keys use it, never ``id()``).
+    key: str = "all"
     bindings: dict[tuple[str, str], FieldBinding] = field(default_factory=dict)
     inputs: dict[tuple[str, str], TableInputs] = field(default_factory=dict)
     page_sizes: PageSizes = field(default_factory=PageSizes)
@@ -141,7 +145,7 @@ class _Builder:
     def __init__(self, catalog: Catalog, page_sizes: PageSizes) -> None:
         self.catalog = catalog
         self.page_sizes = page_sizes
-        self.schema = GatewaySchema(graphql=GraphQLSchema(), page_sizes=page_sizes)
+        self.schema = GatewaySchema(catalog=catalog, graphql=GraphQLSchema(), page_sizes=page_sizes)
         self.object_types: dict[tuple[str, str], type[graphene.ObjectType]] = {}
         self.filter_types: dict[tuple[str, str], type[graphene.InputObjectType]] = {}
         self.order_types: dict[tuple[str, str], type[graphene.InputObjectType]] = {}

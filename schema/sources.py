@@ -11,15 +11,11 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationInfo, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, model_validator
+
+from schema.models import FileRelative, StrictModel
 
 ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
-
-
-class StrictModel(BaseModel):
-    """A configuration model: unknown keys are errors, instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class SourceSettings(StrictModel):
@@ -36,24 +32,15 @@ class SourceSettings(StrictModel):
         return self.max_concurrency or self.pool_size
 
 
-class SqliteSource(SourceSettings):
+class SqliteSource(SourceSettings, FileRelative):
     """An SQLite database file, opened read-only. The embedded default for the demo and small departments."""
 
     kind: Literal["sqlite"]
     path: str = Field(description="Database file; a relative path is relative to the catalog file.")
-    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
-
-    @model_validator(mode="after")
-    def _remember_base_dir(self, info: ValidationInfo) -> SqliteSource:
-        base = (info.context or {}).get("base_dir")
-        if base is not None:
-            self._base_dir = Path(base)
-        return self
 
     @property
     def file(self) -> Path:
-        path = Path(self.path)
-        return path if path.is_absolute() else (self._base_dir / path).resolve()
+        return self.resolve_path(self.path)
 
 
 class _ServerSource(SourceSettings):

@@ -1,0 +1,82 @@
+"""The Starlette application: routes, and a lifespan that opens and closes the departments' sources.
+
+POST|GET /graphql   GraphQL over HTTP (GraphiQL for browsers)
+GET /healthz        the process is up
+GET /readyz         every department's source answers (per department; 503 if any does not)
+/graphiql-assets    GraphiQL's assets, when graphiql.assets_dir is set
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from gateway.endpoint import SECURITY_HEADERS, Authenticate, GraphQLEndpoint, dumps
+from gateway.execution.sources import Sources
+from gateway.graphiql import LOCAL_ASSETS_PATH
+from gateway.principal import ANONYMOUS, Principal
+from gateway.service import Gateway
+from gateway.settings import Settings
+from schema.catalog import Catalog, load_catalog
+
+
+async def no_authentication(request: Request) -> Principal:
+    """Authentication switched off: every caller is the anonymous principal (development only)."""
+    return ANONYMOUS
+
+
+def create_app(
+    settings: Settings,
+    *,
+    catalog: Catalog | None = None,
+    sources: Sources | None = None,
+    authenticate: Authenticate | None = None,
+) -> Starlette:
+    """Build the application; the catalog is loaded (and validated) now, sources open at start-up."""
+    catalog = catalog or load_catalog(settings.catalog_path)
+    gateway = Gateway(catalog, settings, sources or Sources(catalog))
+    endpoint = GraphQLEndpoint(gateway, settings, authenticate or no_authentication)
+
+    async def healthz(request: Request) -> Response:
+        return Response(dumps({"status": "ok"}), media_type="application/json", headers=SECURITY_HEADERS)
+
+    async def readyz(request: Request) -> Response:
+        checks = await gateway.sources.health()
+        ready = all(check.ok for check in checks)
+        body = {
+            "status": "ready" if ready else "degraded",
+            "departments": {
+                check.department: {"ok": check.ok, "latency_ms": round(check.latency_ms, 1), "code": check.code}
+                for check in checks
+            },
+        }
+        return Response(
+            dumps(body), status_code=200 if ready else 503, media_type="application/json", headers=SECURITY_HEADERS
+        )
+
+    routes: list[Route | Mount] = [
+        Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    assets = settings.graphiql.assets_path
+    if assets is not None:
+        routes.append(Mount(LOCAL_ASSETS_PATH, StaticFiles(directory=assets, check_dir=True), name="graphiql-assets"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,202 @@
+"""GraphQL over HTTP (the GraphQL-over-HTTP specification) at ``/graphql``.
+
+* ``POST`` with ``Content-Type: application/json`` and a body ``{"query", "operationName", "variables",
+  "extensions"}``, or a JSON array of such objects (a batch, up to ``graphql.max_batch_size``).
+* ``GET`` with ``query``, ``operationName`` and ``variables`` (JSON) in the query string; a browser
+  asking for HTML with no query gets GraphiQL.
+* Responses are ``application/graphql-response+json`` when the client accepts it (then a request that
+  fails before execution gets HTTP 400), otherwise ``application/json`` with HTTP 200 for any
+  well-formed GraphQL request. Errors carry ``extensions.code``; nothing internal is ever echoed.
+* Responses are never cached (``Cache-Control: no-store``): they hold personal data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import structlog
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from gateway import graphiql
+from gateway.errors import BadRequestError, FedgateError, QueryLimitError, RequestTooLargeError
+from gateway.principal import Principal
+from gateway.service import Gateway, GraphQLRequest, GraphQLResponse
+from gateway.settings import Settings
+
+log = structlog.get_logger("fedgate.http")
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+SECURITY_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
+
+Authenticate = Callable[[Request], Awaitable[Principal]]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dumps(body: Any) -> bytes:
+    """JSON for responses: dates and datetimes in ISO 8601, decimals as strings."""
+    return orjson.dumps(body, default=_default)
+
+
+def error_body(error: FedgateError) -> dict[str, Any]:
+    return {"errors": [{"message": error.message, "extensions": error.extensions()}]}
+
+
+class GraphQLEndpoint:
+    """The ``/graphql`` route."""
+
+    def __init__(self, gateway: Gateway, settings: Settings, authenticate: Authenticate) -> None:
+        self.gateway = gateway
+        self.settings = settings
+        self.authenticate = authenticate
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        media_type = _response_media_type(request.headers.get("accept", ""))
+        if request.method == "GET" and self._wants_graphiql(request):
+            page = graphiql.render(self.settings.graphiql.assets_url)
+            headers = {**SECURITY_HEADERS, "content-security-policy": page.content_security_policy}
+            return HTMLResponse(page.html, headers=headers)
+        try:
+            payload = await self._payload(request)
+            principal = await self.authenticate(request)
+        except FedgateError as error:
+            return self._respond(error_body(error), error.http_status, media_type or JSON)
+        if media_type is None:
+            refusal = BadRequestError(f"cannot answer in the accepted media types; accept {GRAPHQL_RESPONSE} or {JSON}")
+            return self._respond(error_body(refusal), 406, JSON)
+        if isinstance(payload, list):
+            responses = [await self._execute_one(item, principal) for item in payload]
+            body: Any = [response.to_dict() for response in responses]
+            status = 200
+        else:
+            response = await self._execute_one(payload, principal)
+            responses = [response]
+            body = response.to_dict()
+            status = _status(response, media_type)
+        self._log(request, principal, responses, status, started)
+        return self._respond(body, status, media_type)
+
+    def _wants_graphiql(self, request: Request) -> bool:
+        accept = request.headers.get("accept", "")
+        return self.settings.graphiql.enabled and "text/html" in accept and "query" not in request.query_params
+
+    async def _payload(self, request: Request) -> dict[str, Any] | list[dict[str, Any]]:
+        if request.method == "GET":
+            params = request.query_params
+            payload: dict[str, Any] = {"query": params.get("query"), "operationName": params.get("operationName")}
+            if "variables" in params:
+                payload["variables"] = _json(params["variables"].encode(), "the 'variables' parameter")
+            return payload
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != JSON:
+            raise BadRequestError(f"POST requests must have Content-Type: {JSON}")
+        body = _json(await self._body(request), "the request body")
+        if isinstance(body, list):
+            limit = self.settings.graphql.max_batch_size
+            if not body:
+                raise BadRequestError("a batch must hold at least one request")
+            if len(body) > limit:
+                raise QueryLimitError(f"a batch may hold at most {limit} requests", limit="batch_size")
+            return body
+        return body  # type: ignore[no-any-return]
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self.settings.server.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RequestTooLargeError(f"the request body exceeds {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLargeError(f"the request body exceeds {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _execute_one(self, payload: Any, principal: Principal) -> GraphQLResponse:
+        try:
+            request = _graphql_request(payload)
+        except BadRequestError as error:
+            return GraphQLResponse(None, error_body(error)["errors"])
+        return await self.gateway.execute(request, principal)
+
+    @staticmethod
+    def _respond(body: Any, status: int, media_type: str) -> Response:
+        return Response(dumps(body), status_code=status, media_type=media_type, headers=SECURITY_HEADERS)
+
+    @staticmethod
+    def _log(
+        request: Request, principal: Principal, responses: list[GraphQLResponse], status: int, started: float
+    ) -> None:
+        statements: dict[str, int] = {}
+        for response in responses:
+            for department, count in response.statements.items():
+                statements[department] = statements.get(department, 0) + count
+        log.info(
+            "graphql_request",
+            method=request.method,
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            subject=principal.subject,
+            client=principal.client_id,
+            statements=statements,
+            errors=[error.get("extensions", {}).get("code") for r in responses for error in r.errors],
+        )
+
+
+def _status(response: GraphQLResponse, media_type: str) -> int:
+    """HTTP status: with application/json a well-formed request gets 200 unless fedgate itself failed."""
+    if not response.is_request_error:
+        return 200
+    if media_type == GRAPHQL_RESPONSE or response.http_status >= 500:
+        return response.http_status
+    return 200
+
+
+def _json(raw: bytes, what: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"{what} is not valid JSON") from exc
+
+
+def _graphql_request(payload: Any) -> GraphQLRequest:
+    if not isinstance(payload, dict):
+        raise BadRequestError("a GraphQL request must be a JSON object")
+    query = payload.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise BadRequestError("the request must have a 'query' string")
+    operation_name = payload.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise BadRequestError("'operationName' must be a string or null")
+    variables = payload.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise BadRequestError("'variables' must be an object or null")
+    extensions = payload.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise BadRequestError("'extensions' must be an object or null")
+    return GraphQLRequest(query, operation_name or None, variables)
+
+
+def _response_media_type(accept: str) -> str | None:
+    """The response media type for an ``Accept`` header (``None``: nothing acceptable)."""
+    if not accept.strip():
+        return JSON
+    ranges = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    if GRAPHQL_RESPONSE in ranges:
+        return GRAPHQL_RESPONSE
+    if JSON in ranges or "application/*" in ranges or "*/*" in ranges:
+        return JSON
+    return None

@@ -1,0 +1,1 @@
+"""Execution: running plans against the departments and shaping the answer."""

@@ -1,0 +1,206 @@
+"""Running a plan: fan out to departments, batch each nesting level, shape the response.
+
+* Every root scan starts at once, so departments are queried concurrently.
+* A relationship level runs **one** statement for all parent rows (``WHERE key IN :keys``), however many
+  parents there are, then the next level, and so on: statements = scans, never rows.
+* A department that fails or times out yields ``null`` at each of its paths with an error naming the
+  department, a stable code and whether retrying may help; the rest of the answer still comes back.
+* The request has a deadline; each statement gets the smaller of its source's timeout and the time left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import SourceError
+from gateway.execution.sources import Sources
+from gateway.planning.plan import ChildEdge, Namespace, ParentKeys, Plan, RootScan, ScanNode, Typename
+
+#: At most this many errors are reported for one failed child field (one per affected path).
+MAX_PATHS_PER_FAILURE = 50
+
+
+@dataclass
+class _Failure:
+    error: SourceError
+    #: Path of a root scan, or the parent objects whose child field failed.
+    path: list[str | int] | None = None
+    parents: list[dict[str, Any]] = field(default_factory=list)
+    response_key: str = ""
+
+
+@dataclass
+class ExecutionResult:
+    data: dict[str, Any]
+    errors: list[dict[str, Any]]
+    #: Statements run per department (for logs, metrics and tests of batching).
+    statements: dict[str, int] = field(default_factory=dict)
+
+
+class Executor:
+    """Runs plans against the departments' sources."""
+
+    def __init__(self, sources: Sources, request_timeout: float) -> None:
+        self.sources = sources
+        self.request_timeout = request_timeout
+
+    async def execute(self, plan: Plan, variables: Mapping[str, Any]) -> ExecutionResult:
+        """Answer the data part of ``plan`` (introspection fields are left for the caller)."""
+        run = _Run(self.sources, plan, variables, time.monotonic() + self.request_timeout)
+        return await run.execute()
+
+
+class _Run:
+    def __init__(self, sources: Sources, plan: Plan, variables: Mapping[str, Any], deadline: float) -> None:
+        self.sources = sources
+        self.plan = plan
+        self.variables = variables
+        self.deadline = deadline
+        self.failures: list[_Failure] = []
+        self.statements: dict[str, int] = {}
+        # Resolve every variable-fed value before any I/O: a bad limit fails the request, not half of it.
+        self.values: dict[int, dict[str, Any]] = {
+            id(scan): {
+                name: parameter.slot.resolve(variables)
+                for name, parameter in scan.parameters.items()
+                if not isinstance(parameter.slot, ParentKeys)
+            }
+            for scan in plan.scans
+        }
+
+    async def execute(self) -> ExecutionResult:
+        data: dict[str, Any] = {}
+        tasks: list[asyncio.Task[None]] = []
+        async with asyncio.TaskGroup() as group:
+            for root in self.plan.roots:
+                if isinstance(root, Typename):
+                    data[root.response_key] = root.type_name
+                elif isinstance(root, Namespace):
+                    namespace: dict[str, Any] = {}
+                    data[root.response_key] = namespace
+                    for entry in root.entries:
+                        if isinstance(entry, Typename):
+                            namespace[entry.response_key] = entry.type_name
+                        else:
+                            namespace[entry.response_key] = None
+                            path: list[str | int] = [root.response_key, entry.response_key]
+                            tasks.append(group.create_task(self._root(entry, namespace, path)))
+                else:
+                    data[root.response_key] = None  # introspection: filled in by the endpoint
+        return ExecutionResult(data, self._errors(data), self.statements)
+
+    async def _root(self, entry: RootScan, namespace: dict[str, Any], path: list[str | int]) -> None:
+        node = entry.node
+        try:
+            rows = await self._fetch(node, self.values[id(node)])
+        except SourceError as error:
+            self.failures.append(_Failure(error, path=path))
+            return
+        objects = self._objects(node, rows)
+        await self._children(node, rows, objects)
+        namespace[entry.response_key] = (objects[0] if objects else None) if entry.single else objects
+
+    async def _fetch(self, node: ScanNode, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        assert node.prepared is not None, "plan was not bound to the sources"
+        department = node.department.name
+        self.statements[department] = self.statements.get(department, 0) + 1
+        return await self.sources.fetch(department, node.prepared, values, self.deadline)
+
+    @staticmethod
+    def _objects(node: ScanNode, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        objects = []
+        for row in rows:
+            obj: dict[str, Any] = {}
+            for output in node.fields:
+                if output.kind == "column":
+                    obj[output.response_key] = row[output.index]
+                elif output.kind == "typename":
+                    obj[output.response_key] = output.type_name
+                else:
+                    obj[output.response_key] = None
+            objects.append(obj)
+        return objects
+
+    async def _children(self, node: ScanNode, rows: list[tuple[Any, ...]], objects: list[dict[str, Any]]) -> None:
+        if node.children and rows:
+            async with asyncio.TaskGroup() as group:
+                for edge in node.children:
+                    group.create_task(self._child(edge, rows, objects))
+
+    async def _child(self, edge: ChildEdge, parent_rows: list[tuple[Any, ...]], parents: list[dict[str, Any]]) -> None:
+        child = edge.node
+        assert child.keys_parameter is not None and child.key_index is not None
+        keys = list(dict.fromkeys(row[edge.parent_key_index] for row in parent_rows))
+        keys = [key for key in keys if key is not None]
+        groups: dict[Any, list[dict[str, Any]]] = {}
+        if keys:
+            try:
+                rows = await self._fetch(child, {**self.values[id(child)], child.keys_parameter: keys})
+            except SourceError as error:
+                self.failures.append(_Failure(error, parents=parents, response_key=edge.response_key))
+                return
+            rows = self._residual_page(child, rows)
+            objects = self._objects(child, rows)
+            await self._children(child, rows, objects)
+            for row, obj in zip(rows, objects, strict=True):
+                groups.setdefault(row[child.key_index], []).append(obj)
+        for row, parent in zip(parent_rows, parents, strict=True):
+            group = groups.get(row[edge.parent_key_index])
+            parent[edge.response_key] = (group or []) if edge.many else (group[0] if group else None)
+
+    def _residual_page(self, node: ScanNode, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Per-parent paging the source could not do: keep rows offset..offset+limit of each key's group."""
+        page = node.residual_page
+        if page is None:
+            return rows
+        assert node.key_index is not None
+        offset, limit = page.offset.resolve(self.variables), page.limit.resolve(self.variables)
+        seen: dict[Any, int] = {}
+        kept = []
+        for row in rows:
+            position = seen[row[node.key_index]] = seen.get(row[node.key_index], -1) + 1
+            if offset <= position < offset + limit:
+                kept.append(row)
+        return kept
+
+    def _errors(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        if not self.failures:
+            return []
+        paths = _object_paths(data) if any(f.path is None for f in self.failures) else {}
+        errors: list[dict[str, Any]] = []
+        for failure in self.failures:
+            if failure.path is not None:
+                errors.append(_error(failure.error, failure.path))
+                continue
+            affected = [
+                [*path, failure.response_key] for parent in failure.parents for path in paths.get(id(parent), [])
+            ]
+            for path in affected[:MAX_PATHS_PER_FAILURE]:
+                errors.append(_error(failure.error, path))
+            if len(affected) > MAX_PATHS_PER_FAILURE:
+                summary = _error(failure.error, affected[MAX_PATHS_PER_FAILURE])
+                summary["extensions"]["omittedPaths"] = len(affected) - MAX_PATHS_PER_FAILURE
+                errors.append(summary)
+        return errors
+
+
+def _error(error: SourceError, path: list[str | int]) -> dict[str, Any]:
+    return {"message": error.message, "path": path, "extensions": error.extensions()}
+
+
+def _object_paths(data: Any) -> dict[int, list[list[str | int]]]:
+    """Every response object's paths (an object reached through two parents has two)."""
+    found: dict[int, list[list[str | int]]] = {}
+    pending: list[tuple[Any, list[str | int]]] = [(data, [])]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, dict):
+            found.setdefault(id(value), []).append(path)
+            pending.extend((item, [*path, key]) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((item, [*path, index]) for index, item in enumerate(value))
+    return found

@@ -1,0 +1,138 @@
+"""The GraphiQL page served to browsers at ``GET /graphql``.
+
+Assets (React, ReactDOM, GraphiQL's UMD build and stylesheet) load from ``graphiql.assets_url``, an
+npm-style tree (``<base>/graphiql@3.9.0/graphiql.min.js``): unpkg by default, or a mirror inside a
+closed network, or ``/graphiql-assets`` served by fedgate itself from ``graphiql.assets_dir``. Every
+asset carries a Subresource Integrity hash, so a tampered mirror cannot inject script, and the page's
+Content-Security-Policy allows only those assets and its own nonce'd inline script.
+
+Headers typed into GraphiQL (the bearer token) are not persisted to the browser's storage.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Asset:
+    path: str
+    integrity: str
+    kind: str  # "script" or "style"
+
+
+ASSETS: tuple[Asset, ...] = (
+    Asset(
+        "react@18.3.1/umd/react.production.min.js",
+        "sha384-DGyLxAyjq0f9SPpVevD6IgztCFlnMF6oW/XQGmfe+IsZ8TqEiDrcHkMLKI6fiB/Z",
+        "script",
+    ),
+    Asset(
+        "react-dom@18.3.1/umd/react-dom.production.min.js",
+        "sha384-gTGxhz21lVGYNMcdJOyq01Edg0jhn/c22nsx0kyqP0TxaV5WVdsSH1fSDUf5YJj1",
+        "script",
+    ),
+    Asset(
+        "graphiql@3.9.0/graphiql.min.js",
+        "sha384-8NGfVj4CVlqHajlZj+bPJT4thxPMHMJYn7DWK2CvtopLd02E7qsPHazniBYvVjOO",
+        "script",
+    ),
+    Asset(
+        "graphiql@3.9.0/graphiql.min.css",
+        "sha384-QMux00XgRtwRLSYIY3kw2rj1ovk5AuuliAchk+HSQbqdbGFnz9GYuqIlOqxhwCE2",
+        "style",
+    ),
+)
+
+LOCAL_ASSETS_PATH = "/graphiql-assets"
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>fedgate · GraphiQL</title>
+{styles}
+<style>html, body, #graphiql {{ height: 100%; margin: 0; }}</style>
+</head>
+<body>
+<div id="graphiql">Loading GraphiQL…</div>
+{scripts}
+<script nonce="{nonce}">
+  const fetcher = GraphiQL.createFetcher({{ url: new URL("graphql", window.location.href).toString() }});
+  ReactDOM.createRoot(document.getElementById("graphiql")).render(
+    React.createElement(GraphiQL, {{
+      fetcher,
+      isHeadersEditorEnabled: true,
+      shouldPersistHeaders: false,
+      defaultEditorToolsVisibility: true,
+      defaultQuery: {default_query},
+    }})
+  );
+</script>
+</body>
+</html>
+"""
+
+DEFAULT_QUERY = """# fedgate: federated, policy-checked queries over departmental data.
+# Put your token in the Headers tab: {"Authorization": "Bearer <token>"}
+# Explore the departments in the Docs panel, then run e.g.:
+{
+  health {
+    patients(limit: 5, orderBy: [{familyName: ASC}]) {
+      nhsNumber
+      givenName
+      familyName
+      dateOfBirth
+    }
+  }
+}
+"""
+
+
+@dataclass(frozen=True)
+class Page:
+    """The rendered page and the Content-Security-Policy that goes with it."""
+
+    html: str
+    content_security_policy: str
+
+
+def render(assets_url: str) -> Page:
+    """The GraphiQL page loading its assets from ``assets_url``, with a fresh script nonce."""
+    base = assets_url.rstrip("/")
+    nonce = secrets.token_urlsafe(16)
+    tags: dict[str, list[str]] = {"script": [], "style": []}
+    for asset in ASSETS:
+        url = html.escape(f"{base}/{asset.path}", quote=True)
+        if asset.kind == "script":
+            tags["script"].append(
+                f'<script src="{url}" integrity="{asset.integrity}" crossorigin="anonymous"></script>'
+            )
+        else:
+            tags["style"].append(
+                f'<link rel="stylesheet" href="{url}" integrity="{asset.integrity}" crossorigin="anonymous">'
+            )
+    parts = urlsplit(base)
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme else "'self'"
+    policy = (
+        f"default-src 'none'; script-src 'nonce-{nonce}' {origin}; style-src {origin} 'unsafe-inline'; "
+        f"font-src {origin} data:; img-src 'self' data: {origin}; connect-src 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'; form-action 'none'"
+    )
+    page = _PAGE.format(
+        styles="\n".join(tags["style"]),
+        scripts="\n".join(tags["script"]),
+        nonce=nonce,
+        default_query=_js_string(DEFAULT_QUERY),
+    )
+    return Page(page, policy)
+
+
+def _js_string(text: str) -> str:
+    """A JavaScript string literal safe inside a <script> element."""
+    return json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003e")

@@ -1,0 +1,163 @@
+"""Compiling ``where`` and ``orderBy`` arguments into canonical sqlglot expressions.
+
+Semantics, identical for every source (``docs/graphql.md``):
+
+* conditions on several columns, and several operators on one column, must all hold; ``and: []`` is
+  true, ``or: []`` false;
+* comparisons follow SQL: a comparison with ``null`` (``eq: null``) matches nothing, and a row whose
+  column is null matches no comparison but ``isNull: true``;
+* text compares, matches (``like``, case-sensitive, ``\\`` escapes) and sorts by code point;
+* ``ASC`` puts nulls last, ``DESC`` first; ties are always broken by the primary key, so pages are stable.
+
+Every value becomes a placeholder with a :class:`~gateway.planning.plan.Slot`; nothing from the
+request is ever written into SQL text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlglot import exp
+
+from adapters.base import ParameterSpec
+from adapters.canonical import BinaryText, key_set, placeholder
+from gateway.errors import BadUserInputError
+from gateway.planning.arguments import Provenance, Var
+from gateway.planning.plan import Const, FromVariable, Parameter, Slot, list_length_check
+from schema.catalog import Column, Table
+from schema.graphql_types import TableInputs
+from schema.types import ColumnType
+
+_BINARY_OPERATORS: dict[str, type[exp.Binary]] = {
+    "eq": exp.EQ,
+    "ne": exp.NEQ,
+    "lt": exp.LT,
+    "lte": exp.LTE,
+    "gt": exp.GT,
+    "gte": exp.GTE,
+}
+
+
+class Parameters:
+    """Allocates placeholder names for one statement and remembers where each value comes from."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Parameter] = {}
+
+    def add(self, spec: ParameterSpec, slot: Slot) -> str:
+        name = f"p{len(self.items)}"
+        self.items[name] = Parameter(spec, slot)
+        return name
+
+    def placeholder(self, spec: ParameterSpec, slot: Slot) -> exp.Placeholder:
+        return placeholder(self.add(spec, slot))
+
+    def specs(self) -> dict[str, ParameterSpec]:
+        return {name: parameter.spec for name, parameter in self.items.items()}
+
+
+def column_ref(column: Column, alias: str) -> exp.Column:
+    return exp.column(column.name, table=alias, quoted=True)
+
+
+def comparable(column: Column, alias: str) -> exp.Expr:
+    """The column as compared and sorted: text by code point."""
+    ref = column_ref(column, alias)
+    return BinaryText(this=ref) if column.type is ColumnType.STRING else ref
+
+
+def value_slot(value: Any, provenance: Provenance, check: Callable[[Any], Any] | None = None) -> Slot:
+    """A :class:`FromVariable` when the whole value is a variable, else a :class:`Const` (checked now)."""
+    if isinstance(value, Var):
+        return FromVariable(value.name, check)
+    plain = provenance.plain(value)
+    return Const(check(plain) if check is not None else plain)
+
+
+class FilterCompiler:
+    """Turns one table's ``where`` argument into a condition over ``alias``."""
+
+    def __init__(
+        self, table: Table, inputs: TableInputs, alias: str, parameters: Parameters, provenance: Provenance, max_in: int
+    ) -> None:
+        self.table = table
+        self.inputs = inputs
+        self.alias = alias
+        self.parameters = parameters
+        self.provenance = provenance
+        self.max_in = max_in
+
+    def condition(self, where: Any) -> exp.Expr | None:
+        """The condition for a ``where`` value, or ``None`` when it imposes nothing."""
+        if isinstance(where, Var):
+            where = self.provenance.plain(where)
+        if where is None:
+            return None
+        parts: list[exp.Expr] = []
+        for key, value in where.items():
+            if isinstance(value, Var):
+                value = self.provenance.plain(value)
+            if value is None:
+                continue
+            if key == "and":
+                parts.append(_conjunction([self.condition(item) or exp.true() for item in value]))
+            elif key == "or":
+                disjuncts = [self.condition(item) or exp.true() for item in value]
+                parts.append(exp.paren(exp.or_(*disjuncts), copy=False) if disjuncts else exp.false())
+            elif key == "not":
+                parts.append(exp.not_(exp.paren(self.condition(value) or exp.true(), copy=False)))
+            else:
+                parts.extend(self._comparisons(self.inputs.filter_columns[key], value))
+        return _conjunction(parts) if parts else None
+
+    def _comparisons(self, column: Column, operators: Mapping[str, Any]) -> list[exp.Expr]:
+        conditions: list[exp.Expr] = []
+        for operator, value in operators.items():
+            if operator == "isNull":
+                flag = self.provenance.plain(value)
+                if flag is None:
+                    continue
+                is_null = exp.Is(this=column_ref(column, self.alias), expression=exp.null())
+                conditions.append(is_null if flag else exp.not_(is_null))
+            elif operator == "in":
+                slot = value_slot(value, self.provenance, list_length_check(self.max_in))
+                name = self.parameters.add(ParameterSpec(column.type, is_list=True), slot)
+                conditions.append(key_set(comparable(column, self.alias), name))
+            elif operator == "like":
+                pattern = self.parameters.placeholder(ParameterSpec(column.type), value_slot(value, self.provenance))
+                like = exp.Like(this=comparable(column, self.alias), expression=pattern)
+                conditions.append(exp.Escape(this=like, expression=exp.Literal.string("\\")))
+            else:
+                slot = value_slot(value, self.provenance)
+                target = self.parameters.placeholder(ParameterSpec(column.type), slot)
+                conditions.append(_BINARY_OPERATORS[operator](this=comparable(column, self.alias), expression=target))
+        return conditions
+
+
+def _conjunction(parts: list[exp.Expr]) -> exp.Expr:
+    if not parts:
+        return exp.true()
+    if len(parts) == 1:
+        return parts[0]
+    return exp.paren(exp.and_(*parts), copy=False)
+
+
+def ordering(order_by: Any, table: Table, inputs: TableInputs, alias: str, provenance: Provenance) -> list[exp.Ordered]:
+    """Sort keys for ``orderBy``, then the primary key (ascending) to break ties."""
+    items = provenance.plain(order_by) or []
+    keys: list[exp.Ordered] = []
+    used: set[str] = set()
+    for item in items:
+        chosen = [(name, direction) for name, direction in item.items() if direction is not None]
+        if len(chosen) != 1:
+            raise BadUserInputError("each orderBy item must set exactly one field")
+        name, direction = chosen[0]
+        column = inputs.order_columns[name]
+        descending = direction == "DESC"
+        keys.append(exp.Ordered(this=comparable(column, alias), desc=descending, nulls_first=descending))
+        used.add(column.name)
+    for name in table.primary_key:
+        if name not in used:
+            keys.append(exp.Ordered(this=comparable(table.column(name), alias), desc=False, nulls_first=False))
+    return keys

@@ -1,0 +1,227 @@
+"""The query plan: what the executor runs and how it shapes the answer.
+
+A :class:`Plan` is built once per (document, operation, schema, structural variable values) and cached;
+everything in it is immutable after planning except the lazily filled statement caches inside
+adapters' prepared queries. Values are not part of a plan: each parameter has a :class:`Slot` that says
+where its value comes from at execution (a literal of the document, a variable, or the keys of the
+parent rows), so one plan serves every request that differs only in variable values.
+
+Shape of a plan::
+
+    Plan
+     └─ RootField (namespace "health")          one per root response key
+         └─ RootScan "patients" ─ ScanNode       one statement against one department
+                                   ├─ ObjectShape  response keys ← row columns / __typename / children
+                                   └─ ChildEdge "hospitalSpells" ─ ScanNode   batched: WHERE key IN (...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from adapters.base import ParameterSpec, PreparedQuery, SourceQuery
+from gateway.errors import QueryLimitError
+from schema.catalog import Department, Table
+
+# --- where a parameter's value comes from -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A value written in the document itself (or a structural variable's value, fixed by the plan key)."""
+
+    value: Any
+
+    def resolve(self, variables: Mapping[str, Any]) -> Any:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class FromVariable:
+    """A variable's value, read at execution; ``check`` validates or defaults it (e.g. a page size)."""
+
+    name: str
+    check: Callable[[Any], Any] | None = None
+
+    def resolve(self, variables: Mapping[str, Any]) -> Any:
+        value = variables.get(self.name)
+        return self.check(value) if self.check is not None else value
+
+
+@dataclass(frozen=True, slots=True)
+class PageEnd:
+    """``offset + limit``: the last row number of a per-parent page."""
+
+    offset: Slot
+    limit: Slot
+
+    def resolve(self, variables: Mapping[str, Any]) -> Any:
+        return self.offset.resolve(variables) + self.limit.resolve(variables)
+
+
+@dataclass(frozen=True, slots=True)
+class ParentKeys:
+    """The distinct join-key values of the parent rows, supplied by the executor."""
+
+    def resolve(self, variables: Mapping[str, Any]) -> Any:
+        raise AssertionError("parent keys are bound by the executor")
+
+
+Slot = Const | FromVariable | PageEnd | ParentKeys
+
+
+@dataclass(frozen=True)
+class Parameter:
+    spec: ParameterSpec
+    slot: Slot
+
+
+# --- shaping ------------------------------------------------------------------------------------------
+
+FieldKind = Literal["column", "typename", "child"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputField:
+    """One response key of an object: a column of the row, the type name, or a child edge."""
+
+    response_key: str
+    kind: FieldKind
+    index: int = 0
+    type_name: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of rows: ``offset``/``limit`` slots (per parent for nested lists)."""
+
+    limit: Slot
+    offset: Slot
+
+
+# --- scans --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScanNode:
+    """One statement against one department, the shape of its objects, and its children."""
+
+    department: Department
+    table: Table
+    type_name: str
+    query: SourceQuery
+    parameters: Mapping[str, Parameter]
+    fields: tuple[OutputField, ...]
+    children: tuple[ChildEdge, ...] = ()
+    #: Set for a batched child scan: the key column's position in this scan's rows...
+    key_index: int | None = None
+    #: ...and the list parameter the parent rows' keys are bound to.
+    keys_parameter: str | None = None
+    #: Per-parent paging the source could not do (no window functions): the executor slices groups.
+    residual_page: Page | None = None
+    prepared: PreparedQuery | None = None
+
+    def walk(self) -> list[ScanNode]:
+        nodes = [self]
+        for child in self.children:
+            nodes.extend(child.node.walk())
+        return nodes
+
+
+@dataclass(frozen=True)
+class ChildEdge:
+    """A relationship field: the child scan is run once for all parent rows of a level."""
+
+    response_key: str
+    parent_key_index: int
+    many: bool
+    node: ScanNode
+
+
+@dataclass(frozen=True)
+class RootScan:
+    """A list or look-up field of a department's namespace."""
+
+    response_key: str
+    node: ScanNode
+    single: bool
+
+
+@dataclass(frozen=True)
+class Typename:
+    """``__typename``: a constant."""
+
+    response_key: str
+    type_name: str
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A department's namespace field (``health { ... }``) and what is selected inside it."""
+
+    response_key: str
+    department: Department
+    entries: tuple[RootScan | Typename, ...]
+
+
+@dataclass(frozen=True)
+class Introspection:
+    """``__schema`` / ``__type`` at the root: answered by graphql-core from the caller's schema."""
+
+    response_key: str
+
+
+RootField = Namespace | Typename | Introspection
+
+
+@dataclass
+class Plan:
+    """Everything needed to answer one operation, minus the values."""
+
+    operation_type: str
+    roots: tuple[RootField, ...]
+    #: Variables whose values shaped the plan (part of the cache key).
+    structural_variables: frozenset[str] = frozenset()
+    has_introspection: bool = False
+    scans: list[ScanNode] = field(default_factory=list)
+
+    @property
+    def departments(self) -> frozenset[str]:
+        return frozenset(scan.department.name for scan in self.scans)
+
+
+def page_size_check(default: int, maximum: int) -> Callable[[Any], int]:
+    """Validate a ``limit`` value: ``None`` means the default; negative or above ``maximum`` is refused."""
+
+    def check(value: Any) -> int:
+        if value is None:
+            return default
+        if value < 0:
+            raise QueryLimitError("limit must not be negative", limit="page_size")
+        if value > maximum:
+            raise QueryLimitError(f"limit {value} exceeds the maximum page size of {maximum}", limit="page_size")
+        return int(value)
+
+    return check
+
+
+def offset_check(value: Any) -> int:
+    if value is None:
+        return 0
+    if value < 0:
+        raise QueryLimitError("offset must not be negative", limit="offset")
+    return int(value)
+
+
+def list_length_check(maximum: int) -> Callable[[Any], list[Any]]:
+    def check(value: Any) -> list[Any]:
+        values = [] if value is None else list(value)
+        if len(values) > maximum:
+            raise QueryLimitError(
+                f"an 'in' list has {len(values)} values; at most {maximum} are allowed", limit="in_list"
+            )
+        return values
+
+    return check

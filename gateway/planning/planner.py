@@ -1,0 +1,277 @@
+"""The planner: a validated GraphQL operation → a :class:`~gateway.planning.plan.Plan`. Pure: no I/O.
+
+It walks the operation with graphql-core's own field collection (fragments, ``@skip``/``@include``
+and aliases handled exactly as the executor would), and for every list, look-up and relationship field
+builds one :class:`ScanNode`: the columns the selection needs (plus the join keys its children need),
+the caller's filter, ordering and page, and the statement for the department's source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLField,
+    GraphQLObjectType,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    visit,
+)
+from graphql.execution.collect_fields import collect_fields, collect_sub_fields
+from graphql.language import Visitor
+from sqlglot import exp
+
+from adapters.base import Capabilities, Capability, ParameterSpec
+from gateway.errors import BadRequestError
+from gateway.planning.arguments import Provenance
+from gateway.planning.filters import FilterCompiler, Parameters, column_ref, ordering, value_slot
+from gateway.planning.plan import (
+    ChildEdge,
+    Const,
+    Introspection,
+    Namespace,
+    OutputField,
+    Page,
+    Plan,
+    RootField,
+    RootScan,
+    ScanNode,
+    Typename,
+    offset_check,
+    page_size_check,
+)
+from gateway.planning.statements import ScanRequest, build_statement
+from schema.catalog import Column, Department, Relationship, Table
+from schema.graphql_types import GatewaySchema
+
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+
+
+@dataclass(frozen=True)
+class PlannerLimits:
+    """Limits the planner enforces while building a plan."""
+
+    max_in_list: int = 1000
+
+
+class Planner:
+    """Builds plans for one generated schema and the sources' capabilities."""
+
+    def __init__(
+        self, schema: GatewaySchema, capabilities: Mapping[str, Capabilities], limits: PlannerLimits | None = None
+    ) -> None:
+        self.schema = schema
+        self.capabilities = capabilities
+        self.limits = limits or PlannerLimits()
+
+    def plan(self, document: DocumentNode, operation: OperationDefinitionNode, variables: Mapping[str, Any]) -> Plan:
+        if operation.operation is not OperationType.QUERY:
+            raise BadRequestError(f"{operation.operation.value} operations are not supported: fedgate is read-only")
+        return _Planning(self, document, variables).run(operation)
+
+
+class _Planning:
+    """The state of planning one operation."""
+
+    def __init__(self, planner: Planner, document: DocumentNode, variables: Mapping[str, Any]) -> None:
+        self.schema = planner.schema
+        self.graphql = planner.schema.graphql
+        self.capabilities = planner.capabilities
+        self.limits = planner.limits
+        self.variables = dict(variables)
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.provenance = Provenance(self.variables)
+        self.provenance.structural.update(directive_variables(document))
+        self.scans: list[ScanNode] = []
+
+    def run(self, operation: OperationDefinitionNode) -> Plan:
+        query_type = self.graphql.query_type
+        assert query_type is not None
+        roots: list[RootField] = []
+        fields = collect_fields(self.graphql, self.fragments, self.variables, query_type, operation.selection_set)
+        for key, nodes in fields.items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                roots.append(Typename(key, query_type.name))
+            elif name in INTROSPECTION_FIELDS:
+                roots.append(Introspection(key))
+            else:
+                binding = self.schema.binding(query_type.name, name)
+                assert binding is not None and binding.kind == "namespace"
+                roots.append(self._namespace(key, binding.department, query_type.fields[name], nodes))
+        return Plan(
+            operation_type=operation.operation.value,
+            roots=tuple(roots),
+            structural_variables=frozenset(self.provenance.structural),
+            has_introspection=any(isinstance(root, Introspection) for root in roots),
+            scans=self.scans,
+        )
+
+    def _object_type(self, field_def: GraphQLField) -> GraphQLObjectType:
+        type_ = field_def.type
+        while hasattr(type_, "of_type"):
+            type_ = type_.of_type
+        assert isinstance(type_, GraphQLObjectType)
+        return type_
+
+    def _namespace(
+        self, key: str, department: Department, field_def: GraphQLField, nodes: list[FieldNode]
+    ) -> Namespace:
+        namespace_type = self._object_type(field_def)
+        entries: list[RootScan | Typename] = []
+        for sub_key, sub_nodes in collect_sub_fields(
+            self.graphql, self.fragments, self.variables, namespace_type, nodes
+        ).items():
+            name = sub_nodes[0].name.value
+            if name == "__typename":
+                entries.append(Typename(sub_key, namespace_type.name))
+                continue
+            binding = self.schema.binding(namespace_type.name, name)
+            assert binding is not None and binding.table is not None
+            sub_def = namespace_type.fields[name]
+            single = binding.kind == "lookup"
+            node = self._scan(department, binding.table, sub_def, sub_nodes, lookup=single)
+            entries.append(RootScan(sub_key, node, single=single))
+        return Namespace(key, department, tuple(entries))
+
+    def _scan(
+        self,
+        department: Department,
+        table: Table,
+        field_def: GraphQLField,
+        nodes: list[FieldNode],
+        *,
+        lookup: bool = False,
+        key_column: Column | None = None,
+        single_child: bool = False,
+    ) -> ScanNode:
+        object_type = self._object_type(field_def)
+        columns: list[Column] = []
+        positions: dict[str, int] = {}
+
+        def use(column: Column) -> int:
+            if column.name not in positions:
+                positions[column.name] = len(columns)
+                columns.append(column)
+            return positions[column.name]
+
+        if key_column is not None:
+            key_index = use(key_column)
+        fields: list[OutputField] = []
+        children: list[ChildEdge] = []
+        sub_fields = collect_sub_fields(self.graphql, self.fragments, self.variables, object_type, nodes)
+        for sub_key, sub_nodes in sub_fields.items():
+            name = sub_nodes[0].name.value
+            if name == "__typename":
+                fields.append(OutputField(sub_key, "typename", type_name=object_type.name))
+                continue
+            binding = self.schema.binding(object_type.name, name)
+            assert binding is not None
+            if binding.kind == "column":
+                assert binding.column is not None
+                fields.append(OutputField(sub_key, "column", use(binding.column)))
+            else:
+                assert binding.relationship is not None
+                edge = self._child(sub_key, table, binding.relationship, object_type.fields[name], sub_nodes, use)
+                fields.append(OutputField(sub_key, "child", len(children)))
+                children.append(edge)
+
+        parameters = Parameters()
+        arguments = self.provenance.argument_values(field_def, nodes[0])
+        alias = table.name
+        inputs = self.schema.table_inputs(department.name, table.name)
+        condition: exp.Expr | None
+        order: list[exp.Ordered] = []
+        page: Page | None = None
+        if lookup:
+            condition = exp.and_(
+                *(
+                    exp.EQ(
+                        this=column_ref(column, alias),
+                        expression=parameters.placeholder(
+                            ParameterSpec(column.type), value_slot(arguments[column.graphql_name], self.provenance)
+                        ),
+                    )
+                    for column in (table.column(name) for name in table.primary_key)
+                )
+            )
+        else:
+            filters = FilterCompiler(table, inputs, alias, parameters, self.provenance, self.limits.max_in_list)
+            condition = filters.condition(arguments.get("where"))
+            order = ordering(arguments.get("orderBy"), table, inputs, alias, self.provenance)
+            if single_child:
+                page = Page(limit=Const(1), offset=Const(0))
+            else:
+                sizes = self.schema.page_sizes
+                page = Page(
+                    limit=value_slot(
+                        arguments.get("limit"), self.provenance, page_size_check(sizes.default, sizes.maximum)
+                    ),
+                    offset=value_slot(arguments.get("offset"), self.provenance, offset_check),
+                )
+        request = ScanRequest(department, table, columns, condition, order, page, parameters, key_column)
+        windows = self.capabilities[department.name].supports(Capability.WINDOW_FUNCTIONS)
+        statement = build_statement(request, window_functions=windows)
+        node = ScanNode(
+            department=department,
+            table=table,
+            type_name=object_type.name,
+            query=statement.query,
+            parameters=dict(parameters.items),
+            fields=tuple(fields),
+            children=tuple(children),
+            key_index=key_index if key_column is not None else None,
+            keys_parameter=statement.keys_parameter,
+            residual_page=statement.residual_page,
+        )
+        self.scans.append(node)
+        return node
+
+    def _child(
+        self,
+        key: str,
+        table: Table,
+        relationship: Relationship,
+        field_def: GraphQLField,
+        nodes: list[FieldNode],
+        use: Any,
+    ) -> ChildEdge:
+        ((local, remote),) = relationship.on.items()
+        target_department, target = self.schema.catalog.table(relationship.target)
+        node = self._scan(
+            target_department,
+            target,
+            field_def,
+            nodes,
+            key_column=target.column(remote),
+            single_child=relationship.kind == "one",
+        )
+        return ChildEdge(key, use(table.column(local)), relationship.kind == "many", node)
+
+
+def directive_variables(document: DocumentNode) -> set[str]:
+    """Variables used by directives anywhere in the document (``@include(if: $x)`` shapes the plan)."""
+    found: set[str] = set()
+
+    class _Collector(Visitor):
+        def enter_directive(self, node: Any, *_: Any) -> None:
+            for argument in node.arguments or ():
+                visit(argument, _VariableNames(found))
+
+    visit(document, _Collector())
+    return found
+
+
+class _VariableNames(Visitor):
+    def __init__(self, found: set[str]) -> None:
+        super().__init__()
+        self.found = found
+
+    def enter_variable(self, node: VariableNode, *_: Any) -> None:
+        self.found.add(node.name.value)

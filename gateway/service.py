@@ -1,0 +1,231 @@
+"""The gateway's core, independent of HTTP: a GraphQL request and a principal in, a response out.
+
+    document (cached parse + validate) → operation → variables → plan (cached) → execute → response
+
+The HTTP endpoint, the CLI's ``explain`` and the tests all go through :class:`Gateway`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from cachetools import LRUCache
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FragmentDefinitionNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    execute,
+)
+from graphql.execution.collect_fields import collect_fields
+from graphql.execution.values import get_variable_values
+from graphql.validation import NoSchemaIntrospectionCustomRule
+
+from gateway.documents import DocumentCache, DocumentErrors
+from gateway.errors import FedgateError, InternalError
+from gateway.execution.executor import Executor
+from gateway.execution.sources import Sources
+from gateway.planning.plan import Introspection, Plan
+from gateway.planning.planner import Planner, PlannerLimits
+from gateway.principal import Principal
+from gateway.settings import Settings
+from schema.catalog import Catalog
+from schema.graphql_types import GatewaySchema, PageSizes, build_schema
+
+log = structlog.get_logger("fedgate.gateway")
+
+
+@dataclass(frozen=True)
+class GraphQLRequest:
+    """One GraphQL request, as parsed from the transport."""
+
+    query: str
+    operation_name: str | None = None
+    variables: Mapping[str, Any] | None = None
+
+
+@dataclass
+class GraphQLResponse:
+    """The answer. ``data`` is ``None`` when the request failed before execution (a request error)."""
+
+    data: dict[str, Any] | None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    extensions: dict[str, Any] = field(default_factory=dict)
+    #: Statements run per department (not sent to the caller; for logs and tests).
+    statements: dict[str, int] = field(default_factory=dict)
+    #: HTTP status of a request error (400 for the caller's mistakes, 500 for fedgate's own).
+    http_status: int = 400
+
+    @property
+    def is_request_error(self) -> bool:
+        return self.data is None
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if self.errors:
+            body["errors"] = self.errors
+        if self.data is not None:
+            body["data"] = self.data
+        if self.extensions:
+            body["extensions"] = self.extensions
+        return body
+
+
+def request_error(error: FedgateError) -> GraphQLResponse:
+    """A response for an error that stopped the request before (or instead of) execution."""
+    errors = [{"message": error.message, "extensions": error.extensions()}]
+    return GraphQLResponse(None, errors, http_status=error.http_status)
+
+
+class Gateway:
+    """Schema, caches, planner and executor for one catalog and its departments' sources."""
+
+    def __init__(self, catalog: Catalog, settings: Settings, sources: Sources) -> None:
+        self.catalog = catalog
+        self.settings = settings
+        self.sources = sources
+        graphql = settings.graphql
+        self.schema = build_schema(catalog, PageSizes(graphql.default_page_size, graphql.max_page_size))
+        rules = () if graphql.introspection else (NoSchemaIntrospectionCustomRule,)
+        self.documents = DocumentCache(
+            size=graphql.document_cache_size, max_tokens=graphql.max_tokens, extra_rules=rules
+        )
+        self._plans: LRUCache[Hashable, Plan] = LRUCache(maxsize=max(graphql.plan_cache_size, 1))
+        self._structural: LRUCache[Hashable, frozenset[str]] = LRUCache(maxsize=max(graphql.plan_cache_size, 1))
+        self.limits = PlannerLimits(max_in_list=graphql.max_in_list)
+        self.executor = Executor(sources, settings.execution.request_timeout_seconds)
+
+    async def start(self) -> None:
+        await self.sources.open_all()
+
+    async def stop(self) -> None:
+        await self.sources.close_all()
+
+    def schema_for(self, principal: Principal) -> GatewaySchema:
+        """The schema ``principal`` may see."""
+        return self.schema
+
+    async def execute(self, request: GraphQLRequest, principal: Principal) -> GraphQLResponse:
+        try:
+            return await self._execute(request, principal)
+        except FedgateError as error:
+            return request_error(error)
+        except Exception:
+            incident = uuid.uuid4().hex[:12]
+            log.exception("internal_error", incident=incident)
+            return request_error(InternalError(incident))
+
+    async def _execute(self, request: GraphQLRequest, principal: Principal) -> GraphQLResponse:
+        schema = self.schema_for(principal)
+        if len(request.query) > self.settings.graphql.max_document_chars:
+            limit = self.settings.graphql.max_document_chars
+            return _bad(
+                "QUERY_LIMIT_EXCEEDED", f"the document is longer than {limit} characters", limit="document_size"
+            )
+        parsed = self.documents.get(schema.key, schema.graphql, request.query)
+        if isinstance(parsed, DocumentErrors):
+            return GraphQLResponse(None, list(parsed.errors))
+        operation = _select_operation(parsed.operations, request.operation_name)
+        if isinstance(operation, GraphQLResponse):
+            return operation
+        coerced = get_variable_values(
+            schema.graphql, operation.variable_definitions or (), dict(request.variables or {}), max_errors=20
+        )
+        if isinstance(coerced, list):
+            return GraphQLResponse(
+                None, [{"message": e.message, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced]
+            )
+        plan = self.plan(schema, parsed.document, operation, request, coerced)
+        result = await self.executor.execute(plan, coerced)
+        errors = list(result.errors)
+        if plan.has_introspection:
+            errors.extend(_introspect(schema, parsed.document, operation, plan, request, coerced, result.data))
+        return GraphQLResponse(result.data, errors, statements=result.statements)
+
+    def plan(
+        self,
+        schema: GatewaySchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        request: GraphQLRequest,
+        variables: Mapping[str, Any],
+    ) -> Plan:
+        """The cached plan for this document, operation and structural variable values (planned if missing)."""
+        base: Hashable = (schema.key, request.query, request.operation_name)
+        names = self._structural.get(base, frozenset())
+        key = (base, _frozen({name: variables.get(name) for name in sorted(names)}))
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        plan = Planner(schema, self.sources.capabilities(), self.limits).plan(document, operation, variables)
+        for scan in plan.scans:
+            scan.prepared = self.sources.adapter(scan.department.name).prepare(scan.query)
+        names = names | plan.structural_variables
+        self._structural[base] = names
+        self._plans[(base, _frozen({name: variables.get(name) for name in sorted(names)}))] = plan
+        return plan
+
+
+def _bad(code: str, message: str, **extensions: Any) -> GraphQLResponse:
+    return GraphQLResponse(None, [{"message": message, "extensions": {"code": code, **extensions}}])
+
+
+def _select_operation(
+    operations: Mapping[str | None, OperationDefinitionNode], name: str | None
+) -> OperationDefinitionNode | GraphQLResponse:
+    if name is not None:
+        operation = operations.get(name)
+        if operation is None:
+            return _bad("OPERATION_NOT_FOUND", f"the document has no operation named '{name}'")
+        return operation
+    if len(operations) != 1:
+        return _bad("OPERATION_NAME_REQUIRED", "the document has several operations: name the one to run")
+    return next(iter(operations.values()))
+
+
+def _frozen(value: Any) -> Hashable:
+    if isinstance(value, Mapping):
+        return tuple((key, _frozen(item)) for key, item in sorted(value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value  # type: ignore[no-any-return]
+
+
+def _introspect(
+    schema: GatewaySchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    plan: Plan,
+    request: GraphQLRequest,
+    variables: Mapping[str, Any],
+    data: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Answer ``__schema`` / ``__type`` root fields with graphql-core, from the caller's own schema."""
+    query_type = schema.graphql.query_type
+    assert query_type is not None
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    wanted = {root.response_key for root in plan.roots if isinstance(root, Introspection)}
+    fields = collect_fields(schema.graphql, fragments, dict(variables), query_type, operation.selection_set)
+    selections = tuple(node for key, nodes in fields.items() if key in wanted for node in nodes)
+    subset = DocumentNode(
+        definitions=(
+            OperationDefinitionNode(
+                operation=operation.operation,
+                name=operation.name,
+                variable_definitions=operation.variable_definitions,
+                directives=(),
+                selection_set=SelectionSetNode(selections=selections),
+            ),
+            *fragments.values(),
+        )
+    )
+    result = execute(schema.graphql, subset, variable_values=dict(request.variables or {}))
+    assert isinstance(result, ExecutionResult)
+    for key in wanted:
+        data[key] = (result.data or {}).get(key)
+    return [dict(error.formatted) for error in result.errors or ()]

@@ -1,0 +1,95 @@
+"""fedgate's settings file (``fedgate.yaml``), validated once at start-up.
+
+Unknown keys are errors, every problem is reported with file, line, path and reason, and relative paths
+are relative to the settings file. Every setting is documented in ``docs/configuration.md`` (a test
+keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from schema.configfile import load_yaml, validate
+from schema.models import FileRelative, StrictModel
+
+
+class ServerSettings(StrictModel):
+    """Where the HTTP server listens and how much it accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_body_bytes: int = Field(1_000_000, ge=1024, le=100_000_000, description="Largest request body accepted.")
+
+
+class GraphQLSettings(StrictModel):
+    """Limits and behaviour of the GraphQL endpoint."""
+
+    default_page_size: int = Field(100, ge=1, le=10_000)
+    max_page_size: int = Field(1000, ge=1, le=100_000)
+    max_in_list: int = Field(1000, ge=1, le=100_000, description="Most values in one 'in' filter.")
+    max_document_chars: int = Field(100_000, ge=100, le=10_000_000, description="Longest query document accepted.")
+    max_tokens: int = Field(10_000, ge=10, le=1_000_000, description="Most lexical tokens in one document.")
+    max_batch_size: int = Field(10, ge=1, le=1000, description="Most operations in one batched POST.")
+    introspection: bool = Field(True, description="Allow __schema / __type queries.")
+    document_cache_size: int = Field(1000, ge=0, le=1_000_000, description="Parsed, validated documents kept.")
+    plan_cache_size: int = Field(1000, ge=0, le=1_000_000, description="Plans kept.")
+
+    @model_validator(mode="after")
+    def _page_sizes(self) -> GraphQLSettings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size must not exceed max_page_size")
+        return self
+
+
+class GraphiQLSettings(FileRelative):
+    """The GraphiQL page served to browsers at ``GET /graphql``."""
+
+    enabled: bool = True
+    assets_url: str = Field(
+        "https://unpkg.com",
+        pattern=r"^(https?://[^\s\"'<>]+|/[^\s\"'<>]*)$",
+        description="Base URL of the npm-style asset tree (react@.../umd, graphiql@...). A closed network "
+        "points this at its own mirror, or at /graphiql-assets with assets_dir set.",
+    )
+    assets_dir: str | None = Field(None, description="Serve GraphiQL's assets from this folder at /graphiql-assets.")
+
+    @property
+    def assets_path(self) -> Path | None:
+        return None if self.assets_dir is None else self.resolve_path(self.assets_dir)
+
+
+class ExecutionSettings(StrictModel):
+    """How requests are executed."""
+
+    request_timeout_seconds: float = Field(15.0, gt=0, le=600, description="Deadline for a whole request.")
+
+
+class LoggingSettings(StrictModel):
+    """Structured logs on standard error."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(FileRelative):
+    """The whole settings file."""
+
+    catalog: str = Field(description="The catalog file, relative to this file.")
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
+    graphiql: GraphiQLSettings = Field(default_factory=GraphiQLSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.resolve_path(self.catalog)
+
+
+def load_settings(path: Path) -> Settings:
+    """Load and validate a settings file; raise :class:`~gateway.errors.ConfigError` listing every problem."""
+    document = load_yaml(path)
+    return validate(Settings, document, {"base_dir": path.resolve().parent})
