@@ -129,14 +129,6 @@ def _postgres_key_sets(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> ex
     return tree
 
 
-def _postgres_numbered_parameters(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.Expr:
-    for number, name in enumerate(_placeholder_names(tree), start=1):
-        for node in list(tree.find_all(exp.Placeholder)):
-            if node.name == name:
-                node.replace(exp.Parameter(this=exp.Literal.number(number)))
-    return tree
-
-
 def _mysql_binary_equality(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.Expr:
     """``BINARY(col) = v`` → ``col = v AND col COLLATE utf8mb4_bin = v``: the index narrows, binary decides."""
     for node in list(tree.find_all(exp.EQ, exp.In)):
@@ -153,7 +145,6 @@ _POSTGRES_RULES: tuple[Rule, ...] = (
     _postgres_key_sets,
     _strip_binary_under_equality,
     _collate(exp.Identifier(this="C", quoted=True)),
-    _postgres_numbered_parameters,
 )
 _MYSQL_RULES: tuple[Rule, ...] = (_mysql_binary_equality, _collate(exp.Var(this="utf8mb4_bin")))
 
@@ -175,7 +166,7 @@ class SqlDialect:
     def render(self, query: SourceQuery) -> Rendered:
         """Render the statement (for dialects whose text does not depend on the values bound)."""
         tree = apply_rules(query, self.rules)
-        return Rendered(_generate(tree, self.sqlglot_dialect), _placeholder_names(query.select))
+        return Rendered(_generate(tree, self.sqlglot_dialect), _placeholder_names(tree))
 
     def encode(self, value: Any, spec: ParameterSpec) -> Any:
         """A canonical value as the driver expects it."""
@@ -215,6 +206,15 @@ class PostgresDialect(SqlDialect):
     name = "postgres"
     sqlglot_dialect = FedgatePostgres
     rules = _POSTGRES_RULES
+
+    def render(self, query: SourceQuery) -> Rendered:
+        """Placeholders become ``$1``, ``$2``... numbered in one pass; the names come back in that order."""
+        tree = apply_rules(query, self.rules)
+        names = _placeholder_names(tree)
+        numbers = {name: number for number, name in enumerate(names, start=1)}
+        for node in list(tree.find_all(exp.Placeholder)):
+            node.replace(exp.Parameter(this=exp.Literal.number(numbers[node.name])))
+        return Rendered(_generate(tree, self.sqlglot_dialect), names)
 
     def encode(self, value: Any, spec: ParameterSpec) -> Any:
         if spec.type is ColumnType.DATETIME and value is not None:
