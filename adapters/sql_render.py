@@ -69,7 +69,7 @@ def _generate(tree: exp.Expr, dialect: type) -> str:
 
 
 def _placeholder_names(tree: exp.Expr) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(node.name for node in tree.find_all(exp.Placeholder)))
+    return tuple(dict.fromkeys(node.name for node in tree.find_all(exp.Placeholder, bfs=False)))
 
 
 def _key_sets(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> list[tuple[exp.In, str]]:

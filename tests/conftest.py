@@ -50,12 +50,12 @@ def clinic_catalog(directory: Path, sources: Mapping[str, Mapping[str, Any]]) ->
     return load_catalog(write_catalog(CLINIC_CATALOG, directory, sources))
 
 
-def test_settings(**graphql: Any) -> Settings:
+def make_settings(**graphql: Any) -> Settings:
     return Settings.model_validate({"catalog": "unused.yaml", "graphql": graphql, "logging": {"format": "console"}})
 
 
 async def started_gateway(catalog: Catalog, settings: Settings | None = None) -> Gateway:
-    gateway = Gateway(catalog, settings or test_settings(), Sources(catalog))
+    gateway = Gateway(catalog, settings or make_settings(), Sources(catalog))
     await gateway.start()
     return gateway
 
