@@ -123,12 +123,18 @@ def validate(model: type[ModelT], document: ConfigDocument, context: dict[str, A
     try:
         return model.model_validate(document.data, context=context)
     except ValidationError as exc:
-        issues = [document.issue(_data_loc(document.data, err["loc"]), _reason(err)) for err in exc.errors()]
+        issues = [
+            document.issue(_data_loc(document.data, err["loc"], keep_missing=err["type"] == "missing"), _reason(err))
+            for err in exc.errors()
+        ]
         raise ConfigError(issues) from None
 
 
-def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
-    """Drop the steps pydantic adds that are not keys of the file (a discriminated union's tag)."""
+def _data_loc(data: Any, loc: tuple[Any, ...], *, keep_missing: bool) -> Loc:
+    """Drop the steps pydantic adds that are not keys of the file (a discriminated union's tag).
+
+    The last step of a "missing" error names the absent key, so it is kept.
+    """
     kept: list[str | int] = []
     current = data
     for position, step in enumerate(loc):
@@ -139,7 +145,7 @@ def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
         elif isinstance(current, dict) and step in current:
             kept.append(step)
             current = current[step]
-        elif is_last:
+        elif is_last and keep_missing:
             kept.append(str(step))
     return tuple(kept)
 
