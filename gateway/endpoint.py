@@ -69,6 +69,8 @@ class GraphQLEndpoint:
             return HTMLResponse(page.html, headers=headers)
         try:
             payload = await self._payload(request)
+            if not isinstance(payload, list):
+                payload = _graphql_request(payload)  # a malformed single request is an HTTP 400
             principal = await self.authenticate(request)
         except FedgateError as error:
             return self._respond(error_body(error), error.http_status, media_type or JSON)
@@ -91,7 +93,7 @@ class GraphQLEndpoint:
         accept = request.headers.get("accept", "")
         return self.settings.graphiql.enabled and "text/html" in accept and "query" not in request.query_params
 
-    async def _payload(self, request: Request) -> dict[str, Any] | list[dict[str, Any]]:
+    async def _payload(self, request: Request) -> Any:
         if request.method == "GET":
             params = request.query_params
             payload: dict[str, Any] = {"query": params.get("query"), "operationName": params.get("operationName")}
@@ -109,7 +111,7 @@ class GraphQLEndpoint:
             if len(body) > limit:
                 raise QueryLimitError(f"a batch may hold at most {limit} requests", limit="batch_size")
             return body
-        return body  # type: ignore[no-any-return]
+        return body
 
     async def _body(self, request: Request) -> bytes:
         limit = self.settings.server.max_body_bytes
@@ -126,6 +128,8 @@ class GraphQLEndpoint:
         return b"".join(chunks)
 
     async def _execute_one(self, payload: Any, principal: Principal) -> GraphQLResponse:
+        if isinstance(payload, GraphQLRequest):
+            return await self.gateway.execute(payload, principal)
         try:
             request = _graphql_request(payload)
         except BadRequestError as error:

@@ -1,0 +1,5 @@
+"""``python -m gateway``: the ``fedgate`` command."""
+
+from gateway.cli import main
+
+main()

@@ -1,0 +1,164 @@
+"""End to end over HTTP: `fedgate serve` in its own process on a free port, queried with httpx."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from gateway.graphiql import ASSETS
+from schema.catalog import Catalog
+
+QUERY = '{ clinic { person(personId: "p03") { givenName born balance updatedAt cases { caseId } } } }'
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(sqlite_clinic: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    directory = tmp_path_factory.mktemp("http")
+    catalog_file = directory / "catalog.yaml"
+    catalog_file.write_text(yaml.safe_dump(sqlite_clinic.model_dump(mode="json", by_alias=True, exclude_none=True)))
+    settings = {
+        "catalog": str(catalog_file),
+        "server": {"max_body_bytes": 4096},
+        "graphiql": {"assets_url": "https://assets.example.gov.uk/npm"},
+        "logging": {"format": "json", "level": "warning"},
+    }
+    (directory / "fedgate.yaml").write_text(yaml.safe_dump(settings))
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(directory / "fedgate.yaml"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode() if process.stdout else ""
+                pytest.fail(f"fedgate serve did not start:\n{output}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_post_json(server: str) -> None:
+    response = httpx.post(f"{server}/graphql", json={"query": QUERY})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.json() == {
+        "data": {
+            "clinic": {
+                "person": {
+                    "givenName": "Élodie",
+                    "born": "1990-12-31",
+                    "balance": "100",
+                    "updatedAt": "2026-03-04T05:06:07+00:00",
+                    "cases": [],
+                }
+            }
+        }
+    }
+
+
+def test_get_with_query_string_and_variables(server: str) -> None:
+    response = httpx.get(
+        f"{server}/graphql",
+        params={
+            "query": "query($id: String!) { clinic { person(personId: $id) { givenName } } }",
+            "variables": '{"id": "p05"}',
+        },
+    )
+    assert response.status_code == 200
+    assert response.json() == {"data": {"clinic": {"person": {"givenName": "bob"}}}}
+
+
+def test_graphql_response_media_type_gives_400_for_invalid_documents(server: str) -> None:
+    body = {"query": "{ clinic { people { nope } } }"}
+    strict = httpx.post(f"{server}/graphql", json=body, headers={"accept": "application/graphql-response+json"})
+    assert strict.status_code == 400
+    assert strict.headers["content-type"] == "application/graphql-response+json"
+    assert strict.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "data" not in strict.json()
+    legacy = httpx.post(f"{server}/graphql", json=body, headers={"accept": "application/json"})
+    assert legacy.status_code == 200
+    assert legacy.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "code"),
+    [
+        (b"{not json", {"content-type": "application/json"}, 400, "BAD_REQUEST"),
+        (b'{"query": "{ __typename }"}', {"content-type": "text/plain"}, 400, "BAD_REQUEST"),
+        (b'{"query": 42}', {"content-type": "application/json"}, 400, "BAD_REQUEST"),
+        (b'{"query": "{ __typename }", "variables": [1]}', {"content-type": "application/json"}, 400, "BAD_REQUEST"),
+        (b'{"query": "' + b"x" * 5000 + b'"}', {"content-type": "application/json"}, 413, "REQUEST_TOO_LARGE"),
+        (b"[]", {"content-type": "application/json"}, 400, "BAD_REQUEST"),
+        (
+            b'{"query": "{ __typename }"}',
+            {"content-type": "application/json", "accept": "text/csv"},
+            406,
+            "BAD_REQUEST",
+        ),
+    ],
+)
+def test_malformed_http_requests(server: str, content: bytes, headers: dict[str, str], status: int, code: str) -> None:
+    response = httpx.post(f"{server}/graphql", content=content, headers=headers)
+    assert response.status_code == status
+    assert response.json()["errors"][0]["extensions"]["code"] == code
+
+
+def test_batches(server: str) -> None:
+    response = httpx.post(f"{server}/graphql", json=[{"query": "{ __typename }"}, {"query": "{ nope }"}])
+    assert response.status_code == 200
+    first, second = response.json()
+    assert first == {"data": {"__typename": "Query"}}
+    assert second["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    too_many = httpx.post(f"{server}/graphql", json=[{"query": "{ __typename }"}] * 11)
+    assert too_many.json()["errors"][0]["extensions"] == {"code": "QUERY_LIMIT_EXCEEDED", "limit": "batch_size"}
+
+
+def test_graphiql_for_browsers(server: str) -> None:
+    response = httpx.get(f"{server}/graphql", headers={"accept": "text/html,application/xhtml+xml"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    policy = response.headers["content-security-policy"]
+    assert "https://assets.example.gov.uk" in policy
+    assert "frame-ancestors 'none'" in policy
+    for asset in ASSETS:
+        assert f"https://assets.example.gov.uk/npm/{asset.path}" in response.text
+        assert f'integrity="{asset.integrity}"' in response.text
+    assert "shouldPersistHeaders: false" in response.text
+
+
+def test_health_and_readiness(server: str) -> None:
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{server}/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "ready"
+    assert set(body["departments"]) == {"clinic", "council"}
+    assert all(check["ok"] for check in body["departments"].values())
