@@ -47,6 +47,14 @@ def _identifier(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
 
+def _data_type(name: str, dialect: str) -> exp.DataType:
+    """The type as written: SQLite keeps declared names (sqlglot would turn NUMERIC into REAL), and
+    ``fedgate introspect`` reads them back."""
+    if dialect == "sqlite":
+        return exp.DataType(this=exp.DType.USERDEFINED, kind=name)
+    return exp.DataType.build(name, dialect=dialect)
+
+
 def create_table(table: Table, dialect: str) -> str:
     """``CREATE TABLE`` for ``table`` in ``dialect`` (sqlite, postgres or mysql)."""
     columns: list[exp.Expr] = []
@@ -55,7 +63,7 @@ def create_table(table: Table, dialect: str) -> str:
         columns.append(
             exp.ColumnDef(
                 this=_identifier(column.name),
-                kind=exp.DataType.build(_TYPES[dialect][column.type], dialect=dialect),
+                kind=_data_type(_TYPES[dialect][column.type], dialect),
                 constraints=constraints,
             )
         )
