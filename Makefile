@@ -18,8 +18,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway adapters schema demo tests bench
-	$(BIN)/ruff format --check gateway adapters schema demo tests bench
+	$(BIN)/ruff check gateway adapters schema demo tests
+	$(BIN)/ruff format --check gateway adapters schema demo tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
