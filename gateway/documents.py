@@ -24,8 +24,7 @@ from graphql import (
     validate,
 )
 
-PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
-VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+from gateway.errors import GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED
 
 
 @dataclass(frozen=True)
@@ -84,10 +83,10 @@ class DocumentCache:
         try:
             document = parse(text, max_tokens=self._max_tokens)
         except GraphQLError as error:
-            return DocumentErrors((_formatted(error, PARSE_FAILED),))
+            return DocumentErrors((_formatted(error, GRAPHQL_PARSE_FAILED),))
         errors = validate(schema, document, self._rules)
         if errors:
-            return DocumentErrors(tuple(_formatted(error, VALIDATION_FAILED) for error in errors))
+            return DocumentErrors(tuple(_formatted(error, GRAPHQL_VALIDATION_FAILED) for error in errors))
         operations = {
             (definition.name.value if definition.name else None): definition
             for definition in document.definitions

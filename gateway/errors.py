@@ -188,13 +188,27 @@ class InternalError(FedgateError):
         return {"code": self.code, "incident": self.incident_id}
 
 
+#: Codes of request errors that are not exceptions: reported by the GraphQL parser and validator, or by
+#: operation selection, each with graphql-core's own message (which names the offending part).
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+OPERATION_NOT_FOUND = "OPERATION_NOT_FOUND"
+OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
+REQUEST_CODES: Mapping[str, str] = {
+    GRAPHQL_PARSE_FAILED: "The document is not valid GraphQL syntax (or has too many tokens).",
+    GRAPHQL_VALIDATION_FAILED: "The document does not validate against the schema the caller sees.",
+    OPERATION_NOT_FOUND: "The named operation is not in the document.",
+    OPERATION_NAME_REQUIRED: "The document has several operations and the request names none.",
+}
+
+
 def error_codes() -> Mapping[str, str]:
-    """Every stable error code with the docstring summary of its class (used by docs and tests)."""
-    codes: dict[str, str] = {}
+    """Every stable error code with a one-line meaning (used by the docs and their tests)."""
+    codes: dict[str, str] = dict(REQUEST_CODES)
     pending: list[type[FedgateError]] = [FedgateError]
     while pending:
         cls = pending.pop()
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        codes.setdefault(cls.code, doc)
+        if cls is not FedgateError and "code" in cls.__dict__:
+            codes.setdefault(cls.code, (cls.__doc__ or "").strip().splitlines()[0])
         pending.extend(cls.__subclasses__())
     return codes

@@ -27,7 +27,12 @@ from graphql.execution.values import get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from gateway.documents import DocumentCache, DocumentErrors
-from gateway.errors import FedgateError, InternalError
+from gateway.errors import (
+    OPERATION_NAME_REQUIRED,
+    OPERATION_NOT_FOUND,
+    FedgateError,
+    InternalError,
+)
 from gateway.execution.executor import Executor
 from gateway.execution.sources import Sources
 from gateway.planning.plan import Introspection, Plan
@@ -181,10 +186,10 @@ def _select_operation(
     if name is not None:
         operation = operations.get(name)
         if operation is None:
-            return _bad("OPERATION_NOT_FOUND", f"the document has no operation named '{name}'")
+            return _bad(OPERATION_NOT_FOUND, f"the document has no operation named '{name}'")
         return operation
     if len(operations) != 1:
-        return _bad("OPERATION_NAME_REQUIRED", "the document has several operations: name the one to run")
+        return _bad(OPERATION_NAME_REQUIRED, "the document has several operations: name the one to run")
     return next(iter(operations.values()))
 
 

@@ -1,0 +1,53 @@
+"""The public surface other code and clients rely on. Changing it must be a deliberate, visible edit."""
+
+from __future__ import annotations
+
+import inspect
+
+from adapters.base import SourceAdapter
+from gateway.cli import app
+from gateway.errors import FedgateError, error_codes
+
+
+def test_error_codes_are_stable() -> None:
+    assert sorted(error_codes()) == [
+        "BAD_REQUEST",
+        "BAD_USER_INPUT",
+        "CONFIG_INVALID",
+        "GRAPHQL_PARSE_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "INTERNAL_ERROR",
+        "OPERATION_NAME_REQUIRED",
+        "OPERATION_NOT_FOUND",
+        "QUERY_LIMIT_EXCEEDED",
+        "REQUEST_TOO_LARGE",
+        "SOURCE_ERROR",
+        "SOURCE_QUERY_FAILED",
+        "SOURCE_TIMEOUT",
+        "SOURCE_UNAVAILABLE",
+        "UNAUTHENTICATED",
+    ]
+
+
+def test_every_error_class_has_a_docstring_and_one_root() -> None:
+    pending = [FedgateError]
+    while pending:
+        cls = pending.pop()
+        assert cls.__doc__, cls
+        assert issubclass(cls, FedgateError)
+        pending.extend(cls.__subclasses__())
+
+
+def test_the_adapter_contract() -> None:
+    abstract = sorted(SourceAdapter.__abstractmethods__)
+    assert abstract == ["capabilities", "close", "fetch", "health", "introspect", "open", "prepare"]
+    assert list(inspect.signature(SourceAdapter.fetch).parameters) == ["self", "prepared", "values", "timeout"]
+
+
+def test_the_cli_commands() -> None:
+    assert sorted(command.name or command.callback.__name__ for command in app.registered_commands) == [  # type: ignore[union-attr]
+        "check",
+        "demo",
+        "introspect",
+        "serve",
+    ]
