@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,27 @@ def _plan(gateway: Gateway, query: str, variables: dict[str, Any] | None = None)
     assert isinstance(parsed, ParsedDocument)
     operation = next(iter(parsed.operations.values()))
     return gateway.plan(schema, parsed.document, operation, GraphQLRequest(query), variables or {})
+
+
+async def test_departments_are_queried_concurrently(sqlite_clinic: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    in_flight: set[str] = set()
+    overlaps: list[frozenset[str]] = []
+    original = SQLiteAdapter.fetch
+
+    async def observed(self: SQLiteAdapter, prepared: Any, values: Any, *, timeout: float) -> Any:
+        in_flight.add(self.name)
+        overlaps.append(frozenset(in_flight))
+        try:
+            await asyncio.sleep(0.05)  # hold the statement open so that overlap, if any, is observable
+            return await original(self, prepared, values, timeout=timeout)
+        finally:
+            in_flight.discard(self.name)
+
+    monkeypatch.setattr(SQLiteAdapter, "fetch", observed)
+    gateway = await started_gateway(sqlite_clinic)
+    try:
+        response = await run(gateway, "{ clinic { people { personId } } council { cases { caseId } } }")
+    finally:
+        await gateway.stop()
+    assert response.errors == []
+    assert frozenset({"clinic", "council"}) in overlaps
