@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -115,6 +115,44 @@ class TableDescription:
     primary_key: tuple[str, ...]
     foreign_keys: tuple[ForeignKeyDescription, ...] = ()
     comment: str = ""
+
+
+def describe_tables(
+    columns: Iterable[tuple[str, ColumnDescription]],
+    primary_keys: Iterable[tuple[str, str]],
+    foreign_keys: Iterable[tuple[str, str, str, str, str]],
+    comments: Mapping[str, str],
+) -> list[TableDescription]:
+    """Assemble table descriptions from catalog-query rows, in table order.
+
+    ``columns``: (table, column); ``primary_keys``: (table, column) in key order; ``foreign_keys``:
+    (table, constraint, local column, target table, target column) in column order.
+    """
+    by_table: dict[str, list[ColumnDescription]] = {}
+    for table, column in columns:
+        by_table.setdefault(table, []).append(column)
+    primary: dict[str, list[str]] = {}
+    for table, name in primary_keys:
+        primary.setdefault(table, []).append(name)
+    foreign: dict[tuple[str, str], tuple[str, list[str], list[str]]] = {}
+    for table, constraint, local, target, remote in foreign_keys:
+        entry = foreign.setdefault((table, constraint), (target, [], []))
+        entry[1].append(local)
+        entry[2].append(remote)
+    return [
+        TableDescription(
+            name=table,
+            columns=tuple(table_columns),
+            primary_key=tuple(primary.get(table, ())),
+            foreign_keys=tuple(
+                ForeignKeyDescription(tuple(local), target, tuple(remote))
+                for (owner, _), (target, local, remote) in sorted(foreign.items())
+                if owner == table
+            ),
+            comment=str(comments.get(table) or ""),
+        )
+        for table, table_columns in sorted(by_table.items())
+    ]
 
 
 class SourceAdapter(abc.ABC):

@@ -18,7 +18,7 @@ from typing import Any
 import asyncmy
 from asyncmy import errors as mysql_errors
 
-from adapters.base import Capabilities, Capability, ColumnDescription, ForeignKeyDescription, TableDescription
+from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
 from adapters.sql import SqlAdapter
 from adapters.sql_render import MySQLDialect
 from gateway.errors import SourceError
@@ -185,38 +185,19 @@ class MySQLAdapter(SqlAdapter):
     async def introspect(self) -> Sequence[TableDescription]:
         timeout = self.config.timeout_seconds
         database = self.config.database
-        columns: dict[str, list[ColumnDescription]] = {}
-        primary: dict[str, list[str]] = {}
+        columns: list[tuple[str, ColumnDescription]] = []
+        primary: list[tuple[str, str]] = []
         for table, column, data_type, column_type, nullable, is_key, _ in await self.execute_text(
             _COLUMNS, [database], timeout=timeout
         ):
             native = str(column_type)
             kind = ColumnType.BOOLEAN if native.lower() == "tinyint(1)" else _TYPES.get(str(data_type).lower())
-            columns.setdefault(table, []).append(ColumnDescription(column, native, kind, bool(nullable)))
+            columns.append((table, ColumnDescription(column, native, kind, bool(nullable))))
             if is_key:
-                primary.setdefault(table, []).append(column)
-        foreign: dict[tuple[str, str], tuple[str, list[str], list[str]]] = {}
-        for table, name, local, target, remote in await self.execute_text(_FOREIGN_KEYS, [database], timeout=timeout):
-            entry = foreign.setdefault((table, name), (target, [], []))
-            entry[1].append(local)
-            entry[2].append(remote)
-        comments = {
-            table: comment for table, comment in await self.execute_text(_TABLE_COMMENTS, [database], timeout=timeout)
-        }
-        return [
-            TableDescription(
-                name=table,
-                columns=tuple(table_columns),
-                primary_key=tuple(primary.get(table, ())),
-                foreign_keys=tuple(
-                    ForeignKeyDescription(tuple(local), target, tuple(remote))
-                    for (owner, _), (target, local, remote) in sorted(foreign.items())
-                    if owner == table
-                ),
-                comment=str(comments.get(table) or ""),
-            )
-            for table, table_columns in sorted(columns.items())
-        ]
+                primary.append((table, column))
+        foreign = await self.execute_text(_FOREIGN_KEYS, [database], timeout=timeout)
+        comments = {row[0]: row[1] for row in await self.execute_text(_TABLE_COMMENTS, [database], timeout=timeout)}
+        return describe_tables(columns, primary, foreign, comments)  # type: ignore[arg-type]
 
 
 def _connection_key(connection: Any) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from adapters.base import Capabilities, Capability, ColumnDescription, ForeignKeyDescription, TableDescription
+from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
 from adapters.sql import SqlAdapter
 from adapters.sql_render import PostgresDialect
 from gateway.errors import SourceError
@@ -158,29 +158,11 @@ class PostgresAdapter(SqlAdapter):
 
     async def introspect(self, schema: str = "public") -> Sequence[TableDescription]:
         timeout = self.config.timeout_seconds
-        columns: dict[str, list[ColumnDescription]] = {}
-        for table, column, native, nullable, _comment in await self.execute_text(_COLUMNS, [schema], timeout=timeout):
-            columns.setdefault(table, []).append(ColumnDescription(column, native, _TYPES.get(native), bool(nullable)))
-        primary: dict[str, list[str]] = {}
-        for table, column in await self.execute_text(_PRIMARY_KEYS, [schema], timeout=timeout):
-            primary.setdefault(table, []).append(column)
-        foreign: dict[tuple[str, str], tuple[str, list[str], list[str]]] = {}
-        for table, name, local, target, remote in await self.execute_text(_FOREIGN_KEYS, [schema], timeout=timeout):
-            entry = foreign.setdefault((table, name), (target, [], []))
-            entry[1].append(local)
-            entry[2].append(remote)
-        comments = {row[0]: row[1] for row in await self.execute_text(_TABLE_COMMENTS, [schema], timeout=timeout)}
-        return [
-            TableDescription(
-                name=table,
-                columns=tuple(table_columns),
-                primary_key=tuple(primary.get(table, ())),
-                foreign_keys=tuple(
-                    ForeignKeyDescription(tuple(local), target, tuple(remote))
-                    for (owner, _), (target, local, remote) in sorted(foreign.items())
-                    if owner == table
-                ),
-                comment=str(comments.get(table, "")),
-            )
-            for table, table_columns in sorted(columns.items())
+        columns = [
+            (table, ColumnDescription(column, native, _TYPES.get(native), bool(nullable)))
+            for table, column, native, nullable, _ in await self.execute_text(_COLUMNS, [schema], timeout=timeout)
         ]
+        primary = await self.execute_text(_PRIMARY_KEYS, [schema], timeout=timeout)
+        foreign = await self.execute_text(_FOREIGN_KEYS, [schema], timeout=timeout)
+        comments = {row[0]: row[1] for row in await self.execute_text(_TABLE_COMMENTS, [schema], timeout=timeout)}
+        return describe_tables(columns, primary, foreign, comments)  # type: ignore[arg-type]

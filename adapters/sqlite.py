@@ -15,7 +15,7 @@ from typing import Any
 
 import aiosqlite
 
-from adapters.base import Capabilities, Capability, ColumnDescription, ForeignKeyDescription, TableDescription
+from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
 from adapters.sql import SqlAdapter
 from adapters.sql_render import SQLiteDialect
 from gateway.errors import SourceError
@@ -120,31 +120,18 @@ class SQLiteAdapter(SqlAdapter):
         return None
 
     async def introspect(self) -> Sequence[TableDescription]:
-        tables = []
         timeout = self.config.timeout_seconds
-        for (name,) in await self.execute_text(_INTROSPECT_TABLES, [], timeout=timeout):
-            info = await self.execute_text(_INTROSPECT_COLUMNS, [name], timeout=timeout)
-            columns = [
-                ColumnDescription(column, declared or "", sqlite_column_type(declared or ""), not notnull and not pk)
-                for column, declared, notnull, pk in info
-            ]
-            primary_key = tuple(column for column, _, _, pk in sorted(info, key=lambda row: row[3]) if pk)
-            foreign_keys: dict[int, tuple[str, list[str], list[str]]] = {}
+        columns: list[tuple[str, ColumnDescription]] = []
+        primary: list[tuple[str, str]] = []
+        foreign: list[tuple[str, str, str, str, str]] = []
+        for (table,) in await self.execute_text(_INTROSPECT_TABLES, [], timeout=timeout):
+            info = await self.execute_text(_INTROSPECT_COLUMNS, [table], timeout=timeout)
+            for column, declared, notnull, pk in info:
+                kind = sqlite_column_type(declared or "")
+                columns.append((table, ColumnDescription(column, declared or "", kind, not notnull and not pk)))
+            primary.extend((table, column) for column, _, _, pk in sorted(info, key=lambda row: row[3]) if pk)
             for fk_id, target, local, remote in await self.execute_text(
-                _INTROSPECT_FOREIGN_KEYS, [name], timeout=timeout
+                _INTROSPECT_FOREIGN_KEYS, [table], timeout=timeout
             ):
-                entry = foreign_keys.setdefault(fk_id, (target, [], []))
-                entry[1].append(local)
-                entry[2].append(remote)
-            tables.append(
-                TableDescription(
-                    name=name,
-                    columns=tuple(columns),
-                    primary_key=primary_key,
-                    foreign_keys=tuple(
-                        ForeignKeyDescription(tuple(local), target, tuple(remote))
-                        for target, local, remote in foreign_keys.values()
-                    ),
-                )
-            )
-        return tables
+                foreign.append((table, str(fk_id), local, target, remote))
+        return describe_tables(columns, primary, foreign, {})
