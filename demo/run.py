@@ -37,6 +37,7 @@ def ensure_data(catalog: Catalog, *, regenerate: bool = False) -> list[Path]:
 @dataclass(frozen=True)
 class Example:
     title: str
+    client: str
     query: str
 
 
@@ -83,7 +84,9 @@ def examples(catalog: Catalog) -> list[Example]:
   }
 }"""
     return [
-        Example("One person's records across health, social care and DWP (via the person index)", person),
-        Example("Leeds social care clients with their emergency hospital admissions", discharges),
-        Example("Open Attendance Allowance claims with the claimant", claims),
+        Example(
+            "One person's records across health, social care and DWP (via the person index)", "mash-case-app", person
+        ),
+        Example("Leeds social care clients with their emergency hospital admissions", "social-worker-app", discharges),
+        Example("Open Attendance Allowance claims with the claimant", "dwp-investigator", claims),
     ]

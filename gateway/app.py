@@ -11,19 +11,24 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.endpoint import SECURITY_HEADERS, Authenticate, GraphQLEndpoint, dumps
+from gateway.auth.bearer import Authenticator
+from gateway.endpoint import SECURITY_HEADERS, GraphQLEndpoint, dumps
 from gateway.execution.sources import Sources
 from gateway.graphiql import LOCAL_ASSETS_PATH
+from gateway.policy.store import load_policy
 from gateway.principal import ANONYMOUS, Principal
 from gateway.service import Gateway
 from gateway.settings import Settings
 from schema.catalog import Catalog, load_catalog
+
+log = structlog.get_logger("fedgate.app")
 
 
 async def no_authentication(request: Request) -> Principal:
@@ -31,17 +36,16 @@ async def no_authentication(request: Request) -> Principal:
     return ANONYMOUS
 
 
-def create_app(
-    settings: Settings,
-    *,
-    catalog: Catalog | None = None,
-    sources: Sources | None = None,
-    authenticate: Authenticate | None = None,
-) -> Starlette:
-    """Build the application; the catalog is loaded (and validated) now, sources open at start-up."""
+def create_app(settings: Settings, *, catalog: Catalog | None = None, sources: Sources | None = None) -> Starlette:
+    """Build the application: catalog and policy are loaded and validated now, sources open at start-up."""
     catalog = catalog or load_catalog(settings.catalog_path)
-    gateway = Gateway(catalog, settings, sources or Sources(catalog))
-    endpoint = GraphQLEndpoint(gateway, settings, authenticate or no_authentication)
+    policy_path = settings.policy.path
+    policy = load_policy(policy_path, catalog) if settings.auth.enabled and policy_path is not None else None
+    authenticator = Authenticator(settings.auth) if settings.auth.enabled else None
+    if authenticator is None:
+        log.warning("authentication_disabled", detail="every caller can read every department: development only")
+    gateway = Gateway(catalog, settings, sources or Sources(catalog), policy)
+    endpoint = GraphQLEndpoint(gateway, settings, authenticator or no_authentication)
 
     async def healthz(request: Request) -> Response:
         return Response(dumps({"status": "ok"}), media_type="application/json", headers=SECURITY_HEADERS)
@@ -76,6 +80,8 @@ def create_app(
             yield
         finally:
             await gateway.stop()
+            if authenticator is not None:
+                await authenticator.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway

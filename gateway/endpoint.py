@@ -23,7 +23,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from gateway import graphiql
-from gateway.errors import BadRequestError, FedgateError, QueryLimitError, RequestTooLargeError
+from gateway.errors import (
+    AuthError,
+    BadRequestError,
+    FedgateError,
+    InsufficientScopeError,
+    QueryLimitError,
+    RequestTooLargeError,
+)
 from gateway.principal import Principal
 from gateway.service import Gateway, GraphQLRequest, GraphQLResponse
 from gateway.settings import Settings
@@ -68,10 +75,13 @@ class GraphQLEndpoint:
             headers = {**SECURITY_HEADERS, "content-security-policy": page.content_security_policy}
             return HTMLResponse(page.html, headers=headers)
         try:
+            principal = await self.authenticate(request)
+            self._require_some_access(principal)
             payload = await self._payload(request)
             if not isinstance(payload, list):
                 payload = _graphql_request(payload)  # a malformed single request is an HTTP 400
-            principal = await self.authenticate(request)
+        except AuthError as error:
+            return self._refuse(error, media_type or JSON)
         except FedgateError as error:
             return self._respond(error_body(error), error.http_status, media_type or JSON)
         if media_type is None:
@@ -88,6 +98,22 @@ class GraphQLEndpoint:
             status = _status(response, media_type)
         self._log(request, principal, responses, status, started)
         return self._respond(body, status, media_type)
+
+    def _require_some_access(self, principal: Principal) -> None:
+        """Deny by default: a token whose scopes grant nothing here gets 403 naming the scopes that would."""
+        policy = self.gateway.policy
+        if policy is not None and self.gateway.access_for(principal).is_empty:
+            useful = sorted(scope.name for scope in policy.document.scopes if scope.grants)
+            raise InsufficientScopeError("the token's scopes grant no access to any department", useful)
+
+    def _refuse(self, error: AuthError, media_type: str) -> Response:
+        response = self._respond(error_body(error), error.http_status, media_type)
+        if error.http_status == 503:
+            response.headers["retry-after"] = "5"
+        else:
+            response.headers["www-authenticate"] = error.challenge(self.settings.auth.realm)
+        log.info("auth_refused", code=error.code, status=error.http_status)
+        return response
 
     def _wants_graphiql(self, request: Request) -> bool:
         accept = request.headers.get("accept", "")

@@ -15,7 +15,13 @@ The tree::
     │   ├── RequestTooLargeError
     │   ├── QueryLimitError
     │   └── BadUserInputError
-    ├── AuthError                   authentication / authorisation (later issues)
+    ├── AuthError                   authentication / authorisation (RFC 6750 challenges)
+    │   ├── MissingTokenError
+    │   ├── InvalidAuthRequestError
+    │   ├── InvalidTokenError
+    │   ├── InsufficientScopeError
+    │   └── AuthUnavailableError
+    ├── ForbiddenFieldError         a field outside the caller's grants
     ├── SourceError                 a department's source failed; carries department + retryable
     │   ├── SourceUnavailableError
     │   ├── SourceTimeoutError
@@ -123,10 +129,71 @@ class BadUserInputError(RequestError):
 
 
 class AuthError(FedgateError):
-    """Authentication or authorisation failed."""
+    """Authentication or authorisation failed. Carries the ``WWW-Authenticate`` challenge to send.
+
+    Descriptions are fixed phrases: they never echo claim values, key ids or key material.
+    """
 
     code = "UNAUTHENTICATED"
     http_status = 401
+    #: RFC 6750 error code, or ``None`` for a bare challenge.
+    oauth_error: ClassVar[str | None] = "invalid_token"
+
+    def challenge(self, realm: str) -> str:
+        """The ``WWW-Authenticate`` header value."""
+        if self.oauth_error is None:
+            return f'Bearer realm="{realm}"'
+        return f'Bearer realm="{realm}", error="{self.oauth_error}", error_description="{self.message}"'
+
+
+class MissingTokenError(AuthError):
+    """The request carries no bearer token: a bare challenge, as RFC 6750 §3.1 asks."""
+
+    code = "UNAUTHENTICATED"
+    oauth_error = None
+
+
+class InvalidAuthRequestError(AuthError):
+    """The request's credentials are malformed (not ``Bearer <token>``, several tokens, a token in the URL)."""
+
+    code = "INVALID_AUTH_REQUEST"
+    http_status = 400
+    oauth_error = "invalid_request"
+
+
+class InvalidTokenError(AuthError):
+    """The token is expired, revoked, malformed, wrongly signed or not meant for fedgate."""
+
+    code = "INVALID_TOKEN"
+
+
+class InsufficientScopeError(AuthError):
+    """The token is valid but its scopes grant nothing here; the challenge names the scopes that would."""
+
+    code = "INSUFFICIENT_SCOPE"
+    http_status = 403
+    oauth_error = "insufficient_scope"
+
+    def __init__(self, message: str, scopes: list[str]) -> None:
+        super().__init__(message)
+        self.scopes = scopes
+
+    def challenge(self, realm: str) -> str:
+        return f'{super().challenge(realm)}, scope="{" ".join(self.scopes)}"'
+
+
+class AuthUnavailableError(AuthError):
+    """The identity provider's keys or introspection endpoint cannot be reached: fail closed, never pass."""
+
+    code = "AUTH_UNAVAILABLE"
+    http_status = 503
+
+
+class ForbiddenFieldError(FedgateError):
+    """The query asks for a table or column outside the caller's grants (with a schema that shows them)."""
+
+    code = "FORBIDDEN_FIELD"
+    http_status = 403
 
 
 # --- departments' sources ----------------------------------------------------------------------------

@@ -31,3 +31,5 @@ def configure_logging(settings: LoggingSettings) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s", force=True)
+    # httpx logs every request URL at INFO; fedgate logs what matters about its own calls itself.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))

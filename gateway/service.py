@@ -37,8 +37,10 @@ from gateway.execution.executor import Executor
 from gateway.execution.sources import Sources
 from gateway.planning.plan import Introspection, Plan
 from gateway.planning.planner import Planner, PlannerLimits
+from gateway.policy.store import Access, Policy, full_access
 from gateway.principal import Principal
 from gateway.settings import Settings
+from gateway.validation_rules import limit_rules
 from schema.catalog import Catalog
 from schema.graphql_types import GatewaySchema, PageSizes, build_schema
 
@@ -88,22 +90,34 @@ def request_error(error: FedgateError) -> GraphQLResponse:
 
 
 class Gateway:
-    """Schema, caches, planner and executor for one catalog and its departments' sources."""
+    """Schema, caches, planner and executor for one catalog and its departments' sources.
 
-    def __init__(self, catalog: Catalog, settings: Settings, sources: Sources) -> None:
+    ``policy`` is ``None`` only when authentication is switched off (development): then every caller
+    sees everything.
+    """
+
+    def __init__(self, catalog: Catalog, settings: Settings, sources: Sources, policy: Policy | None = None) -> None:
         self.catalog = catalog
         self.settings = settings
         self.sources = sources
+        self.policy = policy
         graphql = settings.graphql
-        self.schema = build_schema(catalog, PageSizes(graphql.default_page_size, graphql.max_page_size))
-        rules = () if graphql.introspection else (NoSchemaIntrospectionCustomRule,)
+        self.page_sizes = PageSizes(graphql.default_page_size, graphql.max_page_size)
+        self.schema = build_schema(catalog, self.page_sizes)
+        self.full_access = full_access(catalog)
+        rules = limit_rules(
+            max_depth=graphql.max_depth, max_aliases=graphql.max_aliases, max_root_fields=graphql.max_root_fields
+        )
+        if not graphql.introspection:
+            rules = (*rules, NoSchemaIntrospectionCustomRule)
         self.documents = DocumentCache(
             size=graphql.document_cache_size, max_tokens=graphql.max_tokens, extra_rules=rules
         )
+        self._schemas: LRUCache[str, GatewaySchema] = LRUCache(maxsize=256)
         self._plans: LRUCache[Hashable, Plan] = LRUCache(maxsize=max(graphql.plan_cache_size, 1))
         self._structural: LRUCache[Hashable, frozenset[str]] = LRUCache(maxsize=max(graphql.plan_cache_size, 1))
         self.limits = PlannerLimits(max_in_list=graphql.max_in_list)
-        self.executor = Executor(sources, settings.execution.request_timeout_seconds)
+        self.executor = Executor(sources, settings.execution.request_timeout_seconds, max_cost=graphql.max_cost)
 
     async def start(self) -> None:
         await self.sources.open_all()
@@ -111,9 +125,25 @@ class Gateway:
     async def stop(self) -> None:
         await self.sources.close_all()
 
-    def schema_for(self, principal: Principal) -> GatewaySchema:
-        """The schema ``principal`` may see."""
-        return self.schema
+    def access_for(self, principal: Principal) -> Access:
+        """What ``principal`` may read: the union of its scopes' grants (everything without a policy)."""
+        return self.full_access if self.policy is None else self.policy.access(principal)
+
+    def schema_for(self, access: Access) -> GatewaySchema:
+        """The schema a caller with ``access`` sees: only what it may query, unless visibility is 'full'."""
+        if self.policy is None or self.settings.policy.schema_visibility == "full":
+            return self.schema
+        schema = self._schemas.get(access.key)
+        if schema is None:
+            schema = build_schema(self.catalog, self.page_sizes, access.tables, key=f"scoped:{access.key}")
+            self._schemas[access.key] = schema
+        return schema
+
+    def _checked_access(self, access: Access) -> Access | None:
+        """The access the planner must enforce field by field (only when the schema does not already)."""
+        if self.policy is None or self.settings.policy.schema_visibility == "scoped":
+            return None
+        return access
 
     async def execute(self, request: GraphQLRequest, principal: Principal) -> GraphQLResponse:
         try:
@@ -126,7 +156,8 @@ class Gateway:
             return request_error(InternalError(incident))
 
     async def _execute(self, request: GraphQLRequest, principal: Principal) -> GraphQLResponse:
-        schema = self.schema_for(principal)
+        access = self.access_for(principal)
+        schema = self.schema_for(access)
         if len(request.query) > self.settings.graphql.max_document_chars:
             limit = self.settings.graphql.max_document_chars
             return _bad(
@@ -145,7 +176,7 @@ class Gateway:
             return GraphQLResponse(
                 None, [{"message": e.message, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced]
             )
-        plan = self.plan(schema, parsed.document, operation, request, coerced)
+        plan = self.plan(schema, access, parsed.document, operation, request, coerced)
         result = await self.executor.execute(plan, coerced)
         errors = list(result.errors)
         if plan.has_introspection:
@@ -155,19 +186,24 @@ class Gateway:
     def plan(
         self,
         schema: GatewaySchema,
+        access: Access,
         document: DocumentNode,
         operation: OperationDefinitionNode,
         request: GraphQLRequest,
         variables: Mapping[str, Any],
     ) -> Plan:
-        """The cached plan for this document, operation and structural variable values (planned if missing)."""
-        base: Hashable = (schema.key, request.query, request.operation_name)
+        """The cached plan for this caller's rights, document, operation and structural variable values.
+
+        Everything that shapes the result is in the key, so callers with different rights never share a plan.
+        """
+        base: Hashable = (schema.key, access.key, request.query, request.operation_name)
         names = self._structural.get(base, frozenset())
         key = (base, _frozen({name: variables.get(name) for name in sorted(names)}))
         plan = self._plans.get(key)
         if plan is not None:
             return plan
-        plan = Planner(schema, self.sources.capabilities(), self.limits).plan(document, operation, variables)
+        planner = Planner(schema, self.sources.capabilities(), self.limits, access=self._checked_access(access))
+        plan = planner.plan(document, operation, variables)
         for scan in plan.scans:
             scan.prepared = self.sources.adapter(scan.department.name).prepare(scan.query)
         names = names | plan.structural_variables

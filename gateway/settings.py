@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from gateway.auth.config import AuthSettings
+from gateway.auth.dev_config import DevIssuerSettings
 from schema.configfile import load_yaml, validate
 from schema.models import FileRelative, StrictModel
 
@@ -34,6 +36,12 @@ class GraphQLSettings(StrictModel):
     max_tokens: int = Field(10_000, ge=10, le=1_000_000, description="Most lexical tokens in one document.")
     max_batch_size: int = Field(10, ge=1, le=1000, description="Most operations in one batched POST.")
     introspection: bool = Field(True, description="Allow __schema / __type queries.")
+    max_depth: int = Field(10, ge=1, le=100, description="Deepest field nesting, fragments expanded.")
+    max_aliases: int = Field(30, ge=0, le=10_000, description="Most aliased fields in one document.")
+    max_root_fields: int = Field(20, ge=1, le=1000, description="Most fields at the root and in department namespaces.")
+    max_cost: int = Field(
+        200_000, ge=1, description="Most rows a query may ask for: page sizes multiplied down each nesting."
+    )
     document_cache_size: int = Field(1000, ge=0, le=1_000_000, description="Parsed, validated documents kept.")
     plan_cache_size: int = Field(1000, ge=0, le=1_000_000, description="Plans kept.")
 
@@ -74,6 +82,24 @@ class LoggingSettings(StrictModel):
     format: Literal["json", "console"] = "json"
 
 
+class PolicySettings(FileRelative):
+    """Which policy file applies, and how the schema reflects it."""
+
+    file: str | None = Field(None, description="The policy file (scopes and grants), relative to this file.")
+    schema_visibility: Literal["scoped", "full"] = Field(
+        "scoped",
+        description="scoped: each caller's schema (and introspection) shows only what their scopes grant. "
+        "full: everyone sees the whole catalog; fields outside the caller's grants are refused.",
+    )
+    explain_scope: str = Field(
+        "fedgate:explain", description="Scope that may see query plans (extensions.plan) and needs no grants."
+    )
+
+    @property
+    def path(self) -> Path | None:
+        return None if self.file is None else self.resolve_path(self.file)
+
+
 class Settings(FileRelative):
     """The whole settings file."""
 
@@ -83,6 +109,19 @@ class Settings(FileRelative):
     graphiql: GraphiQLSettings = Field(default_factory=GraphiQLSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    dev_issuer: DevIssuerSettings | None = None
+
+    @model_validator(mode="after")
+    def _deny_by_default(self) -> Settings:
+        if not self.auth.enabled:
+            return self
+        if not self.auth.issuers and self.auth.introspection is None:
+            raise ValueError("auth is enabled (the default) but names no issuer or introspection endpoint")
+        if self.policy.file is None:
+            raise ValueError("auth is enabled (the default), so policy.file must name the scopes file")
+        return self
 
     @property
     def catalog_path(self) -> Path:

@@ -141,28 +141,62 @@ def _comparison_type(column_type: ColumnType) -> type[graphene.InputObjectType]:
 COMPARISONS: dict[ColumnType, type[graphene.InputObjectType]] = {kind: _comparison_type(kind) for kind in ColumnType}
 
 
+Visibility = Mapping[tuple[str, str], frozenset[str]]
+
+
 class _Builder:
-    def __init__(self, catalog: Catalog, page_sizes: PageSizes) -> None:
+    def __init__(self, catalog: Catalog, page_sizes: PageSizes, visible: Visibility | None, key: str) -> None:
         self.catalog = catalog
         self.page_sizes = page_sizes
-        self.schema = GatewaySchema(catalog=catalog, graphql=GraphQLSchema(), page_sizes=page_sizes)
+        self.visible = visible
+        self.schema = GatewaySchema(catalog=catalog, graphql=GraphQLSchema(), key=key, page_sizes=page_sizes)
         self.object_types: dict[tuple[str, str], type[graphene.ObjectType]] = {}
         self.filter_types: dict[tuple[str, str], type[graphene.InputObjectType]] = {}
         self.order_types: dict[tuple[str, str], type[graphene.InputObjectType]] = {}
 
+    def columns(self, department: Department, table: Table) -> list[Column]:
+        """The table's columns this schema exposes (all of them when there is no visibility filter)."""
+        if self.visible is None:
+            return list(table.columns)
+        readable = self.visible.get((department.name, table.name), frozenset())
+        return [column for column in table.columns if column.name in readable]
+
+    def tables(self, department: Department) -> list[Table]:
+        return [table for table in department.tables if self.columns(department, table)]
+
+    def relationships(self, department: Department, table: Table) -> list[Relationship]:
+        """Relationships whose target is visible and whose join columns are readable at both ends.
+
+        Joining on a column the caller cannot read would let them learn its values through the join.
+        """
+        readable = {column.name for column in self.columns(department, table)}
+        kept = []
+        for relationship in table.relationships:
+            target_department, target = self.catalog.table(relationship.target)
+            target_readable = {column.name for column in self.columns(target_department, target)}
+            ((local, remote),) = relationship.on.items()
+            if local in readable and remote in target_readable:
+                kept.append(relationship)
+        return kept
+
     def build(self) -> GatewaySchema:
-        for department in self.catalog.departments:
-            for table in department.tables:
+        departments = [department for department in self.catalog.departments if self.tables(department)]
+        for department in departments:
+            for table in self.tables(department):
                 self._inputs(department, table)
-        for department in self.catalog.departments:
-            for table in department.tables:
+        for department in departments:
+            for table in self.tables(department):
                 self._object_type(department, table)
         root: dict[str, Any] = {}
-        for department in self.catalog.departments:
+        for department in departments:
             namespace = self._namespace(department)
             description = f"{department.title}. {department.description}".strip()
             root[department.graphql_field] = graphene.Field(namespace, description=description)
             self.schema.bindings[("Query", department.graphql_field)] = FieldBinding("namespace", department)
+        if not root:
+            root["_nothing"] = graphene.Field(
+                graphene.Boolean, description="Present only because a schema needs a field: nothing is granted."
+            )
         query = type("Query", (graphene.ObjectType,), {"Meta": _meta("Query", "The federated departments."), **root})
         self.schema.graphql = graphene.Schema(query=query, auto_camelcase=False).graphql_schema
         return self.schema
@@ -171,9 +205,10 @@ class _Builder:
         type_name = department.type_name(table)
         key = (department.name, table.name)
         filter_name, order_name = f"{type_name}Filter", f"{type_name}OrderBy"
+        columns = self.columns(department, table)
         filter_fields: dict[str, Any] = {
             column.graphql_name: graphene.InputField(COMPARISONS[column.type], description=column.description or None)
-            for column in table.columns
+            for column in columns
         }
         self_ref: Callable[[], Any] = lambda: self.filter_types[key]  # noqa: E731 - a lazy self-reference
         filter_fields["and"] = graphene.InputField(
@@ -191,7 +226,7 @@ class _Builder:
                 **filter_fields,
             },
         )
-        orderable = [column for column in table.columns if column.type.is_orderable]
+        orderable = [column for column in columns if column.type.is_orderable]
         self.order_types[key] = type(
             order_name,
             (graphene.InputObjectType,),
@@ -201,7 +236,7 @@ class _Builder:
             },
         )
         self.schema.inputs[key] = TableInputs(
-            filter_columns={column.graphql_name: column for column in table.columns},
+            filter_columns={column.graphql_name: column for column in columns},
             order_columns={column.graphql_name: column for column in orderable},
         )
 
@@ -223,10 +258,10 @@ class _Builder:
     def _object_type(self, department: Department, table: Table) -> None:
         type_name = department.type_name(table)
         fields: dict[str, Any] = {}
-        for column in table.columns:
+        for column in self.columns(department, table):
             fields[column.graphql_name] = graphene.Field(_SCALARS[column.type], description=column.description or None)
             self.schema.bindings[(type_name, column.graphql_name)] = FieldBinding("column", department, table, column)
-        for relationship in table.relationships:
+        for relationship in self.relationships(department, table):
             target_department, target = self.catalog.table(relationship.target)
             target_type = self._lazy_type(target_department.name, target.name)
             description = relationship.description or None
@@ -252,7 +287,7 @@ class _Builder:
     def _namespace(self, department: Department) -> type[graphene.ObjectType]:
         name = f"{department.type_prefix}Query"
         fields: dict[str, Any] = {}
-        for table in department.tables:
+        for table in self.tables(department):
             object_type = self.object_types[(department.name, table.name)]
             summary = table.description or table.name
             fields[table.list_field] = graphene.Field(
@@ -261,6 +296,9 @@ class _Builder:
                 description=f"{summary} Returns a page of rows.",
             )
             self.schema.bindings[(name, table.list_field)] = FieldBinding("list", department, table)
+            readable = {column.name for column in self.columns(department, table)}
+            if not set(table.primary_key) <= readable:
+                continue  # a look-up by a column the caller cannot read would reveal which values exist
             fields[table.lookup_field_name] = graphene.Field(
                 object_type,
                 args={
@@ -276,6 +314,14 @@ class _Builder:
         return type(name, (graphene.ObjectType,), {"Meta": _meta(name, description), **fields})
 
 
-def build_schema(catalog: Catalog, page_sizes: PageSizes | None = None) -> GatewaySchema:
-    """Generate the GraphQL schema for ``catalog``."""
-    return _Builder(catalog, page_sizes or PageSizes()).build()
+def build_schema(
+    catalog: Catalog, page_sizes: PageSizes | None = None, visible: Visibility | None = None, key: str = "all"
+) -> GatewaySchema:
+    """Generate the GraphQL schema for ``catalog``.
+
+    With ``visible`` (readable columns per (department, table)) the schema holds only those: tables
+    with no readable column, relationships whose join columns are not readable at both ends and
+    look-ups by unreadable keys are left out, so introspection shows exactly what the caller may query.
+    ``key`` identifies that visibility in cache keys.
+    """
+    return _Builder(catalog, page_sizes or PageSizes(), visible, key).build()

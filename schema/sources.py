@@ -52,7 +52,7 @@ class _ServerSource(SourceSettings):
 
     @model_validator(mode="after")
     def _read_password(self, info: ValidationInfo) -> Any:
-        self._password = _secret_from_env(self.password_env, info)
+        self._password = secret_from_env(self.password_env, info)
         return self
 
     @property
@@ -76,7 +76,7 @@ class MySQLSource(_ServerSource):
     ssl: Literal["disable", "require", "verify-full"] = "disable"
 
 
-def _secret_from_env(variable: str | None, info: ValidationInfo) -> SecretStr | None:
+def secret_from_env(variable: str | None, info: ValidationInfo) -> SecretStr | None:
     if variable is None:
         return None
     context = info.context or {}

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import SourceError
+from gateway.errors import QueryLimitError, SourceError
 from gateway.execution.sources import Sources
 from gateway.planning.plan import ChildEdge, Namespace, ParentKeys, Plan, RootScan, ScanNode, Typename
 
@@ -44,13 +44,24 @@ class ExecutionResult:
 class Executor:
     """Runs plans against the departments' sources."""
 
-    def __init__(self, sources: Sources, request_timeout: float) -> None:
+    def __init__(self, sources: Sources, request_timeout: float, *, max_cost: int) -> None:
         self.sources = sources
         self.request_timeout = request_timeout
+        self.max_cost = max_cost
 
     async def execute(self, plan: Plan, variables: Mapping[str, Any]) -> ExecutionResult:
-        """Answer the data part of ``plan`` (introspection fields are left for the caller)."""
+        """Answer the data part of ``plan`` (introspection fields are left for the caller).
+
+        Raises :class:`QueryLimitError` before any statement when the pages asked for could return more
+        than ``max_cost`` rows in all.
+        """
         run = _Run(self.sources, plan, variables, time.monotonic() + self.request_timeout)
+        cost = plan.cost(variables)
+        if cost > self.max_cost:
+            raise QueryLimitError(
+                f"the query could return up to {cost} rows; at most {self.max_cost} are allowed: ask for smaller pages",
+                limit="cost",
+            )
         return await run.execute()
 
 

@@ -87,6 +87,8 @@ class FilterCompiler:
         self.parameters = parameters
         self.provenance = provenance
         self.max_in = max_in
+        #: Every column the caller's conditions mention, by name.
+        self.used: dict[str, Column] = {}
 
     def condition(self, where: Any) -> exp.Expr | None:
         """The condition for a ``where`` value, or ``None`` when it imposes nothing."""
@@ -108,7 +110,9 @@ class FilterCompiler:
             elif key == "not":
                 parts.append(exp.not_(exp.paren(self.condition(value) or exp.true(), copy=False)))
             else:
-                parts.extend(self._comparisons(self.inputs.filter_columns[key], value))
+                column = self.inputs.filter_columns[key]
+                self.used[column.name] = column
+                parts.extend(self._comparisons(column, value))
         return _conjunction(parts) if parts else None
 
     def _comparisons(self, column: Column, operators: Mapping[str, Any]) -> list[exp.Expr]:
@@ -143,21 +147,33 @@ def _conjunction(parts: list[exp.Expr]) -> exp.Expr:
     return exp.paren(exp.and_(*parts), copy=False)
 
 
-def ordering(order_by: Any, table: Table, inputs: TableInputs, alias: str, provenance: Provenance) -> list[exp.Ordered]:
-    """Sort keys for ``orderBy``, then the primary key (ascending) to break ties."""
+def ordering(
+    order_by: Any,
+    table: Table,
+    inputs: TableInputs,
+    alias: str,
+    provenance: Provenance,
+    used: dict[str, Column] | None = None,
+) -> list[exp.Ordered]:
+    """Sort keys for ``orderBy``, then the primary key (ascending) to break ties.
+
+    Columns the caller sorts on are added to ``used``.
+    """
     items = provenance.plain(order_by) or []
     keys: list[exp.Ordered] = []
-    used: set[str] = set()
+    sorted_on: set[str] = set()
     for item in items:
         chosen = [(name, direction) for name, direction in item.items() if direction is not None]
         if len(chosen) != 1:
             raise BadUserInputError("each orderBy item must set exactly one field")
         name, direction = chosen[0]
         column = inputs.order_columns[name]
+        if used is not None:
+            used[column.name] = column
         descending = direction == "DESC"
         keys.append(exp.Ordered(this=comparable(column, alias), desc=descending, nulls_first=descending))
-        used.add(column.name)
+        sorted_on.add(column.name)
     for name in table.primary_key:
-        if name not in used:
+        if name not in sorted_on:
             keys.append(exp.Ordered(this=comparable(table.column(name), alias), desc=False, nulls_first=False))
     return keys

@@ -121,7 +121,14 @@ class ScanNode:
     keys_parameter: str | None = None
     #: Per-parent paging the source could not do (no window functions): the executor slices groups.
     residual_page: Page | None = None
+    #: The page asked for (per parent for a child scan); ``None`` for a look-up.
+    page: Page | None = None
     prepared: PreparedQuery | None = None
+
+    def cost(self, variables: Mapping[str, Any], parents: int = 1) -> int:
+        """Most rows this scan and its children can return: page sizes multiplied down the nesting."""
+        rows = parents * (self.page.limit.resolve(variables) if self.page is not None else 1)
+        return rows + sum(child.node.cost(variables, rows) for child in self.children)
 
     def walk(self) -> list[ScanNode]:
         nodes = [self]
@@ -190,6 +197,16 @@ class Plan:
     @property
     def departments(self) -> frozenset[str]:
         return frozenset(scan.department.name for scan in self.scans)
+
+    def cost(self, variables: Mapping[str, Any]) -> int:
+        """Most rows the whole plan can return."""
+        return sum(
+            entry.node.cost(variables)
+            for root in self.roots
+            if isinstance(root, Namespace)
+            for entry in root.entries
+            if isinstance(entry, RootScan)
+        )
 
 
 def page_size_check(default: int, maximum: int) -> Callable[[Any], int]:

@@ -28,7 +28,7 @@ from graphql.language import Visitor
 from sqlglot import exp
 
 from adapters.base import Capabilities, Capability, ParameterSpec
-from gateway.errors import BadRequestError
+from gateway.errors import BadRequestError, ForbiddenFieldError
 from gateway.planning.arguments import Provenance
 from gateway.planning.filters import FilterCompiler, Parameters, column_ref, ordering, value_slot
 from gateway.planning.plan import (
@@ -47,6 +47,7 @@ from gateway.planning.plan import (
     page_size_check,
 )
 from gateway.planning.statements import ScanRequest, build_statement
+from gateway.policy.store import Access
 from schema.catalog import Column, Department, Relationship, Table
 from schema.graphql_types import GatewaySchema
 
@@ -64,16 +65,28 @@ class Planner:
     """Builds plans for one generated schema and the sources' capabilities."""
 
     def __init__(
-        self, schema: GatewaySchema, capabilities: Mapping[str, Capabilities], limits: PlannerLimits | None = None
+        self,
+        schema: GatewaySchema,
+        capabilities: Mapping[str, Capabilities],
+        limits: PlannerLimits | None = None,
+        *,
+        access: Access | None = None,
     ) -> None:
+        """``access``, when given, is enforced field by field (for schemas that show more than it grants)."""
         self.schema = schema
         self.capabilities = capabilities
         self.limits = limits or PlannerLimits()
+        self.access = access
 
     def plan(self, document: DocumentNode, operation: OperationDefinitionNode, variables: Mapping[str, Any]) -> Plan:
         if operation.operation is not OperationType.QUERY:
             raise BadRequestError(f"{operation.operation.value} operations are not supported: fedgate is read-only")
-        return _Planning(self, document, variables).run(operation)
+        planning = _Planning(self, document, variables)
+        plan = planning.run(operation)
+        if planning.forbidden:
+            fields = ", ".join(sorted(planning.forbidden))
+            raise ForbiddenFieldError(f"the query asks for fields outside your grants: {fields}")
+        return plan
 
 
 class _Planning:
@@ -89,6 +102,14 @@ class _Planning:
         self.provenance = Provenance(self.variables)
         self.provenance.structural.update(directive_variables(document))
         self.scans: list[ScanNode] = []
+        self.access = planner.access
+        #: Fields the caller asked for but may not read (``Type.field``), when access is enforced here.
+        self.forbidden: set[str] = set()
+
+    def require(self, department: Department, table: Table, column: Column, coordinate: str) -> None:
+        """Record ``coordinate`` as forbidden if the caller may not read ``column``."""
+        if self.access is not None and not self.access.can_read(department.name, table.name, column.name):
+            self.forbidden.add(coordinate)
 
     def run(self, operation: OperationDefinitionNode) -> Plan:
         query_type = self.graphql.query_type
@@ -175,9 +196,14 @@ class _Planning:
             assert binding is not None
             if binding.kind == "column":
                 assert binding.column is not None
+                self.require(department, table, binding.column, f"{object_type.name}.{name}")
                 fields.append(OutputField(sub_key, "column", use(binding.column)))
             else:
                 assert binding.relationship is not None
+                ((local, remote),) = binding.relationship.on.items()
+                target_department, target = self.schema.catalog.table(binding.relationship.target)
+                self.require(department, table, table.column(local), f"{object_type.name}.{name}")
+                self.require(target_department, target, target.column(remote), f"{object_type.name}.{name}")
                 edge = self._child(sub_key, table, binding.relationship, object_type.fields[name], sub_nodes, use)
                 fields.append(OutputField(sub_key, "child", len(children)))
                 children.append(edge)
@@ -190,6 +216,8 @@ class _Planning:
         order: list[exp.Ordered] = []
         page: Page | None = None
         if lookup:
+            for name in table.primary_key:
+                self.require(department, table, table.column(name), f"{object_type.name}.{name}")
             condition = exp.and_(
                 *(
                     exp.EQ(
@@ -204,7 +232,9 @@ class _Planning:
         else:
             filters = FilterCompiler(table, inputs, alias, parameters, self.provenance, self.limits.max_in_list)
             condition = filters.condition(arguments.get("where"))
-            order = ordering(arguments.get("orderBy"), table, inputs, alias, self.provenance)
+            order = ordering(arguments.get("orderBy"), table, inputs, alias, self.provenance, used=filters.used)
+            for column in filters.used.values():
+                self.require(department, table, column, f"{object_type.name}.{column.graphql_name}")
             if single_child:
                 page = Page(limit=Const(1), offset=Const(0))
             else:
@@ -229,6 +259,7 @@ class _Planning:
             key_index=key_index if key_column is not None else None,
             keys_parameter=statement.keys_parameter,
             residual_page=statement.residual_page,
+            page=page,
         )
         self.scans.append(node)
         return node

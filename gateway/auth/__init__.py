@@ -1,0 +1,1 @@
+"""Authentication: bearer tokens (JWT via JWKS, or opaque via introspection) → a principal."""

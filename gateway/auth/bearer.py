@@ -1,0 +1,91 @@
+"""The resource server: every request to /graphql is authenticated here (RFC 6750).
+
+Only the ``Authorization: Bearer <token>`` header is accepted. A token in the URL (``access_token``)
+is refused: URLs end up in logs and browser history. JWTs are verified locally against the issuer's
+keys (:mod:`gateway.auth.tokens`); other tokens are introspected (:mod:`gateway.auth.introspection`).
+Tokens and claim sets are never logged.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+import httpx
+from starlette.requests import Request
+
+from gateway.auth.config import AuthSettings
+from gateway.auth.introspection import Introspector
+from gateway.auth.jwks import JwksCache
+from gateway.auth.tokens import JwtVerifier, looks_like_jwt
+from gateway.errors import InvalidAuthRequestError, InvalidTokenError, MissingTokenError
+from gateway.principal import Principal
+
+#: RFC 6750 §2.1 b64token.
+_B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+
+
+def bearer_token(request: Request) -> str:
+    """The request's bearer token; :class:`MissingTokenError` or :class:`InvalidAuthRequestError` otherwise."""
+    if "access_token" in request.query_params:
+        raise InvalidAuthRequestError("send the token in the Authorization header, not in the URL")
+    headers = request.headers.getlist("authorization")
+    if not headers:
+        raise MissingTokenError("a bearer token is required")
+    if len(headers) > 1:
+        raise InvalidAuthRequestError("send exactly one Authorization header")
+    scheme, _, credentials = headers[0].strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise MissingTokenError("a bearer token is required")
+    credentials = credentials.strip()
+    if not credentials or not _B64TOKEN.match(credentials):
+        raise InvalidAuthRequestError("the Authorization header must be 'Bearer <token>'")
+    return credentials
+
+
+class Authenticator:
+    """Turns a request's bearer token into a :class:`Principal`; one per gateway."""
+
+    def __init__(self, settings: AuthSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` (monotonic seconds) paces key refreshes; tests pass their own."""
+        self.settings = settings
+        self.client = httpx.AsyncClient(
+            timeout=settings.http_timeout_seconds,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        )
+        caches = {
+            issuer.issuer: (
+                issuer,
+                JwksCache(
+                    issuer,
+                    self.client,
+                    refresh_seconds=settings.jwks_refresh_seconds,
+                    min_refresh_interval=settings.jwks_min_refresh_interval_seconds,
+                    clock=clock,
+                ),
+            )
+            for issuer in settings.issuers
+        }
+        self.jwt = JwtVerifier(caches, settings.max_token_bytes) if caches else None
+        self.introspector = (
+            Introspector(settings.introspection, self.client) if settings.introspection is not None else None
+        )
+
+    def jwks(self, issuer: str) -> JwksCache:
+        assert self.jwt is not None
+        return self.jwt.issuers[issuer][1]
+
+    async def __call__(self, request: Request) -> Principal:
+        token = bearer_token(request)
+        if len(token) > self.settings.max_token_bytes:
+            raise InvalidTokenError("the token is too large")
+        if self.jwt is not None and looks_like_jwt(token):
+            return await self.jwt.verify(token)
+        if self.introspector is not None:
+            return await self.introspector.verify(token)
+        raise InvalidTokenError("the token is malformed")
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,98 @@
+"""Authentication settings: the ``auth`` section of ``fedgate.yaml``.
+
+auth:
+  enabled: true
+  issuers:
+    - issuer: https://login.example.nhs.uk/realms/fedgate
+      audiences: [fedgate]
+      algorithms: [RS256, PS256, ES256, EdDSA]
+      claims: {attributes: {org_code: organisation, role: role}}
+  introspection:
+    endpoint: https://idp.example.gov.uk/oauth2/introspect
+    client_id: fedgate
+    client_secret_env: FEDGATE_INTROSPECTION_SECRET
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, HttpUrl, PrivateAttr, SecretStr, ValidationInfo, model_validator
+
+from schema.models import StrictModel
+from schema.sources import ENV_NAME, secret_from_env
+
+#: The signature algorithms fedgate can accept; an issuer narrows them. Never ``none``, never HMAC: a
+#: resource server holds only public keys (RFC 8725 §3.1, §3.2).
+
+#: ``Ed25519`` is EdDSA's fully-specified name (RFC 9864); ``EdDSA`` stays for identity providers that use it.
+Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]
+DEFAULT_ALGORITHMS: tuple[Algorithm, ...] = ("RS256", "PS256", "ES256", "EdDSA", "Ed25519")
+
+
+class ClaimMapping(StrictModel):
+    """Which claims say who the caller is and what they may do."""
+
+    subject: str = Field("sub", description="Claim holding the principal's subject.")
+    client: list[str] = Field(
+        default_factory=lambda: ["client_id", "azp"], description="Claims naming the client, in order."
+    )
+    scopes: Literal["scope", "scp"] = Field("scope", description="'scope' (space-delimited string) or 'scp' (array).")
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="Principal attribute → claim name (e.g. org_code: organisation)."
+    )
+
+
+class IssuerSettings(StrictModel):
+    """One trusted token issuer (an identity provider)."""
+
+    issuer: str = Field(min_length=1, description="Exact 'iss' value; also the base for OIDC discovery.")
+    audiences: list[str] = Field(min_length=1, description="Accepted 'aud' values; the token must name one.")
+    jwks_uri: HttpUrl | None = Field(
+        None, description="Where the signing keys are; discovered from the issuer if absent."
+    )
+    algorithms: list[Algorithm] = Field(default_factory=lambda: list(DEFAULT_ALGORITHMS), min_length=1)
+    profile: Literal["jwt", "rfc9068"] = Field(
+        "jwt", description="rfc9068: require typ at+jwt and the RFC 9068 claims (client_id, iat, jti, sub)."
+    )
+    leeway_seconds: int = Field(30, ge=0, le=600, description="Clock skew allowed for exp, nbf and iat.")
+    claims: ClaimMapping = Field(default_factory=ClaimMapping)
+
+
+class IntrospectionSettings(StrictModel):
+    """RFC 7662 token introspection, for opaque (non-JWT) tokens."""
+
+    endpoint: HttpUrl
+    client_id: str
+    client_secret_env: str = Field(pattern=ENV_NAME, description="Environment variable holding the client secret.")
+    issuer: str | None = Field(None, description="If set, the response's 'iss' must equal it.")
+    audiences: list[str] = Field(default_factory=list, description="If set, the response's 'aud' must name one.")
+    cache_seconds: int = Field(
+        300, ge=0, le=3600, description="Longest a result is reused (never past the token's exp)."
+    )
+    claims: ClaimMapping = Field(default_factory=ClaimMapping)
+    _secret: SecretStr | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _read_secret(self, info: ValidationInfo) -> IntrospectionSettings:
+        self._secret = secret_from_env(self.client_secret_env, info)
+        return self
+
+    @property
+    def client_secret(self) -> SecretStr | None:
+        return self._secret
+
+
+class AuthSettings(StrictModel):
+    """Authentication of every request to /graphql."""
+
+    enabled: bool = Field(True, description="false: no authentication, everything visible (development only).")
+    realm: str = Field("fedgate", pattern=r'^[^"\\]+$', description="Realm named in WWW-Authenticate challenges.")
+    issuers: list[IssuerSettings] = Field(default_factory=list)
+    introspection: IntrospectionSettings | None = None
+    max_token_bytes: int = Field(8192, ge=256, le=65536, description="Longer tokens are refused before decoding.")
+    http_timeout_seconds: float = Field(5.0, gt=0, le=60, description="Timeout for JWKS, discovery and introspection.")
+    jwks_refresh_seconds: int = Field(600, ge=30, le=86400, description="Keys are re-fetched this often.")
+    jwks_min_refresh_interval_seconds: int = Field(
+        30, ge=1, le=3600, description="At most one re-fetch per interval when a token names an unknown key."
+    )

@@ -1,0 +1,57 @@
+"""Configuration tools: ``check`` and ``introspect``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from gateway.cli.common import ConfigOption, JsonOption, app, console, errors, fail, load_all_or_exit
+from gateway.errors import FedgateError
+from gateway.policy.lint import lint, print_findings
+
+
+@app.command()
+def check(
+    config: ConfigOption = Path("fedgate.yaml"),
+    strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate settings, catalog and policy, and lint the scopes; non-zero exit on errors."""
+    settings, catalog, policy = load_all_or_exit(config)
+    findings = lint(policy, catalog, explain_scope=settings.policy.explain_scope) if policy else []
+    print_findings(findings, console, as_json=as_json)
+    tables = sum(len(department.tables) for department in catalog.departments)
+    scopes = len(policy.scopes) if policy else 0
+    if not as_json:
+        console.print(f"checked: {len(catalog.departments)} departments, {tables} tables, {scopes} scopes")
+    failing = [f for f in findings if f.severity == "error" or (strict and f.severity == "warning")]
+    if failing:
+        raise typer.Exit(1)
+
+
+@app.command()
+def introspect(
+    url: Annotated[str, typer.Argument(help="sqlite:///path.db, postgresql://user@host/db or mysql://user@host/db")],
+    department: Annotated[str, typer.Option(help="Name of the department in the catalog.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of printing.")] = None,
+    password_env: Annotated[
+        str | None, typer.Option(help="Environment variable holding the database password.")
+    ] = None,
+) -> None:
+    """Read a live database's tables and write a catalog skeleton to edit."""
+    from schema.introspect import catalog_skeleton
+
+    try:
+        skeleton = asyncio.run(catalog_skeleton(url, department, password_env))
+    except FedgateError as error:
+        raise fail(error.message, 1) from None
+    text = yaml.safe_dump(skeleton, sort_keys=False, allow_unicode=True, width=110)
+    if output is None:
+        console.print(text, highlight=False, markup=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        errors.print(f"wrote {output}")

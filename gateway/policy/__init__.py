@@ -1,0 +1,1 @@
+"""Policy: scopes, grants, and what a principal may read."""

@@ -1,0 +1,53 @@
+"""The policy file: which scopes exist and what each one grants.
+
+Security teams write it; fedgate validates it at start-up against the catalog (unknown tables or
+columns, duplicates) and reports every problem with file, line, path and reason. Deny by default: a
+table or column no grant names is invisible and unreadable.
+
+    version: 1
+    scopes:
+      - name: social_care.casework
+        description: A council social worker's case view.
+        grants:
+          - table: social_care.clients
+            columns: [client_id, given_name, family_name, date_of_birth]
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from schema.catalog import SqlName, TableRef
+from schema.models import StrictModel
+
+#: RFC 6749 §3.3 scope-token: printable ASCII except space, double quote and backslash.
+ScopeToken = Annotated[str, StringConstraints(pattern=r"^[\x21\x23-\x5B\x5D-\x7E]+$", max_length=200)]
+
+
+class Grant(StrictModel):
+    """What holders of a scope may read of one table.
+
+    Later policy features (row filters, column masks, purposes of use, sharing agreements, consent)
+    attach here, so that everything a grant allows is stated in one place.
+    """
+
+    table: TableRef = Field(description="department.table")
+    columns: list[SqlName] | Literal["*"] = Field(description="Columns that may be read, or '*' for all.")
+    description: str = ""
+
+
+class ScopeDefinition(StrictModel):
+    """An OAuth scope and the grants it carries."""
+
+    name: ScopeToken
+    description: str = Field(min_length=1, description="What the scope is for, for people reading the policy.")
+    grants: list[Grant] = Field(default_factory=list)
+
+
+class PolicyDocument(StrictModel):
+    """The whole policy file."""
+
+    version: Literal[1] = 1
+    scopes: list[ScopeDefinition] = Field(default_factory=list)

@@ -1,0 +1,52 @@
+"""Walking an operation's fields with fragments expanded, for the limit rules.
+
+Expansion is bounded: a visit stops as soon as its callback says the limit is exceeded, and a fragment
+already being expanded on the current path is not expanded again (cycles are reported by
+graphql-core's own ``NoFragmentCyclesRule``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+    ValidationContext,
+)
+
+#: Called for each field with its depth (root fields are 1); returns True to stop the walk.
+FieldVisitor = Callable[[FieldNode, int], bool]
+
+
+def walk_fields(context: ValidationContext, selection_set: SelectionSetNode, visit: FieldVisitor) -> bool:
+    """Visit every field under ``selection_set``; True if a visit asked to stop."""
+    return _walk(context, selection_set, 1, visit, frozenset())
+
+
+def _walk(
+    context: ValidationContext,
+    selection_set: SelectionSetNode,
+    depth: int,
+    visit: FieldVisitor,
+    expanding: frozenset[str],
+) -> bool:
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if visit(selection, depth):
+                return True
+            if selection.selection_set and _walk(context, selection.selection_set, depth + 1, visit, expanding):
+                return True
+        elif isinstance(selection, InlineFragmentNode):
+            if _walk(context, selection.selection_set, depth, visit, expanding):
+                return True
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = context.get_fragment(name)
+            if fragment is None or name in expanding:
+                continue
+            if _walk(context, fragment.selection_set, depth, visit, expanding | {name}):
+                return True
+    return False
