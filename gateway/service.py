@@ -30,8 +30,10 @@ from gateway.documents import DocumentCache, DocumentErrors
 from gateway.errors import (
     OPERATION_NAME_REQUIRED,
     OPERATION_NOT_FOUND,
+    BadUserInputError,
     FedgateError,
     InternalError,
+    QueryLimitError,
 )
 from gateway.execution.executor import Executor
 from gateway.execution.sources import Sources
@@ -81,6 +83,18 @@ class GraphQLResponse:
         if self.extensions:
             body["extensions"] = self.extensions
         return body
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request ready to execute: what the caller may see, the document, its variables and the plan."""
+
+    schema: GatewaySchema
+    access: Access
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    variables: dict[str, Any]
+    plan: Plan
 
 
 def request_error(error: FedgateError) -> GraphQLResponse:
@@ -156,13 +170,26 @@ class Gateway:
             return request_error(InternalError(incident))
 
     async def _execute(self, request: GraphQLRequest, principal: Principal) -> GraphQLResponse:
+        prepared = self.prepare(request, principal)
+        if isinstance(prepared, GraphQLResponse):
+            return prepared
+        result = await self.executor.execute(prepared.plan, prepared.variables)
+        errors = list(result.errors)
+        if prepared.plan.has_introspection:
+            errors.extend(_introspect(prepared, request, result.data))
+        return GraphQLResponse(result.data, errors, statements=result.statements)
+
+    def prepare(self, request: GraphQLRequest, principal: Principal) -> PreparedRequest | GraphQLResponse:
+        """Everything up to execution: the caller's schema, the validated document, variables and plan.
+
+        Returns the request-error response instead when the request cannot run. Raises a
+        :class:`~gateway.errors.FedgateError` for a limit or access problem found while planning.
+        """
         access = self.access_for(principal)
         schema = self.schema_for(access)
-        if len(request.query) > self.settings.graphql.max_document_chars:
-            limit = self.settings.graphql.max_document_chars
-            return _bad(
-                "QUERY_LIMIT_EXCEEDED", f"the document is longer than {limit} characters", limit="document_size"
-            )
+        limit = self.settings.graphql.max_document_chars
+        if len(request.query) > limit:
+            raise QueryLimitError(f"the document is longer than {limit} characters", limit="document_size")
         parsed = self.documents.get(schema.key, schema.graphql, request.query)
         if isinstance(parsed, DocumentErrors):
             return GraphQLResponse(None, list(parsed.errors))
@@ -174,14 +201,10 @@ class Gateway:
         )
         if isinstance(coerced, list):
             return GraphQLResponse(
-                None, [{"message": e.message, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced]
+                None, [{"message": e.message, "extensions": {"code": BadUserInputError.code}} for e in coerced]
             )
         plan = self.plan(schema, access, parsed.document, operation, request, coerced)
-        result = await self.executor.execute(plan, coerced)
-        errors = list(result.errors)
-        if plan.has_introspection:
-            errors.extend(_introspect(schema, parsed.document, operation, plan, request, coerced, result.data))
-        return GraphQLResponse(result.data, errors, statements=result.statements)
+        return PreparedRequest(schema, access, parsed.document, operation, coerced, plan)
 
     def plan(
         self,
@@ -237,21 +260,14 @@ def _frozen(value: Any) -> Hashable:
     return value  # type: ignore[no-any-return]
 
 
-def _introspect(
-    schema: GatewaySchema,
-    document: DocumentNode,
-    operation: OperationDefinitionNode,
-    plan: Plan,
-    request: GraphQLRequest,
-    variables: Mapping[str, Any],
-    data: dict[str, Any],
-) -> list[dict[str, Any]]:
+def _introspect(prepared: PreparedRequest, request: GraphQLRequest, data: dict[str, Any]) -> list[dict[str, Any]]:
     """Answer ``__schema`` / ``__type`` root fields with graphql-core, from the caller's own schema."""
+    schema, document, operation, plan = prepared.schema, prepared.document, prepared.operation, prepared.plan
     query_type = schema.graphql.query_type
     assert query_type is not None
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     wanted = {root.response_key for root in plan.roots if isinstance(root, Introspection)}
-    fields = collect_fields(schema.graphql, fragments, dict(variables), query_type, operation.selection_set)
+    fields = collect_fields(schema.graphql, fragments, dict(prepared.variables), query_type, operation.selection_set)
     selections = tuple(node for key, nodes in fields.items() if key in wanted for node in nodes)
     subset = DocumentNode(
         definitions=(

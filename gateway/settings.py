@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gateway.auth.config import AuthSettings
 from gateway.auth.dev_config import DevIssuerSettings
@@ -109,19 +109,24 @@ class Settings(FileRelative):
     graphiql: GraphiQLSettings = Field(default_factory=GraphiQLSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    policy: PolicySettings = Field(default_factory=PolicySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings, validate_default=True)
+    policy: PolicySettings = Field(default_factory=PolicySettings, validate_default=True)
     dev_issuer: DevIssuerSettings | None = None
 
-    @model_validator(mode="after")
-    def _deny_by_default(self) -> Settings:
-        if not self.auth.enabled:
-            return self
-        if not self.auth.issuers and self.auth.introspection is None:
-            raise ValueError("auth is enabled (the default) but names no issuer or introspection endpoint")
-        if self.policy.file is None:
-            raise ValueError("auth is enabled (the default), so policy.file must name the scopes file")
-        return self
+    @field_validator("auth")
+    @classmethod
+    def _some_way_to_verify(cls, auth: AuthSettings) -> AuthSettings:
+        if auth.enabled and not auth.issuers and auth.introspection is None:
+            raise ValueError("authentication is on (the default) but no issuer or introspection endpoint is named")
+        return auth
+
+    @field_validator("policy")
+    @classmethod
+    def _a_policy_when_authenticating(cls, policy: PolicySettings, info: ValidationInfo) -> PolicySettings:
+        auth = info.data.get("auth")
+        if auth is not None and auth.enabled and policy.file is None:
+            raise ValueError("authentication is on (the default), so policy.file must name the scopes file")
+        return policy
 
     @property
     def catalog_path(self) -> Path:

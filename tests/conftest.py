@@ -51,7 +51,9 @@ def clinic_catalog(directory: Path, sources: Mapping[str, Mapping[str, Any]]) ->
 
 
 def make_settings(**graphql: Any) -> Settings:
-    return Settings.model_validate({"catalog": "unused.yaml", "graphql": graphql, "logging": {"format": "console"}})
+    return Settings.model_validate(
+        {"catalog": "unused.yaml", "graphql": graphql, "auth": {"enabled": False}, "logging": {"format": "console"}}
+    )
 
 
 async def started_gateway(catalog: Catalog, settings: Settings | None = None) -> Gateway:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import time
-from urllib.parse import parse_qs
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from starlette.applications import Starlette

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import structlog
 from joserfc import jwt
-from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.errors import SecurityWarning
+from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -247,7 +247,7 @@ async def test_a_flood_of_unknown_kids_does_not_hammer_the_issuer(idp: IdentityP
 
 
 async def test_tampered_payload(idp: IdentityProvider) -> None:
-    header, payload, signature = sign(claims()).split(".")
+    header, _, signature = sign(claims()).split(".")
     forged = claims(scope="health.read dwp.read fedgate:explain admin")
     await _refused(authenticator(idp), f"{header}.{_b64(forged)}.{signature}", "the token's signature is invalid")
 

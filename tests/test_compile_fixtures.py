@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from adapters.sql_render import MySQLDialect, PostgresDialect, SqlDialect, SQLiteDialect
-from gateway.documents import ParsedDocument
 from gateway.execution.sources import Sources
 from gateway.planning.plan import ParentKeys, Plan, ScanNode
-from gateway.service import Gateway, GraphQLRequest
+from gateway.principal import ANONYMOUS
+from gateway.service import Gateway, GraphQLRequest, PreparedRequest
 from schema.catalog import load_catalog
 from schema.configfile import load_yaml
 from tests.conftest import CLINIC_CATALOG, make_settings
@@ -29,10 +29,9 @@ DIALECTS: dict[str, SqlDialect] = {"sqlite": SQLiteDialect(), "postgres": Postgr
 def _plan(query: str, variables: dict[str, Any]) -> Plan:
     catalog = load_catalog(CLINIC_CATALOG)
     gateway = Gateway(catalog, make_settings(), Sources(catalog))
-    parsed = gateway.documents.get(gateway.schema.key, gateway.schema.graphql, query)
-    assert isinstance(parsed, ParsedDocument), parsed
-    operation = next(iter(parsed.operations.values()))
-    return gateway.plan(gateway.schema, parsed.document, operation, GraphQLRequest(query), variables)
+    prepared = gateway.prepare(GraphQLRequest(query, None, variables), ANONYMOUS)
+    assert isinstance(prepared, PreparedRequest), prepared
+    return prepared.plan
 
 
 def _statements(plan: Plan) -> list[ScanNode]:

@@ -12,11 +12,10 @@ from adapters.base import Capabilities
 from adapters.sqlite import SQLiteAdapter
 from demo.generate import generate
 from demo.load import write_sqlite
-from gateway.documents import ParsedDocument
 from gateway.execution.sources import Sources
 from gateway.planning.plan import Plan
 from gateway.principal import ANONYMOUS
-from gateway.service import Gateway, GraphQLRequest
+from gateway.service import Gateway, GraphQLRequest, PreparedRequest
 from schema.catalog import Catalog, load_catalog
 from tests.conftest import make_settings, run, started_gateway
 from tests.fixtures.clinic_data import PEOPLE, VISITS
@@ -54,8 +53,8 @@ async def test_batching_holds_for_a_thousand_parents_across_departments(demo_cat
     try:
         response = await run(
             gateway,
-            "{ health { patients(limit: 1000) { nhsNumber hospitalSpells { spellId } "
-            "personLink { dwpCustomer { benefitClaims { claimId } } pupil { school { name } } } } } }",
+            "{ health { patients(limit: 1000) { nhsNumber hospitalSpells(limit: 20) { spellId } "
+            "personLink { dwpCustomer { benefitClaims(limit: 10) { claimId } } pupil { school { name } } } } } }",
         )
     finally:
         await gateway.stop()
@@ -155,6 +154,31 @@ async def test_sources_without_window_functions_are_paged_by_the_gateway(
             "in_list",
         ),
         ("{ clinic { people { visits(limit: 2000) { visitId } } } }", None, "QUERY_LIMIT_EXCEEDED", "page_size"),
+        (
+            "{ clinic { people(limit: 1000) { visits(limit: 1000) { visitId } } } }",
+            None,
+            "QUERY_LIMIT_EXCEEDED",
+            "cost",
+        ),
+        (
+            "{ " + " ".join(f"a{i}: clinic {{ __typename }}" for i in range(31)) + " }",
+            None,
+            "QUERY_LIMIT_EXCEEDED",
+            "aliases",
+        ),
+        (
+            "{ clinic { " + " ".join(f'p{i}: person(personId: "p01") {{ born }}' for i in range(21)) + " } }",
+            None,
+            "QUERY_LIMIT_EXCEEDED",
+            "root_fields",
+        ),
+        (
+            "{ clinic { people { visits { person { visits { person { visits { person { visits { person "
+            "{ visits { visitId } } } } } } } } } } } }",
+            None,
+            "QUERY_LIMIT_EXCEEDED",
+            "depth",
+        ),
     ],
 )
 async def test_limits_fail_the_request_before_any_statement(
@@ -218,11 +242,9 @@ async def test_introspection_can_be_switched_off(sqlite_clinic: Catalog) -> None
 
 
 def _plan(gateway: Gateway, query: str, variables: dict[str, Any] | None = None) -> Plan:
-    schema = gateway.schema
-    parsed = gateway.documents.get(schema.key, schema.graphql, query)
-    assert isinstance(parsed, ParsedDocument)
-    operation = next(iter(parsed.operations.values()))
-    return gateway.plan(schema, parsed.document, operation, GraphQLRequest(query), variables or {})
+    prepared = gateway.prepare(GraphQLRequest(query, None, variables), ANONYMOUS)
+    assert isinstance(prepared, PreparedRequest), prepared
+    return prepared.plan
 
 
 async def test_departments_are_queried_concurrently(sqlite_clinic: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:

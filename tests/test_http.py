@@ -35,6 +35,7 @@ def server(sqlite_clinic: Catalog, tmp_path_factory: pytest.TempPathFactory) -> 
         "catalog": str(catalog_file),
         "server": {"max_body_bytes": 4096},
         "graphiql": {"assets_url": "https://assets.example.gov.uk/npm"},
+        "auth": {"enabled": False},
         "logging": {"format": "json", "level": "warning"},
     }
     (directory / "fedgate.yaml").write_text(yaml.safe_dump(settings))

@@ -11,12 +11,17 @@ from gateway.errors import FedgateError, error_codes
 
 def test_error_codes_are_stable() -> None:
     assert sorted(error_codes()) == [
+        "AUTH_UNAVAILABLE",
         "BAD_REQUEST",
         "BAD_USER_INPUT",
         "CONFIG_INVALID",
+        "FORBIDDEN_FIELD",
         "GRAPHQL_PARSE_FAILED",
         "GRAPHQL_VALIDATION_FAILED",
+        "INSUFFICIENT_SCOPE",
         "INTERNAL_ERROR",
+        "INVALID_AUTH_REQUEST",
+        "INVALID_TOKEN",
         "OPERATION_NAME_REQUIRED",
         "OPERATION_NOT_FOUND",
         "QUERY_LIMIT_EXCEEDED",
@@ -45,9 +50,6 @@ def test_the_adapter_contract() -> None:
 
 
 def test_the_cli_commands() -> None:
-    assert sorted(command.name or command.callback.__name__ for command in app.registered_commands) == [  # type: ignore[union-attr]
-        "check",
-        "demo",
-        "introspect",
-        "serve",
-    ]
+    commands = sorted(command.name or command.callback.__name__ for command in app.registered_commands)  # type: ignore[union-attr]
+    assert commands == ["check", "demo", "introspect", "serve", "token", "whocan"]
+    assert [group.name for group in app.registered_groups] == ["scopes"]
