@@ -6,7 +6,8 @@ closed network, or ``/graphiql-assets`` served by fedgate itself from ``graphiql
 asset carries a Subresource Integrity hash, so a tampered mirror cannot inject script, and the page's
 Content-Security-Policy allows only those assets and its own nonce'd inline script.
 
-Headers typed into GraphiQL (the bearer token) are not persisted to the browser's storage.
+Headers typed into GraphiQL (the bearer token) are never written to the browser's storage: the page
+gives GraphiQL a storage that drops them (queries and tabs are still remembered).
 """
 
 from __future__ import annotations
@@ -63,10 +64,36 @@ _PAGE = """<!doctype html>
 <div id="graphiql">Loading GraphiQL…</div>
 {scripts}
 <script nonce="{nonce}">
+  // GraphiQL keeps editors, tabs and history in localStorage; the Headers tab holds bearer tokens, which
+  // must never be written to the browser. This storage drops the headers and strips them from whatever
+  // else it saves (tabs, history, favourites).
+  const withoutHeaders = (value) => {{
+    if (Array.isArray(value)) return value.map(withoutHeaders);
+    if (value && typeof value === "object") {{
+      return Object.fromEntries(
+        Object.entries(value).map(([name, item]) => [name, name === "headers" ? "" : withoutHeaders(item)])
+      );
+    }}
+    return value;
+  }};
+  const storage = {{
+    get length() {{ return window.localStorage.length; }},
+    key: (index) => window.localStorage.key(index),
+    clear: () => window.localStorage.clear(),
+    getItem: (key) => window.localStorage.getItem(key),
+    removeItem: (key) => window.localStorage.removeItem(key),
+    setItem: (key, value) => {{
+      if (key.endsWith("headers")) return;
+      let parsed;
+      try {{ parsed = JSON.parse(value); }} catch (error) {{ parsed = undefined; }}
+      window.localStorage.setItem(key, parsed === undefined ? value : JSON.stringify(withoutHeaders(parsed)));
+    }},
+  }};
   const fetcher = GraphiQL.createFetcher({{ url: new URL("graphql", window.location.href).toString() }});
   ReactDOM.createRoot(document.getElementById("graphiql")).render(
     React.createElement(GraphiQL, {{
       fetcher,
+      storage,
       isHeadersEditorEnabled: true,
       shouldPersistHeaders: false,
       defaultEditorToolsVisibility: true,

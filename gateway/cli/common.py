@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from gateway.errors import ConfigError
 from gateway.policy.store import Policy, load_policy
@@ -22,7 +23,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]fedgate:[/] {message}", highlight=False)
+    """Print ``message`` (verbatim: paths like ``scopes[x]`` are not markup) and return the exit to raise."""
+    errors.print(Text.assemble(("fedgate: ", "bold red"), message), highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

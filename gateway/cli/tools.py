@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 import yaml
 
@@ -55,3 +56,18 @@ def introspect(
     else:
         output.write_text(text, encoding="utf-8")
         errors.print(f"wrote {output}")
+
+
+@app.command("graphiql-assets")
+def graphiql_assets(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the assets to (graphiql.assets_dir).")],
+    registry: Annotated[str, typer.Option(help="npm registry to download from.")] = "https://registry.npmjs.org",
+) -> None:
+    """Download GraphiQL's assets (integrity-checked) for serving inside a closed network."""
+    from gateway.graphiql_assets import AssetIntegrityError, fetch_assets
+
+    try:
+        written = fetch_assets(directory, registry)
+    except (AssetIntegrityError, httpx.HTTPError) as error:
+        raise fail(f"cannot fetch GraphiQL's assets: {error}", 1) from None
+    console.print(f"{len(written)} asset(s) written to {directory}; set graphiql.assets_dir to serve them")

@@ -1,0 +1,121 @@
+"""The security team's commands: scopes list / explain, whocan, check (and its exit codes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from schema.catalog import Catalog
+from tests.test_auth_http import write_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(sqlite_clinic: Catalog, tmp_path: Path) -> Path:
+    write_settings(tmp_path, sqlite_clinic, 8001)
+    return tmp_path / "fedgate.yaml"
+
+
+def _json(args: list[str]) -> object:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_scopes_list(config: Path) -> None:
+    listed = _json(["scopes", "list", "--config", str(config)])
+    assert [(entry["scope"], entry["tables"]) for entry in listed] == [  # type: ignore[index, union-attr]
+        ("clinic.full", ["clinic.people", "clinic.visits", "council.cases"]),
+        ("clinic.reception", ["clinic.people", "clinic.visits", "council.cases"]),
+        ("clinic.research", ["clinic.people"]),
+        ("clinic.nothing", []),
+    ]
+    assert listed[3]["description"] == "A scope that grants nothing."  # type: ignore[index]
+
+
+def test_scopes_explain(config: Path) -> None:
+    explained = _json(["scopes", "explain", "clinic.reception", "--config", str(config)])
+    assert explained["grants"][0] == {  # type: ignore[index]
+        "department": "clinic",
+        "table": "people",
+        "columns": ["person_id", "given_name", "family_name"],
+        "identifiers": [],
+    }
+    full = _json(["scopes", "explain", "clinic.full", "--config", str(config)])
+    assert full["grants"][0]["identifiers"] == ["nhs_number"]  # type: ignore[index]
+    table = runner.invoke(app, ["scopes", "explain", "clinic.reception", "--config", str(config)])
+    assert "given_name" in table.output
+    missing = runner.invoke(app, ["scopes", "explain", "no.such", "--config", str(config)])
+    assert missing.exit_code == 1
+
+
+def test_whocan(config: Path) -> None:
+    assert _json(["whocan", "clinic.people.nhs_number", "--config", str(config)]) == {
+        "column": "clinic.people.nhs_number",
+        "scopes": ["clinic.full"],
+    }
+    assert _json(["whocan", "clinic.people.given_name", "--config", str(config)]) == {
+        "column": "clinic.people.given_name",
+        "scopes": ["clinic.full", "clinic.reception"],
+    }
+    assert runner.invoke(app, ["whocan", "clinic.people.shoe_size", "--config", str(config)]).exit_code == 1
+
+
+def test_check_reports_findings_and_gates_on_errors(config: Path) -> None:
+    result = runner.invoke(app, ["check", "--config", str(config), "--json"])
+    findings = json.loads(result.output)
+    assert {
+        "severity": "error",
+        "scope": "clinic.nothing",
+        "message": "the scope grants nothing",
+        "table": "",
+    } in findings
+    identifiers = [f for f in findings if f["severity"] == "warning"]
+    assert [(f["scope"], f["table"]) for f in identifiers] == [
+        ("clinic.full", "clinic.people"),
+        ("clinic.full", "council.cases"),
+    ]
+    assert result.exit_code == 1
+
+
+def test_check_passes_a_clean_policy_and_strict_fails_warnings(config: Path) -> None:
+    policy = yaml.safe_load((config.parent / "policy.yaml").read_text())
+    policy["scopes"] = [scope for scope in policy["scopes"] if scope["name"] not in {"clinic.nothing", "clinic.full"}]
+    (config.parent / "policy.yaml").write_text(yaml.safe_dump(policy))
+    assert runner.invoke(app, ["check", "--config", str(config)]).exit_code == 0
+    policy["scopes"].append(dict(policy["scopes"][0], name="clinic.reception.copy"))
+    (config.parent / "policy.yaml").write_text(yaml.safe_dump(policy))
+    lenient = runner.invoke(app, ["check", "--config", str(config), "--json"])
+    assert lenient.exit_code == 0
+    duplicate = {
+        "severity": "warning",
+        "scope": "clinic.reception.copy",
+        "message": "grants exactly what 'clinic.reception' grants",
+        "table": "",
+    }
+    assert duplicate in json.loads(lenient.output)
+    assert runner.invoke(app, ["check", "--config", str(config), "--strict"]).exit_code == 1
+
+
+def test_check_stops_on_an_invalid_policy_with_file_line_and_path(config: Path) -> None:
+    text = (config.parent / "policy.yaml").read_text().replace("given_name, family_name]", "given_name, shoe_size]")
+    (config.parent / "policy.yaml").write_text(text)
+    result = runner.invoke(app, ["check", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "policy.yaml:" in result.output
+    assert "scopes[clinic.reception].grants[0].columns[2]" in result.output
+    assert "column 'shoe_size' does not exist in clinic.people" in result.output
+
+
+def test_the_demo_configuration_is_valid() -> None:
+    demo = Path(__file__).parent.parent / "demo" / "fedgate.yaml"
+    result = runner.invoke(app, ["check", "--config", str(demo), "--json"])
+    assert result.exit_code == 0, result.output
+    findings = json.loads(result.output)
+    assert all(finding["severity"] == "warning" for finding in findings)
