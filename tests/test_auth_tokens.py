@@ -393,3 +393,28 @@ async def test_tokens_and_claims_never_reach_the_logs(idp: IdentityProvider) -> 
     assert token[:40] not in text
     assert "B86001" not in text
     assert "user-1" not in text
+
+
+async def test_several_issuers_each_with_their_own_keys(idp: IdentityProvider) -> None:
+    council = IdentityProvider(keys=[RSA_B])
+    async with serving(council.app()) as council_url:
+        settings = AuthSettings.model_validate(
+            {
+                "issuers": [
+                    {"issuer": ISSUER, "audiences": [AUDIENCE], "jwks_uri": f"{idp.base_url}/jwks"},
+                    {
+                        "issuer": "https://idp.council.example",
+                        "audiences": [AUDIENCE],
+                        "jwks_uri": f"{council_url}/jwks",
+                    },
+                ]
+            }
+        )
+        auth = Authenticator(settings, clock=Clock())
+        nhs = await auth(bearer(sign(claims())))
+        council_principal = await auth(bearer(sign(claims(iss="https://idp.council.example"), RSA_B)))
+        assert (nhs.issuer, council_principal.issuer) == (ISSUER, "https://idp.council.example")
+        with pytest.raises(InvalidTokenError, match="unknown key"):
+            # The council's key cannot vouch for a token claiming to come from the NHS issuer.
+            await auth(bearer(sign(claims(), RSA_B)))
+        await auth.close()
