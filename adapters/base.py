@@ -57,10 +57,12 @@ class OutputColumn:
 
 @dataclass(frozen=True, slots=True)
 class ParameterSpec:
-    """The declared type of a placeholder. ``is_list`` marks a key set (``col IN <placeholder>``)."""
+    """The declared type of a placeholder. ``is_list`` marks a key set (``col IN <placeholder>``);
+    ``binary`` a byte string (key material for masks), passed to the driver unchanged."""
 
     type: ColumnType
     is_list: bool = False
+    binary: bool = False
 
 
 @dataclass(frozen=True)

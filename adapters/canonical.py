@@ -45,3 +45,66 @@ def key_set_parameter(node: exp.In) -> str | None:
     if len(values) == 1 and isinstance(values[0], exp.Placeholder) and not node.args.get("query"):
         return values[0].name
     return None
+
+
+# --- masks: one node per transformation whose SQL differs between dialects -------------------------
+#
+# Each is total (never raises for any input, NULL in → NULL out) so that evaluating it on a row the
+# caller may not see can never surface as an error. Every dialect renders every node; the same value
+# comes out of each (tests/test_policy_conformance.py).
+
+
+class Sha256Hex(exp.Expression, exp.Func):
+    """Lower-case hex SHA-256 of the value's text (UTF-8)."""
+
+    arg_types = {"this": True}  # noqa: RUF012
+    _sql_names = ["FEDGATE_SHA256_HEX"]  # noqa: RUF012
+
+
+class HmacSha256Hex(exp.Expression, exp.Func):
+    """Lower-case hex HMAC-SHA-256 of the value's text, keyed by two bound parameters.
+
+    ``inner`` and ``outer`` are placeholders holding the key XOR-ed with HMAC's ipad and opad (RFC 2104),
+    so the hash needs only SHA-256 on every engine and the key itself is never sent.
+    """
+
+    arg_types = {"this": True, "inner": True, "outer": True}  # noqa: RUF012
+    _sql_names = ["FEDGATE_HMAC_SHA256_HEX"]  # noqa: RUF012
+
+
+class ShowLast(exp.Expression, exp.Func):
+    """``'****'`` followed by the value's last ``n`` characters."""
+
+    arg_types = {"this": True, "count": True}  # noqa: RUF012
+    _sql_names = ["FEDGATE_SHOW_LAST"]  # noqa: RUF012
+
+
+class ShowFirst(exp.Expression, exp.Func):
+    """The value's first ``n`` characters followed by ``'****'``."""
+
+    arg_types = {"this": True, "count": True}  # noqa: RUF012
+    _sql_names = ["FEDGATE_SHOW_FIRST"]  # noqa: RUF012
+
+
+class TruncateDate(exp.Expression, exp.Func):
+    """A date (or datetime) moved to the first day of its ``unit`` ('year' or 'month')."""
+
+    arg_types = {"this": True, "unit": True, "datetime": False}  # noqa: RUF012
+    _sql_names = ["FEDGATE_TRUNCATE_DATE"]  # noqa: RUF012
+
+
+class RoundHalfUp(exp.Expression, exp.Func):
+    """The number rounded to ``digits`` decimal places (negative: tens, hundreds...), ties away from zero.
+
+    Floats are rounded from their shortest decimal text, as every engine and Python agree on that text.
+    """
+
+    arg_types = {"this": True, "digits": True}  # noqa: RUF012
+    _sql_names = ["FEDGATE_ROUND_HALF_UP"]  # noqa: RUF012
+
+
+class TypedNull(exp.Expression, exp.Func):
+    """NULL of a column type (``kind`` is a :class:`~schema.types.ColumnType` value), so comparisons type-check."""
+
+    arg_types = {"kind": True}  # noqa: RUF012
+    _sql_names = ["FEDGATE_TYPED_NULL"]  # noqa: RUF012

@@ -23,7 +23,17 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.sqlite import SQLite
 
 from adapters.base import ParameterSpec, SourceQuery
-from adapters.canonical import BinaryText, key_set_parameter
+from adapters.canonical import (
+    BinaryText,
+    HmacSha256Hex,
+    RoundHalfUp,
+    Sha256Hex,
+    ShowFirst,
+    ShowLast,
+    TruncateDate,
+    TypedNull,
+    key_set_parameter,
+)
 from adapters.values import utc_naive
 from schema.types import ColumnType
 
@@ -140,13 +150,146 @@ def _mysql_binary_equality(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -
     return tree
 
 
-_SQLITE_RULES: tuple[Rule, ...] = (_sqlite_key_sets, _collate(exp.Var(this="BINARY")))
+# --- masks (adapters.canonical) rendered with each dialect's own functions ---------------------------
+
+Builder = Callable[[exp.Expr], exp.Expr]
+
+
+def _fn(name: str, *arguments: exp.Expr) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=list(arguments))
+
+
+def _text(value: str) -> exp.Literal:
+    return exp.Literal.string(value)
+
+
+def _cast(value: exp.Expr, to: str, dialect: str) -> exp.Cast:
+    return exp.Cast(this=value, to=exp.DataType.build(to, dialect=dialect))
+
+
+def _date_format(node: exp.Expr) -> str:
+    day = "%Y-01-01" if node.args["unit"] == "year" else "%Y-%m-01"
+    return f"{day} 00:00:00" if node.args.get("datetime") else day
+
+
+def _expand(builders: Mapping[type[exp.Expr], Builder]) -> Rule:
+    """Replace each canonical mask node (innermost first) by the dialect's own expression."""
+
+    def rule(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.Expr:
+        for node in reversed(list(tree.find_all(*builders, bfs=False))):
+            replacement = builders[type(node)](node)
+            if node is tree:
+                return replacement
+            node.replace(replacement)
+        return tree
+
+    return rule
+
+
+_PG_TYPES = {
+    ColumnType.STRING: "TEXT",
+    ColumnType.INTEGER: "BIGINT",
+    ColumnType.FLOAT: "DOUBLE PRECISION",
+    ColumnType.DECIMAL: "NUMERIC",
+    ColumnType.BOOLEAN: "BOOLEAN",
+    ColumnType.DATE: "DATE",
+    ColumnType.DATETIME: "TIMESTAMPTZ",
+}
+_MYSQL_TYPES = {
+    ColumnType.STRING: "CHAR",
+    ColumnType.INTEGER: "SIGNED",
+    ColumnType.FLOAT: "DOUBLE",
+    ColumnType.DECIMAL: "DECIMAL(65, 30)",
+    ColumnType.BOOLEAN: "SIGNED",
+    ColumnType.DATE: "DATE",
+    ColumnType.DATETIME: "DATETIME(6)",
+}
+
+
+def _pg_utf8(node: exp.Expr) -> exp.Expr:
+    return _fn("CONVERT_TO", _cast(node.this, "TEXT", "postgres"), _text("UTF8"))
+
+
+def _pg_bytes(value: exp.Expr) -> exp.Expr:
+    return _cast(value, "BYTEA", "postgres")
+
+
+_POSTGRES_MASKS: dict[type[exp.Expr], Builder] = {
+    Sha256Hex: lambda n: _fn("ENCODE", _fn("SHA256", _pg_utf8(n)), _text("hex")),
+    HmacSha256Hex: lambda n: _fn(
+        "ENCODE",
+        _fn(
+            "SHA256",
+            exp.DPipe(
+                this=_pg_bytes(n.args["outer"]),
+                expression=_fn("SHA256", exp.DPipe(this=_pg_bytes(n.args["inner"]), expression=_pg_utf8(n))),
+            ),
+        ),
+        _text("hex"),
+    ),
+    ShowLast: lambda n: exp.DPipe(this=_text("****"), expression=_fn("RIGHT", n.this, n.args["count"])),
+    ShowFirst: lambda n: exp.DPipe(this=_fn("LEFT", n.this, n.args["count"]), expression=_text("****")),
+    TruncateDate: lambda n: (
+        _fn("DATE_TRUNC", _text(n.args["unit"]), n.this)
+        if n.args.get("datetime")
+        else _cast(_fn("DATE_TRUNC", _text(n.args["unit"]), n.this), "DATE", "postgres")
+    ),
+    RoundHalfUp: lambda n: _fn(
+        "ROUND", _cast(_cast(n.this, "TEXT", "postgres"), "NUMERIC", "postgres"), n.args["digits"]
+    ),
+    TypedNull: lambda n: _cast(exp.null(), _PG_TYPES[ColumnType(n.args["kind"])], "postgres"),
+}
+
+_MYSQL_MASKS: dict[type[exp.Expr], Builder] = {
+    Sha256Hex: lambda n: _fn("SHA2", _cast(n.this, "CHAR", "mysql"), exp.Literal.number(256)),
+    HmacSha256Hex: lambda n: _fn(
+        "SHA2",
+        _fn(
+            "CONCAT",
+            n.args["outer"],
+            _fn(
+                "UNHEX",
+                _fn("SHA2", _fn("CONCAT", n.args["inner"], _cast(n.this, "CHAR", "mysql")), exp.Literal.number(256)),
+            ),
+        ),
+        exp.Literal.number(256),
+    ),
+    ShowLast: lambda n: _fn("CONCAT", _text("****"), _fn("RIGHT", n.this, n.args["count"])),
+    ShowFirst: lambda n: _fn("CONCAT", _fn("LEFT", n.this, n.args["count"]), _text("****")),
+    TruncateDate: lambda n: _fn("DATE_FORMAT", n.this, _text(_date_format(n))),
+    RoundHalfUp: lambda n: _fn(
+        "ROUND", _cast(_cast(n.this, "CHAR", "mysql"), "DECIMAL(65, 30)", "mysql"), n.args["digits"]
+    ),
+    TypedNull: lambda n: _cast(exp.null(), _MYSQL_TYPES[ColumnType(n.args["kind"])], "mysql"),
+}
+
+#: SQLite has no SHA-256 and no exact decimal rounding: fedgate registers these functions on every
+#: connection (adapters/sqlite_functions.py).
+_SQLITE_MASKS: dict[type[exp.Expr], Builder] = {
+    Sha256Hex: lambda n: _fn("fedgate_sha256", n.this),
+    HmacSha256Hex: lambda n: _fn("fedgate_hmac_sha256", n.args["inner"], n.args["outer"], n.this),
+    ShowLast: lambda n: exp.DPipe(this=_text("****"), expression=_fn("SUBSTR", n.this, exp.Neg(this=n.args["count"]))),
+    ShowFirst: lambda n: exp.DPipe(
+        this=_fn("SUBSTR", n.this, exp.Literal.number(1), n.args["count"]), expression=_text("****")
+    ),
+    TruncateDate: lambda n: _fn("STRFTIME", _text(_date_format(n)), n.this),
+    RoundHalfUp: lambda n: _fn("fedgate_round", n.this, n.args["digits"]),
+    TypedNull: lambda n: exp.null(),
+}
+
+
+_SQLITE_RULES: tuple[Rule, ...] = (_expand(_SQLITE_MASKS), _sqlite_key_sets, _collate(exp.Var(this="BINARY")))
 _POSTGRES_RULES: tuple[Rule, ...] = (
+    _expand(_POSTGRES_MASKS),
     _postgres_key_sets,
     _strip_binary_under_equality,
     _collate(exp.Identifier(this="C", quoted=True)),
 )
-_MYSQL_RULES: tuple[Rule, ...] = (_mysql_binary_equality, _collate(exp.Var(this="utf8mb4_bin")))
+_MYSQL_RULES: tuple[Rule, ...] = (
+    _expand(_MYSQL_MASKS),
+    _mysql_binary_equality,
+    _collate(exp.Var(this="utf8mb4_bin")),
+)
 
 
 def apply_rules(query: SourceQuery, rules: tuple[Rule, ...]) -> exp.Expr:
@@ -181,6 +324,8 @@ class SQLiteDialect(SqlDialect):
     rules = _SQLITE_RULES
 
     def encode(self, value: Any, spec: ParameterSpec) -> Any:
+        if spec.binary:
+            return value
         if spec.is_list:
             return json.dumps([self._scalar(item, spec.type) for item in value])
         return self._scalar(value, spec.type)

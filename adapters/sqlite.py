@@ -18,6 +18,7 @@ import aiosqlite
 from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
 from adapters.sql import SqlAdapter
 from adapters.sql_render import SQLiteDialect
+from adapters.sqlite_functions import FUNCTIONS
 from gateway.errors import SourceError
 from schema.catalog import Department
 from schema.sources import SqliteSource
@@ -83,6 +84,8 @@ class SQLiteAdapter(SqlAdapter):
                     self._connections.append(connection)
                     await connection.execute("PRAGMA query_only = ON")
                     await connection.execute("PRAGMA case_sensitive_like = ON")
+                    for name, (arity, function) in FUNCTIONS.items():
+                        await connection.create_function(name, arity, function, deterministic=True)
                     self._idle.put_nowait(connection)
             except sqlite3.Error as exc:
                 await self.close()

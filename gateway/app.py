@@ -22,7 +22,7 @@ from gateway.auth.bearer import Authenticator
 from gateway.endpoint import SECURITY_HEADERS, GraphQLEndpoint, dumps
 from gateway.execution.sources import Sources
 from gateway.graphiql import LOCAL_ASSETS_PATH
-from gateway.policy.store import load_policy
+from gateway.policy.store import policy_from_settings
 from gateway.principal import ANONYMOUS, Principal
 from gateway.service import Gateway
 from gateway.settings import Settings
@@ -39,8 +39,9 @@ async def no_authentication(request: Request) -> Principal:
 def create_app(settings: Settings, *, catalog: Catalog | None = None, sources: Sources | None = None) -> Starlette:
     """Build the application: catalog and policy are loaded and validated now, sources open at start-up."""
     catalog = catalog or load_catalog(settings.catalog_path)
-    policy_path = settings.policy.path
-    policy = load_policy(policy_path, catalog) if settings.auth.enabled and policy_path is not None else None
+    policy = policy_from_settings(settings, catalog)
+    if policy is not None and policy.secrets.ephemeral:
+        log.warning("policy_secret_ephemeral", detail="set policy.secret_env: hidden-key order differs per process")
     authenticator = Authenticator(settings.auth) if settings.auth.enabled else None
     if authenticator is None:
         log.warning("authentication_disabled", detail="every caller can read every department: development only")

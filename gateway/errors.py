@@ -21,7 +21,8 @@ The tree::
     │   ├── InvalidTokenError
     │   ├── InsufficientScopeError
     │   └── AuthUnavailableError
-    ├── ForbiddenFieldError         a field outside the caller's grants
+    ├── ForbiddenFieldError         a field outside the caller's grants: the query is refused
+    ├── ForbiddenColumnError        ...or answered with null at that path
     ├── SourceError                 a department's source failed; carries department + retryable
     │   ├── SourceUnavailableError
     │   ├── SourceTimeoutError
@@ -194,6 +195,20 @@ class ForbiddenFieldError(FedgateError):
 
     code = "FORBIDDEN_FIELD"
     http_status = 403
+
+
+class ForbiddenColumnError(FedgateError):
+    """A field outside the caller's grants, answered with null (``policy.forbidden_fields: null``)."""
+
+    code = "FORBIDDEN_COLUMN"
+    http_status = 403
+
+    def __init__(self, coordinate: str) -> None:
+        super().__init__(f"you may not read {coordinate}")
+        self.coordinate = coordinate
+
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "field": self.coordinate}
 
 
 # --- departments' sources ----------------------------------------------------------------------------

@@ -38,13 +38,13 @@ from gateway.errors import (
 from gateway.execution.executor import Executor
 from gateway.execution.sources import Sources
 from gateway.planning.plan import Introspection, Plan
-from gateway.planning.planner import Planner, PlannerLimits
+from gateway.planning.planner import PlanPolicy, Planner, PlannerLimits
 from gateway.policy.store import Access, Policy, full_access
 from gateway.principal import Principal
 from gateway.settings import Settings
 from gateway.validation_rules import limit_rules
 from schema.catalog import Catalog
-from schema.graphql_types import GatewaySchema, PageSizes, build_schema
+from schema.graphql_types import GatewaySchema, PageSizes, Visibility, build_schema
 
 log = structlog.get_logger("fedgate.gateway")
 
@@ -115,6 +115,7 @@ class Gateway:
         self.settings = settings
         self.sources = sources
         self.policy = policy
+        self.row_key_secret = policy.secrets.row_key() if policy is not None else b""
         graphql = settings.graphql
         self.page_sizes = PageSizes(graphql.default_page_size, graphql.max_page_size)
         self.schema = build_schema(catalog, self.page_sizes)
@@ -147,17 +148,24 @@ class Gateway:
         """The schema a caller with ``access`` sees: only what it may query, unless visibility is 'full'."""
         if self.policy is None or self.settings.policy.schema_visibility == "full":
             return self.schema
-        schema = self._schemas.get(access.key)
+        schema = self._schemas.get(access.visibility_key)
         if schema is None:
-            schema = build_schema(self.catalog, self.page_sizes, access.tables, key=f"scoped:{access.key}")
-            self._schemas[access.key] = schema
+            visibility = Visibility(access.columns(), access.via_only())
+            schema = build_schema(self.catalog, self.page_sizes, visibility, key=f"scoped:{access.visibility_key}")
+            self._schemas[access.visibility_key] = schema
         return schema
 
-    def _checked_access(self, access: Access) -> Access | None:
-        """The access the planner must enforce field by field (only when the schema does not already)."""
-        if self.policy is None or self.settings.policy.schema_visibility == "scoped":
+    def _plan_policy(self, access: Access) -> PlanPolicy | None:
+        """What the planner enforces: filters and masks, and field checks when the schema shows everything."""
+        if self.policy is None:
             return None
-        return access
+        settings = self.settings.policy
+        return PlanPolicy(
+            access=access,
+            row_key_secret=self.row_key_secret,
+            check_fields=settings.schema_visibility == "full",
+            forbidden_fields=settings.forbidden_fields,
+        )
 
     async def execute(self, request: GraphQLRequest, principal: Principal) -> GraphQLResponse:
         try:
@@ -225,7 +233,7 @@ class Gateway:
         plan = self._plans.get(key)
         if plan is not None:
             return plan
-        planner = Planner(schema, self.sources.capabilities(), self.limits, access=self._checked_access(access))
+        planner = Planner(schema, self.sources.capabilities(), self.limits, policy=self._plan_policy(access))
         plan = planner.plan(document, operation, variables)
         for scan in plan.scans:
             scan.prepared = self.sources.adapter(scan.department.name).prepare(scan.query)

@@ -7,6 +7,7 @@ keeps the two in step).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,8 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gateway.auth.config import AuthSettings
 from gateway.auth.dev_config import DevIssuerSettings
+from gateway.errors import ConfigError, ConfigIssue
+from gateway.policy.secrets import PolicySecrets
 from schema.configfile import load_yaml, validate
 from schema.models import FileRelative, StrictModel
 
@@ -94,6 +97,35 @@ class PolicySettings(FileRelative):
     explain_scope: str = Field(
         "fedgate:explain", description="Scope that may see query plans (extensions.plan) and needs no grants."
     )
+    forbidden_fields: Literal["reject", "null"] = Field(
+        "reject",
+        description="With schema_visibility full: reject a query naming a field outside the caller's grants, "
+        "or answer null at that path with a FORBIDDEN_COLUMN error.",
+    )
+    secret_env: str | None = Field(
+        None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="Environment variable holding the policy's master secret."
+    )
+    secret_file: str | None = Field(None, description="File holding the master secret (generated on first run).")
+    pseudonym_recipient: str = Field(
+        "client_id", description="Principal attribute naming the recipient a pseudonym key is derived for."
+    )
+
+    @model_validator(mode="after")
+    def _null_needs_full(self) -> PolicySettings:
+        if self.forbidden_fields == "null" and self.schema_visibility != "full":
+            raise ValueError("forbidden_fields: null needs schema_visibility: full (hidden fields cannot be asked for)")
+        return self
+
+    def secrets(self) -> PolicySecrets:
+        """The configured master secret, or a random one for this process only (with a warning at start-up)."""
+        if self.secret_env is not None:
+            value = os.environ.get(self.secret_env)
+            if not value:
+                raise ConfigError([ConfigIssue("settings", "policy.secret_env", f"{self.secret_env} is not set")])
+            return PolicySecrets(value.encode())
+        if self.secret_file is not None:
+            return PolicySecrets.from_file(self.resolve_path(self.secret_file))
+        return PolicySecrets.ephemeral_secret()
 
     @property
     def path(self) -> Path | None:

@@ -141,7 +141,13 @@ def _comparison_type(column_type: ColumnType) -> type[graphene.InputObjectType]:
 COMPARISONS: dict[ColumnType, type[graphene.InputObjectType]] = {kind: _comparison_type(kind) for kind in ColumnType}
 
 
-Visibility = Mapping[tuple[str, str], frozenset[str]]
+@dataclass(frozen=True)
+class Visibility:
+    """What a schema exposes: readable columns per (department, table), and the tables reachable only
+    through certain relationships (``department.table.relationship``), which get no root fields."""
+
+    columns: Mapping[tuple[str, str], frozenset[str]]
+    via_only: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
 
 class _Builder:
@@ -158,11 +164,15 @@ class _Builder:
         """The table's columns this schema exposes (all of them when there is no visibility filter)."""
         if self.visible is None:
             return list(table.columns)
-        readable = self.visible.get((department.name, table.name), frozenset())
+        readable = self.visible.columns.get((department.name, table.name), frozenset())
         return [column for column in table.columns if column.name in readable]
 
     def tables(self, department: Department) -> list[Table]:
         return [table for table in department.tables if self.columns(department, table)]
+
+    def root_tables(self, department: Department) -> list[Table]:
+        via_only = self.visible.via_only if self.visible is not None else {}
+        return [table for table in self.tables(department) if (department.name, table.name) not in via_only]
 
     def relationships(self, department: Department, table: Table) -> list[Relationship]:
         """Relationships whose target is visible and whose join columns are readable at both ends.
@@ -175,12 +185,15 @@ class _Builder:
             target_department, target = self.catalog.table(relationship.target)
             target_readable = {column.name for column in self.columns(target_department, target)}
             ((local, remote),) = relationship.on.items()
-            if local in readable and remote in target_readable:
+            via = self.visible.via_only.get((target_department.name, target.name)) if self.visible else None
+            reachable = via is None or f"{department.name}.{table.name}.{relationship.name}" in via
+            if local in readable and remote in target_readable and reachable:
                 kept.append(relationship)
         return kept
 
     def build(self) -> GatewaySchema:
         departments = [department for department in self.catalog.departments if self.tables(department)]
+        namespaces = [department for department in departments if self.root_tables(department)]
         for department in departments:
             for table in self.tables(department):
                 self._inputs(department, table)
@@ -188,7 +201,7 @@ class _Builder:
             for table in self.tables(department):
                 self._object_type(department, table)
         root: dict[str, Any] = {}
-        for department in departments:
+        for department in namespaces:
             namespace = self._namespace(department)
             description = f"{department.title}. {department.description}".strip()
             root[department.graphql_field] = graphene.Field(namespace, description=description)
@@ -287,7 +300,7 @@ class _Builder:
     def _namespace(self, department: Department) -> type[graphene.ObjectType]:
         name = f"{department.type_prefix}Query"
         fields: dict[str, Any] = {}
-        for table in self.tables(department):
+        for table in self.root_tables(department):
             object_type = self.object_types[(department.name, table.name)]
             summary = table.description or table.name
             fields[table.list_field] = graphene.Field(
@@ -319,9 +332,10 @@ def build_schema(
 ) -> GatewaySchema:
     """Generate the GraphQL schema for ``catalog``.
 
-    With ``visible`` (readable columns per (department, table)) the schema holds only those: tables
-    with no readable column, relationships whose join columns are not readable at both ends and
-    look-ups by unreadable keys are left out, so introspection shows exactly what the caller may query.
+    With ``visible`` the schema holds only what it allows: tables with no readable column,
+    relationships whose join columns are not readable at both ends (or that do not lead to a table
+    reachable only through others), root fields of such tables, and look-ups by unreadable keys are
+    left out, so introspection shows exactly what the caller may query.
     ``key`` identifies that visibility in cache keys.
     """
     return _Builder(catalog, page_sizes or PageSizes(), visible, key).build()

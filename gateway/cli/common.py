@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from gateway.errors import ConfigError
-from gateway.policy.store import Policy, load_policy
+from gateway.policy.store import Policy, policy_from_settings
 from gateway.settings import Settings, load_settings
 from schema.catalog import Catalog, load_catalog
 
@@ -40,8 +40,7 @@ def load_all_or_exit(config: Path, *, resolve_secrets: bool = False) -> tuple[Se
     settings = load_settings_or_exit(config)
     try:
         catalog = load_catalog(settings.catalog_path, resolve_secrets=resolve_secrets)
-        path = settings.policy.path
-        policy = load_policy(path, catalog) if path is not None else None
+        policy = policy_from_settings(settings, catalog, read_secret=resolve_secrets)
     except ConfigError as error:
         raise fail(str(error)) from None
     return settings, catalog, policy

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import QueryLimitError, SourceError
+from gateway.errors import FedgateError, ForbiddenColumnError, QueryLimitError, SourceError
 from gateway.execution.sources import Sources
 from gateway.planning.plan import ChildEdge, Namespace, ParentKeys, Plan, RootScan, ScanNode, Typename
 
@@ -26,7 +26,7 @@ MAX_PATHS_PER_FAILURE = 50
 
 @dataclass
 class _Failure:
-    error: SourceError
+    error: FedgateError
     #: Path of a root scan, or the parent objects whose child field failed.
     path: list[str | int] | None = None
     parents: list[dict[str, Any]] = field(default_factory=list)
@@ -121,8 +121,7 @@ class _Run:
         self.statements[department] = self.statements.get(department, 0) + 1
         return await self.sources.fetch(department, node.prepared, values, self.deadline)
 
-    @staticmethod
-    def _objects(node: ScanNode, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    def _objects(self, node: ScanNode, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         objects = []
         for row in rows:
             obj: dict[str, Any] = {}
@@ -134,6 +133,10 @@ class _Run:
                 else:
                     obj[output.response_key] = None
             objects.append(obj)
+        for output in node.fields:
+            if output.kind == "forbidden" and objects:
+                error = ForbiddenColumnError(output.type_name)
+                self.failures.append(_Failure(error, parents=objects, response_key=output.response_key))
         return objects
 
     async def _children(self, node: ScanNode, rows: list[tuple[Any, ...]], objects: list[dict[str, Any]]) -> None:
@@ -199,7 +202,7 @@ class _Run:
         return errors
 
 
-def _error(error: SourceError, path: list[str | int]) -> dict[str, Any]:
+def _error(error: FedgateError, path: list[str | int]) -> dict[str, Any]:
     return {"message": error.message, "path": path, "extensions": error.extensions()}
 
 

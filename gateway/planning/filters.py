@@ -154,8 +154,10 @@ def ordering(
     alias: str,
     provenance: Provenance,
     used: dict[str, Column] | None = None,
+    tie_breakers: list[exp.Expr] | None = None,
 ) -> list[exp.Ordered]:
-    """Sort keys for ``orderBy``, then the primary key (ascending) to break ties.
+    """Sort keys for ``orderBy``, then ties broken by the primary key, ascending (or by ``tie_breakers``:
+    a hidden keyed hash of it, when the caller may not sort by the key itself).
 
     Columns the caller sorts on are added to ``used``.
     """
@@ -173,6 +175,9 @@ def ordering(
         descending = direction == "DESC"
         keys.append(exp.Ordered(this=comparable(column, alias), desc=descending, nulls_first=descending))
         sorted_on.add(column.name)
+    if tie_breakers is not None:
+        keys.extend(exp.Ordered(this=key, desc=False, nulls_first=False) for key in tie_breakers)
+        return keys
     for name in table.primary_key:
         if name not in sorted_on:
             keys.append(exp.Ordered(this=comparable(table.column(name), alias), desc=False, nulls_first=False))

@@ -80,12 +80,13 @@ class Parameter:
 
 # --- shaping ------------------------------------------------------------------------------------------
 
-FieldKind = Literal["column", "typename", "child"]
+FieldKind = Literal["column", "typename", "child", "forbidden"]
 
 
 @dataclass(frozen=True, slots=True)
 class OutputField:
-    """One response key of an object: a column of the row, the type name, or a child edge."""
+    """One response key of an object: a column of the row, the type name, a child edge, or (forbidden)
+    a field outside the caller's grants answered with null (``type_name`` then holds its coordinate)."""
 
     response_key: str
     kind: FieldKind
@@ -123,6 +124,8 @@ class ScanNode:
     residual_page: Page | None = None
     #: The page asked for (per parent for a child scan); ``None`` for a look-up.
     page: Page | None = None
+    #: The grants enforced in this statement, described (for explain).
+    grants: tuple[str, ...] = ()
     prepared: PreparedQuery | None = None
 
     def cost(self, variables: Mapping[str, Any], parents: int = 1) -> int:

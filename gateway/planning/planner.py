@@ -31,6 +31,7 @@ from adapters.base import Capabilities, Capability, ParameterSpec
 from gateway.errors import BadRequestError, ForbiddenFieldError
 from gateway.planning.arguments import Provenance
 from gateway.planning.filters import FilterCompiler, Parameters, column_ref, ordering, value_slot
+from gateway.planning.guard import FieldGuard, ForbiddenMode
 from gateway.planning.plan import (
     ChildEdge,
     Const,
@@ -47,8 +48,9 @@ from gateway.planning.plan import (
     page_size_check,
 )
 from gateway.planning.statements import ScanRequest, build_statement
+from gateway.policy.rewrite import ROW_KEY, TablePolicy
 from gateway.policy.store import Access
-from schema.catalog import Column, Department, Relationship, Table
+from schema.catalog import Column, Department, Table
 from schema.graphql_types import GatewaySchema
 
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
@@ -61,8 +63,20 @@ class PlannerLimits:
     max_in_list: int = 1000
 
 
+@dataclass(frozen=True)
+class PlanPolicy:
+    """What the planner enforces for one caller."""
+
+    access: Access
+    #: Key for the hidden ordering key of tables whose primary key the caller cannot read plainly.
+    row_key_secret: bytes = b""
+    #: Check field by field (the caller's schema shows more than their grants).
+    check_fields: bool = False
+    forbidden_fields: ForbiddenMode = "reject"
+
+
 class Planner:
-    """Builds plans for one generated schema and the sources' capabilities."""
+    """Builds plans for one generated schema, the sources' capabilities and one caller's policy."""
 
     def __init__(
         self,
@@ -70,21 +84,20 @@ class Planner:
         capabilities: Mapping[str, Capabilities],
         limits: PlannerLimits | None = None,
         *,
-        access: Access | None = None,
+        policy: PlanPolicy | None = None,
     ) -> None:
-        """``access``, when given, is enforced field by field (for schemas that show more than it grants)."""
         self.schema = schema
         self.capabilities = capabilities
         self.limits = limits or PlannerLimits()
-        self.access = access
+        self.policy = policy
 
     def plan(self, document: DocumentNode, operation: OperationDefinitionNode, variables: Mapping[str, Any]) -> Plan:
         if operation.operation is not OperationType.QUERY:
             raise BadRequestError(f"{operation.operation.value} operations are not supported: fedgate is read-only")
         planning = _Planning(self, document, variables)
         plan = planning.run(operation)
-        if planning.forbidden:
-            fields = ", ".join(sorted(planning.forbidden))
+        if planning.guard.refused:
+            fields = ", ".join(sorted(planning.guard.refused))
             raise ForbiddenFieldError(f"the query asks for fields outside your grants: {fields}")
         return plan
 
@@ -97,19 +110,15 @@ class _Planning:
         self.graphql = planner.schema.graphql
         self.capabilities = planner.capabilities
         self.limits = planner.limits
+        self.policy = planner.policy
         self.variables = dict(variables)
         self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         self.provenance = Provenance(self.variables)
         self.provenance.structural.update(directive_variables(document))
         self.scans: list[ScanNode] = []
-        self.access = planner.access
-        #: Fields the caller asked for but may not read (``Type.field``), when access is enforced here.
-        self.forbidden: set[str] = set()
-
-    def require(self, department: Department, table: Table, column: Column, coordinate: str) -> None:
-        """Record ``coordinate`` as forbidden if the caller may not read ``column``."""
-        if self.access is not None and not self.access.can_read(department.name, table.name, column.name):
-            self.forbidden.add(coordinate)
+        checked = self.policy is not None and self.policy.check_fields
+        mode = self.policy.forbidden_fields if self.policy is not None else "reject"
+        self.guard = FieldGuard(self.policy.access if checked and self.policy else None, mode)
 
     def run(self, operation: OperationDefinitionNode) -> Plan:
         query_type = self.graphql.query_type
@@ -124,7 +133,7 @@ class _Planning:
                 roots.append(Introspection(key))
             else:
                 binding = self.schema.binding(query_type.name, name)
-                assert binding is not None and binding.kind == "namespace"
+                assert binding is not None
                 roots.append(self._namespace(key, binding.department, query_type.fields[name], nodes))
         return Plan(
             operation_type=operation.operation.value,
@@ -154,10 +163,11 @@ class _Planning:
                 entries.append(Typename(sub_key, namespace_type.name))
                 continue
             binding = self.schema.binding(namespace_type.name, name)
-            assert binding is not None and binding.table is not None
-            sub_def = namespace_type.fields[name]
+            assert binding is not None
+            assert binding.table is not None
+            self.guard.root(department, binding.table, f"{namespace_type.name}.{name}")
             single = binding.kind == "lookup"
-            node = self._scan(department, binding.table, sub_def, sub_nodes, lookup=single)
+            node = self._scan(department, binding.table, namespace_type.fields[name], sub_nodes, lookup=single)
             entries.append(RootScan(sub_key, node, single=single))
         return Namespace(key, department, tuple(entries))
 
@@ -173,51 +183,84 @@ class _Planning:
         single_child: bool = False,
     ) -> ScanNode:
         object_type = self._object_type(field_def)
-        columns: list[Column] = []
-        positions: dict[str, int] = {}
-
-        def use(column: Column) -> int:
-            if column.name not in positions:
-                positions[column.name] = len(columns)
-                columns.append(column)
-            return positions[column.name]
-
-        if key_column is not None:
-            key_index = use(key_column)
+        columns = _Columns()
+        key_index = columns.use(key_column) if key_column is not None else None
         fields: list[OutputField] = []
         children: list[ChildEdge] = []
-        sub_fields = collect_sub_fields(self.graphql, self.fragments, self.variables, object_type, nodes)
-        for sub_key, sub_nodes in sub_fields.items():
+        for sub_key, sub_nodes in collect_sub_fields(
+            self.graphql, self.fragments, self.variables, object_type, nodes
+        ).items():
             name = sub_nodes[0].name.value
+            coordinate = f"{object_type.name}.{name}"
+            binding = self.schema.binding(object_type.name, name)
             if name == "__typename":
                 fields.append(OutputField(sub_key, "typename", type_name=object_type.name))
-                continue
-            binding = self.schema.binding(object_type.name, name)
-            assert binding is not None
-            if binding.kind == "column":
-                assert binding.column is not None
-                self.require(department, table, binding.column, f"{object_type.name}.{name}")
-                fields.append(OutputField(sub_key, "column", use(binding.column)))
+            elif binding is not None and binding.column is not None:
+                if self.guard.output(department, table, [binding.column], coordinate):
+                    fields.append(OutputField(sub_key, "column", columns.use(binding.column)))
+                else:
+                    fields.append(OutputField(sub_key, "forbidden", type_name=coordinate))
             else:
+                assert binding is not None
                 assert binding.relationship is not None
-                ((local, remote),) = binding.relationship.on.items()
-                target_department, target = self.schema.catalog.table(binding.relationship.target)
-                self.require(department, table, table.column(local), f"{object_type.name}.{name}")
-                self.require(target_department, target, target.column(remote), f"{object_type.name}.{name}")
-                edge = self._child(sub_key, table, binding.relationship, object_type.fields[name], sub_nodes, use)
+                relationship = binding.relationship
+                ((local, remote),) = relationship.on.items()
+                target_department, target = self.schema.catalog.table(relationship.target)
+                allowed = (
+                    self.guard.output(department, table, [table.column(local)], coordinate)
+                    and self.guard.output(target_department, target, [target.column(remote)], coordinate)
+                    and self.guard.through(department, table, relationship, coordinate)
+                )
+                if not allowed:
+                    fields.append(OutputField(sub_key, "forbidden", type_name=coordinate))
+                    continue
+                child = self._scan(
+                    target_department,
+                    target,
+                    object_type.fields[name],
+                    sub_nodes,
+                    key_column=target.column(remote),
+                    single_child=relationship.kind == "one",
+                )
                 fields.append(OutputField(sub_key, "child", len(children)))
-                children.append(edge)
+                children.append(
+                    ChildEdge(sub_key, columns.use(table.column(local)), relationship.kind == "many", child)
+                )
+        return self._statement(
+            department, table, object_type, field_def, nodes[0], columns.list, fields, children, key_column,
+            key_index, lookup=lookup, single_child=single_child,
+        )  # fmt: skip
 
+    def _statement(
+        self,
+        department: Department,
+        table: Table,
+        object_type: GraphQLObjectType,
+        field_def: GraphQLField,
+        node: FieldNode,
+        columns: list[Column],
+        fields: list[OutputField],
+        children: list[ChildEdge],
+        key_column: Column | None,
+        key_index: int | None,
+        *,
+        lookup: bool,
+        single_child: bool,
+    ) -> ScanNode:
         parameters = Parameters()
-        arguments = self.provenance.argument_values(field_def, nodes[0])
+        arguments = self.provenance.argument_values(field_def, node)
         alias = table.name
         inputs = self.schema.table_inputs(department.name, table.name)
+        policy = None
+        if self.policy is not None:
+            policy = TablePolicy.for_table(self.policy.access, department.name, table, self.policy.row_key_secret)
         condition: exp.Expr | None
         order: list[exp.Ordered] = []
         page: Page | None = None
         if lookup:
-            for name in table.primary_key:
-                self.require(department, table, table.column(name), f"{object_type.name}.{name}")
+            keys = [table.column(name) for name in table.primary_key]
+            for column in keys:
+                self.guard.condition(department, table, column, f"{object_type.name}.{column.graphql_name}")
             condition = exp.and_(
                 *(
                     exp.EQ(
@@ -226,15 +269,26 @@ class _Planning:
                             ParameterSpec(column.type), value_slot(arguments[column.graphql_name], self.provenance)
                         ),
                     )
-                    for column in (table.column(name) for name in table.primary_key)
+                    for column in keys
                 )
             )
         else:
             filters = FilterCompiler(table, inputs, alias, parameters, self.provenance, self.limits.max_in_list)
             condition = filters.condition(arguments.get("where"))
-            order = ordering(arguments.get("orderBy"), table, inputs, alias, self.provenance, used=filters.used)
+            tie_breakers: list[exp.Expr] | None = None
+            if policy is not None and not all(policy.shows_plainly(name) for name in table.primary_key):
+                tie_breakers = [exp.column(ROW_KEY, table=alias, quoted=True)]
+            order = ordering(
+                arguments.get("orderBy"),
+                table,
+                inputs,
+                alias,
+                self.provenance,
+                used=filters.used,
+                tie_breakers=tie_breakers,
+            )
             for column in filters.used.values():
-                self.require(department, table, column, f"{object_type.name}.{column.graphql_name}")
+                self.guard.condition(department, table, column, f"{object_type.name}.{column.graphql_name}")
             if single_child:
                 page = Page(limit=Const(1), offset=Const(0))
             else:
@@ -247,8 +301,9 @@ class _Planning:
                 )
         request = ScanRequest(department, table, columns, condition, order, page, parameters, key_column)
         windows = self.capabilities[department.name].supports(Capability.WINDOW_FUNCTIONS)
-        statement = build_statement(request, window_functions=windows)
-        node = ScanNode(
+        protect = (lambda select: policy.protect(select, alias, parameters)) if policy is not None else None
+        statement = build_statement(request, window_functions=windows, rewrite=protect)
+        scan = ScanNode(
             department=department,
             table=table,
             type_name=object_type.name,
@@ -256,34 +311,28 @@ class _Planning:
             parameters=dict(parameters.items),
             fields=tuple(fields),
             children=tuple(children),
-            key_index=key_index if key_column is not None else None,
+            key_index=key_index,
             keys_parameter=statement.keys_parameter,
             residual_page=statement.residual_page,
             page=page,
+            grants=tuple(policy.applied) if policy is not None else (),
         )
-        self.scans.append(node)
-        return node
+        self.scans.append(scan)
+        return scan
 
-    def _child(
-        self,
-        key: str,
-        table: Table,
-        relationship: Relationship,
-        field_def: GraphQLField,
-        nodes: list[FieldNode],
-        use: Any,
-    ) -> ChildEdge:
-        ((local, remote),) = relationship.on.items()
-        target_department, target = self.schema.catalog.table(relationship.target)
-        node = self._scan(
-            target_department,
-            target,
-            field_def,
-            nodes,
-            key_column=target.column(remote),
-            single_child=relationship.kind == "one",
-        )
-        return ChildEdge(key, use(table.column(local)), relationship.kind == "many", node)
+
+class _Columns:
+    """The columns a scan reads, each once, in first-use order."""
+
+    def __init__(self) -> None:
+        self.list: list[Column] = []
+        self._positions: dict[str, int] = {}
+
+    def use(self, column: Column) -> int:
+        if column.name not in self._positions:
+            self._positions[column.name] = len(self.list)
+            self.list.append(column)
+        return self._positions[column.name]
 
 
 def directive_variables(document: DocumentNode) -> set[str]:

@@ -14,6 +14,7 @@ Either way it is one statement per child field per nesting level, never one per 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -64,8 +65,13 @@ def table_ref(table: Table, alias: str) -> exp.Table:
     )
 
 
-def build_statement(request: ScanRequest, *, window_functions: bool) -> Statement:
-    """The statement for ``request``; per-parent pages use a window only if the source supports one."""
+def build_statement(
+    request: ScanRequest, *, window_functions: bool, rewrite: Callable[[exp.Select], exp.Select] | None = None
+) -> Statement:
+    """The statement for ``request``; per-parent pages use a window only if the source supports one.
+
+    ``rewrite`` (the policy) is applied to the finished statement, before its parameters are fixed.
+    """
     alias = request.alias
     parameters = request.parameters
     conditions: list[exp.Expr] = []
@@ -96,6 +102,8 @@ def build_statement(request: ScanRequest, *, window_functions: bool) -> Statemen
         if request.order:
             select = select.order_by(*request.order)
         residual = page
+    if rewrite is not None:
+        select = rewrite(select)
     query = SourceQuery(request.department.name, select, outputs, parameters.specs())
     return Statement(query, keys_parameter, residual)
 

@@ -5,7 +5,7 @@ are about policies that load but deserve a second look:
 
 * ``error``: a scope that grants nothing (apart from the explain scope, which needs no grants);
 * ``warning``: two scopes that grant exactly the same thing; an identifier column (NHS number, NINO...)
-  granted with no row filter or mask, i.e. readable for every row.
+  granted unmasked on a grant with no row filter and no ``via``, i.e. readable for every row.
 """
 
 from __future__ import annotations
@@ -33,22 +33,30 @@ class Finding:
 
 def lint(policy: Policy, catalog: Catalog, *, explain_scope: str) -> list[Finding]:
     findings: list[Finding] = []
-    seen: dict[frozenset[tuple[str, frozenset[str]]], str] = {}
+    seen: dict[frozenset[tuple[object, ...]], str] = {}
     for scope in policy.document.scopes:
         if not scope.grants:
             if scope.name != explain_scope:
                 findings.append(Finding("error", scope.name, "the scope grants nothing"))
             continue
-        signature = frozenset((grant.table, policy.grant_columns(grant)) for grant in scope.grants)
+        signature = frozenset(
+            (grant.table, policy.grant_columns(grant), grant.row_filter, tuple(sorted(grant.masks.items())),
+             tuple(grant.via))
+            for grant in scope.grants
+        )  # fmt: skip
         if signature in seen:
             findings.append(Finding("warning", scope.name, f"grants exactly what '{seen[signature]}' grants"))
         seen.setdefault(signature, scope.name)
         for grant in scope.grants:
+            if grant.row_filter is not None or grant.via:
+                continue  # rows are restricted
             _, table = catalog.table(grant.table)
             identifiers = sorted(
                 column.name
                 for column in table.columns
-                if column.identifier is not None and column.name in policy.grant_columns(grant)
+                if column.identifier is not None
+                and column.name in policy.grant_columns(grant)
+                and column.name not in grant.masks
             )
             if identifiers:
                 findings.append(

@@ -10,7 +10,12 @@ table or column no grant names is invisible and unreadable.
         description: A council social worker's case view.
         grants:
           - table: social_care.clients
-            columns: [client_id, given_name, family_name, date_of_birth]
+            columns: [client_id, nhs_number, given_name, family_name, date_of_birth]
+            row_filter: la_code = :principal.org_code
+            masks: {nhs_number: show_last(4)}
+          - table: health.hospital_spells
+            columns: [spell_id, admitted_at, discharged_at, discharge_destination]
+            via: [social_care.clients.hospital_spells]
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pydantic import Field, StringConstraints
 
 from schema.catalog import SqlName, TableRef
 from schema.models import StrictModel
+
+RelationshipRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){2}$")]
 
 #: RFC 6749 §3.3 scope-token: printable ASCII except space, double quote and backslash.
 ScopeToken = Annotated[str, StringConstraints(pattern=r"^[\x21\x23-\x5B\x5D-\x7E]+$", max_length=200)]
@@ -35,6 +42,15 @@ class Grant(StrictModel):
 
     table: TableRef = Field(description="department.table")
     columns: list[SqlName] | Literal["*"] = Field(description="Columns that may be read, or '*' for all.")
+    row_filter: str | None = Field(
+        None, description="SQL condition over the table's columns and :principal.<attribute>: rows it admits."
+    )
+    masks: dict[SqlName, str] = Field(default_factory=dict, description="Column → mask, e.g. nhs_number: pseudonym.")
+    via: list[RelationshipRef] = Field(
+        default_factory=list,
+        description="If set, rows are reachable only through these relationships (department.table.relationship), "
+        "from rows the caller can see: never queried at the root.",
+    )
     description: str = ""
 
 

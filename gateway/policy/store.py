@@ -1,78 +1,135 @@
-"""The loaded policy and what it lets a principal read.
+"""The loaded policy and what it lets one principal read.
 
-:class:`Policy` is built once at start-up from the policy file and the catalog. :meth:`Policy.access`
-turns a principal's scopes into an :class:`Access`: the tables and columns it may read, with a stable
-fingerprint used in every cache key, so two callers with different rights never share a schema, a
-validated document or a plan.
+:class:`Policy` is built once at start-up: every grant's row filter and masks are parsed and checked
+against the catalog (:class:`CompiledGrant`). :meth:`Policy.access` turns a principal into an
+:class:`Access`: per table, the readable columns and the grants that apply, plus the principal's
+attribute values those grants use and the recipient's pseudonym key. Its ``key`` covers everything
+that shapes an answer (policy version, scopes, attribute values, recipient), so two callers with
+different rights never share a plan; its ``visibility_key`` covers what shapes the schema.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gateway.errors import ConfigError
+from gateway.policy.expressions import PolicyExpression, PolicyExpressionError, parse_condition
+from gateway.policy.masks import Mask, parse_mask
 from gateway.policy.model import Grant, PolicyDocument, ScopeDefinition
+from gateway.policy.secrets import PolicySecrets
 from gateway.principal import Principal
-from schema.catalog import Catalog
+from gateway.settings import Settings
+from schema.catalog import Catalog, Table
 from schema.configfile import Loc, load_yaml, validate
 
 TableKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
+class CompiledGrant:
+    """A grant with its row filter and masks parsed and checked."""
+
+    scope: str
+    department: str
+    table: Table
+    columns: frozenset[str]
+    row_filter: PolicyExpression | None = None
+    masks: Mapping[str, Mask] = field(default_factory=dict)
+    via: frozenset[str] = frozenset()
+
+    def describe(self) -> str:
+        parts = [f"{self.scope} on {self.department}.{self.table.name}"]
+        if self.row_filter is not None:
+            parts.append(f"rows where {self.row_filter.tree.sql()}")
+        if self.masks:
+            parts.append("masks " + ", ".join(f"{name}={mask.describe()}" for name, mask in sorted(self.masks.items())))
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    """What one principal may read of one table."""
+
+    columns: frozenset[str]
+    grants: tuple[CompiledGrant, ...] = ()
+    #: ``None``: the table may be queried at the root; else only through these relationships.
+    via: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class Access:
-    """What one principal may read: per (department, table), the readable columns."""
+    """What one principal may read, and what enforcing it needs."""
 
-    tables: Mapping[TableKey, frozenset[str]]
-    #: The scopes that contributed (for explain and audit).
+    tables: Mapping[TableKey, TableAccess]
     scopes: frozenset[str] = frozenset()
-    key: str = field(default="", compare=False)
-
-    @classmethod
-    def of(cls, tables: Mapping[TableKey, frozenset[str]], scopes: Iterable[str]) -> Access:
-        canonical = sorted((department, table, sorted(columns)) for (department, table), columns in tables.items())
-        key = hashlib.sha256(repr(canonical).encode()).hexdigest()[:24]
-        return cls(dict(tables), frozenset(scopes), key)
+    #: Values of the principal attributes the grants' filters use.
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    pseudonym_key: bytes | None = None
+    #: No policy at all (authentication switched off): nothing is rewritten.
+    unrestricted: bool = False
+    key: str = ""
+    visibility_key: str = ""
 
     @property
     def is_empty(self) -> bool:
-        return not any(self.tables.values())
+        return not any(table.columns for table in self.tables.values())
 
-    def table(self, department: str, table: str) -> frozenset[str]:
-        return self.tables.get((department, table), frozenset())
+    def table(self, department: str, table: str) -> TableAccess:
+        return self.tables.get((department, table), TableAccess(frozenset()))
 
     def can_read(self, department: str, table: str, column: str) -> bool:
-        return column in self.table(department, table)
+        return column in self.table(department, table).columns
+
+    def columns(self) -> dict[TableKey, frozenset[str]]:
+        return {key: table.columns for key, table in self.tables.items()}
+
+    def via_only(self) -> dict[TableKey, frozenset[str]]:
+        return {key: table.via for key, table in self.tables.items() if table.via is not None}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 def full_access(catalog: Catalog) -> Access:
-    """Everything in the catalog (authentication switched off: development only)."""
+    """Everything in the catalog, unrewritten (authentication switched off: development only)."""
     tables = {
-        (department.name, table.name): frozenset(column.name for column in table.columns)
+        (department.name, table.name): TableAccess(frozenset(column.name for column in table.columns))
         for department in catalog.departments
         for table in department.tables
     }
-    return Access.of(tables, ())
+    return Access(tables, unrestricted=True, key="unrestricted", visibility_key="all")
 
 
 class Policy:
     """The validated policy file."""
 
-    def __init__(self, document: PolicyDocument, catalog: Catalog, *, version: str) -> None:
+    def __init__(
+        self,
+        document: PolicyDocument,
+        catalog: Catalog,
+        grants: Mapping[str, tuple[CompiledGrant, ...]],
+        *,
+        version: str,
+        secrets: PolicySecrets | None = None,
+        pseudonym_recipient: str = "client_id",
+    ) -> None:
         self.document = document
         self.catalog = catalog
         self.version = version
+        self.secrets = secrets or PolicySecrets.ephemeral_secret()
+        self.pseudonym_recipient = pseudonym_recipient
         self.scopes: dict[str, ScopeDefinition] = {scope.name: scope for scope in document.scopes}
+        self.compiled = grants
 
-    def grants(self, scopes: Iterable[str]) -> Iterator[tuple[ScopeDefinition, Grant]]:
+    def grants(self, scopes: Iterable[str]) -> Iterator[CompiledGrant]:
         for name in sorted(set(scopes)):
-            scope = self.scopes.get(name)
-            if scope is not None:
-                for grant in scope.grants:
-                    yield scope, grant
+            yield from self.compiled.get(name, ())
 
     def grant_columns(self, grant: Grant) -> frozenset[str]:
         _, table = self.catalog.table(grant.table)
@@ -81,38 +138,105 @@ class Policy:
         return frozenset(grant.columns)
 
     def access(self, principal: Principal) -> Access:
-        """The union of what the principal's scopes grant (scopes fedgate does not know grant nothing)."""
-        tables: dict[TableKey, set[str]] = {}
-        used: set[str] = set()
-        for scope, grant in self.grants(principal.scopes):
-            department, table = grant.table.split(".", 1)
-            tables.setdefault((department, table), set()).update(self.grant_columns(grant))
-            used.add(scope.name)
-        return Access.of({key: frozenset(columns) for key, columns in tables.items()}, used)
+        """The union of the principal's scopes' grants (scopes fedgate does not know grant nothing)."""
+        by_table: dict[TableKey, list[CompiledGrant]] = {}
+        for grant in self.grants(principal.scopes):
+            by_table.setdefault((grant.department, grant.table.name), []).append(grant)
+        tables: dict[TableKey, TableAccess] = {}
+        needed: set[str] = set()
+        pseudonyms = False
+        for key, grants in by_table.items():
+            columns = frozenset().union(*(grant.columns for grant in grants))
+            via = None if any(not grant.via for grant in grants) else frozenset().union(*(g.via for g in grants))
+            tables[key] = TableAccess(columns, tuple(grants), via)
+            for grant in grants:
+                needed |= grant.row_filter.attributes if grant.row_filter else frozenset()
+                pseudonyms |= any(mask.kind == "pseudonym" for mask in grant.masks.values())
+        attributes = {name: principal_attribute(principal, name) for name in sorted(needed)}
+        recipient = principal_attribute(principal, self.pseudonym_recipient) if pseudonyms else None
+        pseudonym_key = self.secrets.pseudonym_key(str(recipient)) if isinstance(recipient, str | int) else None
+        used = frozenset(grant.scope for grants in by_table.values() for grant in grants)
+        return Access(
+            tables,
+            used,
+            attributes,
+            pseudonym_key,
+            key=_digest([self.version, sorted(used), attributes, recipient]),
+            visibility_key=_digest(sorted((k, sorted(t.columns), sorted(t.via or ())) for k, t in tables.items())),
+        )
 
     def scopes_granting(self, department: str, table: str, column: str | None = None) -> list[str]:
         """Scopes whose grants let a holder read ``department.table`` (and ``column``, if given)."""
-        found = []
-        for scope in self.document.scopes:
-            for grant in scope.grants:
-                if grant.table == f"{department}.{table}" and (column is None or column in self.grant_columns(grant)):
-                    found.append(scope.name)
-                    break
-        return found
+        return sorted(
+            {
+                grant.scope
+                for grants in self.compiled.values()
+                for grant in grants
+                if (grant.department, grant.table.name) == (department, table)
+                and (column is None or column in grant.columns)
+            }
+        )
 
 
-def load_policy(path: Path, catalog: Catalog) -> Policy:
-    """Load and validate a policy file against the catalog; raise :class:`ConfigError` listing every problem."""
+def principal_attribute(principal: Principal, name: str) -> Any:
+    """``subject``, ``client_id`` and ``issuer`` are built in; anything else is a mapped claim."""
+    builtin = {"subject": principal.subject, "client_id": principal.client_id, "issuer": principal.issuer}
+    return builtin[name] if name in builtin else principal.attributes.get(name)
+
+
+def policy_from_settings(settings: Settings, catalog: Catalog, *, read_secret: bool = True) -> Policy | None:
+    """The policy the settings name (``None`` with authentication off); ``read_secret=False`` for tools
+    that only validate (the secret file is then neither read nor created)."""
+    path = settings.policy.path
+    if not settings.auth.enabled or path is None:
+        return None
+    configured = settings.policy.secret_env is not None or settings.policy.secret_file is not None
+    return load_policy(
+        path,
+        catalog,
+        secrets=settings.policy.secrets() if read_secret else None,
+        secret_configured=configured,
+        pseudonym_recipient=settings.policy.pseudonym_recipient,
+    )
+
+
+def load_policy(
+    path: Path,
+    catalog: Catalog,
+    *,
+    secrets: PolicySecrets | None = None,
+    secret_configured: bool = False,
+    pseudonym_recipient: str = "client_id",
+) -> Policy:
+    """Load and validate a policy file against the catalog; raise :class:`ConfigError` listing every problem.
+
+    Pseudonym masks need ``secret_configured``: pseudonyms must stay the same across restarts.
+    """
     document = load_yaml(path)
     policy = validate(PolicyDocument, document)
-    problems = list(_check(policy, catalog))
+    problems: list[tuple[Loc, str]] = []
+    grants = {
+        scope.name: tuple(_compile(scope, s_index, catalog, problems)) for s_index, scope in enumerate(policy.scopes)
+    }
+    problems.extend(_duplicates(policy))
+    if not secret_configured:
+        problems.extend(_pseudonyms_without_secret(policy))
     if problems:
         raise ConfigError([document.issue(loc, reason) for loc, reason in problems])
     version = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return Policy(policy, catalog, version=version)
+    return Policy(policy, catalog, grants, version=version, secrets=secrets, pseudonym_recipient=pseudonym_recipient)
 
 
-def _check(policy: PolicyDocument, catalog: Catalog) -> Iterator[tuple[Loc, str]]:
+def _pseudonyms_without_secret(policy: PolicyDocument) -> Iterator[tuple[Loc, str]]:
+    for s_index, scope in enumerate(policy.scopes):
+        for g_index, grant in enumerate(scope.grants):
+            for name, text in grant.masks.items():
+                if text.strip() == "pseudonym":
+                    reason = "pseudonyms need a stable secret: set policy.secret_env or policy.secret_file"
+                    yield ("scopes", s_index, "grants", g_index, "masks", name), reason
+
+
+def _duplicates(policy: PolicyDocument) -> Iterator[tuple[Loc, str]]:
     seen: set[str] = set()
     for s_index, scope in enumerate(policy.scopes):
         if scope.name in seen:
@@ -120,16 +244,62 @@ def _check(policy: PolicyDocument, catalog: Catalog) -> Iterator[tuple[Loc, str]
         seen.add(scope.name)
         tables: set[str] = set()
         for g_index, grant in enumerate(scope.grants):
-            loc: Loc = ("scopes", s_index, "grants", g_index)
             if grant.table in tables:
-                yield (*loc, "table"), f"{grant.table} is granted twice in this scope; merge the grants"
+                yield (
+                    ("scopes", s_index, "grants", g_index, "table"),
+                    f"{grant.table} is granted twice; merge the grants",
+                )
             tables.add(grant.table)
+
+
+def _compile(
+    scope: ScopeDefinition, s_index: int, catalog: Catalog, problems: list[tuple[Loc, str]]
+) -> Iterator[CompiledGrant]:
+    for g_index, grant in enumerate(scope.grants):
+        loc: Loc = ("scopes", s_index, "grants", g_index)
+        try:
+            department, table = catalog.table(grant.table)
+        except KeyError:
+            problems.append(((*loc, "table"), f"table '{grant.table}' is not in the catalog"))
+            continue
+        columns = set(table.columns_by_name) if grant.columns == "*" else set(grant.columns)
+        for c_index, column in enumerate([] if grant.columns == "*" else grant.columns):
+            if column not in table.columns_by_name:
+                problems.append(((*loc, "columns", c_index), f"column '{column}' does not exist in {grant.table}"))
+        row_filter = None
+        if grant.row_filter is not None:
             try:
-                _, table = catalog.table(grant.table)
-            except KeyError:
-                yield (*loc, "table"), f"table '{grant.table}' is not in the catalog"
+                row_filter = parse_condition(grant.row_filter, table)
+            except PolicyExpressionError as error:
+                problems.append(((*loc, "row_filter"), str(error)))
+        masks: dict[str, Mask] = {}
+        for name, text in grant.masks.items():
+            if name not in columns or name not in table.columns_by_name:
+                problems.append(((*loc, "masks", name), f"'{name}' is not one of the grant's columns"))
                 continue
-            if grant.columns != "*":
-                for c_index, column in enumerate(grant.columns):
-                    if column not in table.columns_by_name:
-                        yield (*loc, "columns", c_index), f"column '{column}' does not exist in {grant.table}"
+            try:
+                masks[name] = parse_mask(text, table, table.column(name))
+            except PolicyExpressionError as error:
+                problems.append(((*loc, "masks", name), str(error)))
+        for v_index, reference in enumerate(grant.via):
+            problem = _check_via(reference, grant.table, catalog)
+            if problem:
+                problems.append(((*loc, "via", v_index), problem))
+        yield CompiledGrant(
+            scope.name, department.name, table, frozenset(columns & set(table.columns_by_name)), row_filter, masks,
+            frozenset(grant.via),
+        )  # fmt: skip
+
+
+def _check_via(reference: str, target: str, catalog: Catalog) -> str | None:
+    department_name, table_name, name = reference.split(".")
+    try:
+        _, table = catalog.table(f"{department_name}.{table_name}")
+    except KeyError:
+        return f"table '{department_name}.{table_name}' is not in the catalog"
+    relationship = next((r for r in table.relationships if r.name == name), None)
+    if relationship is None:
+        return f"{department_name}.{table_name} has no relationship '{name}'"
+    if relationship.target != target:
+        return f"{reference} leads to {relationship.target}, not {target}"
+    return None
