@@ -88,6 +88,11 @@ class PreparedQuery(abc.ABC):
     def display_sql(self) -> str:
         """The statement as the source runs it, with placeholders (never values), for ``explain``."""
 
+    @property
+    @abc.abstractmethod
+    def parameter_order(self) -> tuple[str, ...]:
+        """The placeholder names in the order ``display_sql`` binds them."""
+
 
 @dataclass(frozen=True, slots=True)
 class ColumnDescription:

@@ -37,6 +37,10 @@ class SqlStatement(PreparedQuery):
     def display_sql(self) -> str:
         return self.rendered.text
 
+    @property
+    def parameter_order(self) -> tuple[str, ...]:
+        return self.rendered.names
+
     def bind(self, values: Mapping[str, Any], *, positional: bool) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """Text and driver parameters for ``values`` (canonical values keyed by placeholder name)."""
         specs = self.query.parameters
@@ -116,6 +120,8 @@ class SqlAdapter(SourceAdapter):
             code=getattr(exc, "sqlstate", None) or (exc.args[0] if exc.args and isinstance(exc.args[0], int) else None),
             mapped=mapped.code,
         )
+        # The driver's own message can quote values: only at debug level, never to callers.
+        log.debug("source_error_detail", department=self.name, detail=str(exc)[:500])
         return mapped
 
     def unavailable(self) -> SourceUnavailableError:

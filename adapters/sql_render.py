@@ -242,14 +242,19 @@ _POSTGRES_MASKS: dict[type[exp.Expr], Builder] = {
 
 _MYSQL_MASKS: dict[type[exp.Expr], Builder] = {
     Sha256Hex: lambda n: _fn("SHA2", _cast(n.this, "CHAR", "mysql"), exp.Literal.number(256)),
+    # Key pads travel as hex text (UNHEX makes them binary): a raw byte parameter would be read as utf8mb4.
     HmacSha256Hex: lambda n: _fn(
         "SHA2",
         _fn(
             "CONCAT",
-            n.args["outer"],
+            _fn("UNHEX", n.args["outer"]),
             _fn(
                 "UNHEX",
-                _fn("SHA2", _fn("CONCAT", n.args["inner"], _cast(n.this, "CHAR", "mysql")), exp.Literal.number(256)),
+                _fn(
+                    "SHA2",
+                    _fn("CONCAT", _fn("UNHEX", n.args["inner"]), _cast(n.this, "CHAR", "mysql")),
+                    exp.Literal.number(256),
+                ),
             ),
         ),
         exp.Literal.number(256),
@@ -404,6 +409,8 @@ class MySQLDialect(SqlDialect):
         return Rendered(_MARKER.sub("?", text), tuple(_MARKER.findall(text)))
 
     def encode(self, value: Any, spec: ParameterSpec) -> Any:
+        if spec.binary:
+            return None if value is None else bytes(value).hex()
         if spec.is_list:
             return [self._scalar(item, spec.type) for item in value]
         return self._scalar(value, spec.type)

@@ -37,8 +37,9 @@ from gateway.errors import (
 )
 from gateway.execution.executor import Executor
 from gateway.execution.sources import Sources
+from gateway.explain import explain
 from gateway.planning.plan import Introspection, Plan
-from gateway.planning.planner import PlanPolicy, Planner, PlannerLimits
+from gateway.planning.planner import Planner, PlannerLimits, PlanPolicy
 from gateway.policy.store import Access, Policy, full_access
 from gateway.principal import Principal
 from gateway.settings import Settings
@@ -185,7 +186,10 @@ class Gateway:
         errors = list(result.errors)
         if prepared.plan.has_introspection:
             errors.extend(_introspect(prepared, request, result.data))
-        return GraphQLResponse(result.data, errors, statements=result.statements)
+        extensions = {}
+        if self.policy is not None and principal.has_scope(self.settings.policy.explain_scope):
+            extensions["plan"] = explain(prepared.plan)
+        return GraphQLResponse(result.data, errors, extensions, statements=result.statements)
 
     def prepare(self, request: GraphQLRequest, principal: Principal) -> PreparedRequest | GraphQLResponse:
         """Everything up to execution: the caller's schema, the validated document, variables and plan.

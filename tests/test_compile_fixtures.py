@@ -15,7 +15,7 @@ import pytest
 
 from adapters.sql_render import MySQLDialect, PostgresDialect, SqlDialect, SQLiteDialect
 from gateway.execution.sources import Sources
-from gateway.planning.plan import ParentKeys, Plan, ScanNode
+from gateway.planning.plan import ParentKeys, Plan
 from gateway.principal import ANONYMOUS
 from gateway.service import Gateway, GraphQLRequest, PreparedRequest
 from schema.catalog import load_catalog
@@ -34,16 +34,6 @@ def _plan(query: str, variables: dict[str, Any]) -> Plan:
     return prepared.plan
 
 
-def _statements(plan: Plan) -> list[ScanNode]:
-    """Root scans first, then each one's children depth-first."""
-    nodes: list[ScanNode] = []
-    for root in plan.roots:
-        for entry in getattr(root, "entries", ()):
-            if hasattr(entry, "node"):
-                nodes.extend(entry.node.walk())
-    return nodes
-
-
 def _normal(sql: str) -> str:
     return " ".join(sql.split()).replace("( ", "(").replace(" )", ")")
 
@@ -51,7 +41,7 @@ def _normal(sql: str) -> str:
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[fixture["name"] for fixture in FIXTURES])
 def test_compiles_to_expected_sql(fixture: dict[str, Any]) -> None:
     variables = fixture.get("variables") or {}
-    nodes = _statements(_plan(fixture["query"], variables))
+    nodes = _plan(fixture["query"], variables).ordered_scans()
     assert len(nodes) == len(fixture["statements"])
     for node, expected in zip(nodes, fixture["statements"], strict=True):
         values = {

@@ -7,10 +7,16 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.syntax import Syntax
 from rich.table import Table as RichTable
 
+from gateway.auth.config import ClaimMapping
+from gateway.auth.tokens import principal_from_claims
 from gateway.cli.common import ConfigOption, JsonOption, app, console, fail, load_all_or_exit
+from gateway.errors import FedgateError
 from gateway.policy.store import Policy
+from gateway.principal import Principal
+from gateway.settings import Settings
 
 scopes_app = typer.Typer(no_args_is_help=True, help="What the policy's scopes grant.")
 app.add_typer(scopes_app, name="scopes")
@@ -112,3 +118,64 @@ def whocan(
     for scope in scopes:
         table_view.add_row(scope, policy.scopes[scope].description)
     console.print(table_view)
+
+
+@app.command("explain")
+def explain_query(
+    query: Annotated[str, typer.Argument(help="The GraphQL query.")],
+    client: Annotated[str | None, typer.Option(help="A dev-issuer client whose scopes and claims to use.")] = None,
+    scope: Annotated[list[str] | None, typer.Option(help="A scope of the principal (repeatable).")] = None,
+    claim: Annotated[list[str] | None, typer.Option(help="A claim of the principal, name=value (repeatable).")] = None,
+    variables: Annotated[str | None, typer.Option(help="Variables as JSON.")] = None,
+    config: ConfigOption = Path("fedgate.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """What a client would see for a query: the SQL each department would run, without running it."""
+    from gateway.execution.sources import Sources
+    from gateway.explain import explain
+    from gateway.service import Gateway, GraphQLRequest, PreparedRequest
+
+    settings, catalog, policy = load_all_or_exit(config)
+    principal = _principal(settings, client, scope or [], claim or [])
+    gateway = Gateway(catalog, settings, Sources(catalog), policy)
+    try:
+        prepared = gateway.prepare(
+            GraphQLRequest(query, None, orjson.loads(variables) if variables else None), principal
+        )
+    except FedgateError as error:
+        raise fail(error.message, 1) from None
+    if not isinstance(prepared, PreparedRequest):
+        raise fail("; ".join(error["message"] for error in prepared.errors), 1)
+    statements = explain(prepared.plan)
+    if as_json:
+        _print_json(
+            {"principal": {"subject": principal.subject, "scopes": sorted(principal.scopes)}, "statements": statements}
+        )
+        return
+    console.print(f"[bold]{principal.subject}[/] with scopes {', '.join(sorted(principal.scopes)) or '(none)'}")
+    for number, statement in enumerate(statements, start=1):
+        batched = " (one statement for all parent rows)" if statement["batched"] else ""
+        console.print(f"\n[bold]{number}. {statement['department']}.{statement['table']}[/]{batched}")
+        for grant in statement["grants"] or ["none: authentication is off"]:
+            console.print(f"   grant: {grant}", highlight=False)
+        console.print(Syntax(statement["sql"], "sql", word_wrap=True, background_color="default"))
+        for parameter in statement["parameters"]:
+            console.print(f"   parameter {parameter['position']}: {parameter['from']}", highlight=False)
+
+
+def _principal(settings: Settings, client: str | None, scopes: list[str], claims: list[str]) -> Principal:
+    mapping = settings.auth.issuers[0].claims if settings.auth.issuers else ClaimMapping()
+    raw: dict[str, Any] = {}
+    if client is not None:
+        definition = settings.dev_issuer.client(client) if settings.dev_issuer is not None else None
+        if definition is None:
+            raise fail(f"'{client}' is not a client of the development issuer; use --scope and --claim", 1)
+        raw = {"sub": client, "client_id": client, "scope": " ".join(definition.scopes), **definition.claims}
+    for item in claims:
+        name, _, value = item.partition("=")
+        raw[name] = value
+    raw.setdefault("sub", "explain")
+    if scopes:
+        raw["scope"] = " ".join(scopes)
+    raw.setdefault(mapping.subject, raw["sub"])
+    return principal_from_claims(raw, mapping, issuer=None)

@@ -45,13 +45,13 @@ class Parameters:
     def __init__(self) -> None:
         self.items: dict[str, Parameter] = {}
 
-    def add(self, spec: ParameterSpec, slot: Slot) -> str:
+    def add(self, spec: ParameterSpec, slot: Slot, origin: str = "") -> str:
         name = f"p{len(self.items)}"
-        self.items[name] = Parameter(spec, slot)
+        self.items[name] = Parameter(spec, slot, origin)
         return name
 
-    def placeholder(self, spec: ParameterSpec, slot: Slot) -> exp.Placeholder:
-        return placeholder(self.add(spec, slot))
+    def placeholder(self, spec: ParameterSpec, slot: Slot, origin: str = "") -> exp.Placeholder:
+        return placeholder(self.add(spec, slot, origin))
 
     def specs(self) -> dict[str, ParameterSpec]:
         return {name: parameter.spec for name, parameter in self.items.items()}

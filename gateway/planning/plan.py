@@ -76,6 +76,20 @@ Slot = Const | FromVariable | PageEnd | ParentKeys
 class Parameter:
     spec: ParameterSpec
     slot: Slot
+    #: Where a policy value comes from (``principal.org_code``, ``pseudonym key``), for explain.
+    origin: str = ""
+
+    def describe(self) -> str:
+        """Where the value comes from, never the value itself (explain shows placeholders only)."""
+        if self.origin:
+            return self.origin
+        if isinstance(self.slot, FromVariable):
+            return f"variable ${self.slot.name}"
+        if isinstance(self.slot, ParentKeys):
+            return "keys of the parent rows"
+        if isinstance(self.slot, PageEnd):
+            return "offset + limit"
+        return "a value in the query"
 
 
 # --- shaping ------------------------------------------------------------------------------------------
@@ -196,6 +210,17 @@ class Plan:
     structural_variables: frozenset[str] = frozenset()
     has_introspection: bool = False
     scans: list[ScanNode] = field(default_factory=list)
+
+    def ordered_scans(self) -> list[ScanNode]:
+        """Every scan, root scans first in query order, each followed by its children depth-first."""
+        return [
+            node
+            for root in self.roots
+            if isinstance(root, Namespace)
+            for entry in root.entries
+            if isinstance(entry, RootScan)
+            for node in entry.node.walk()
+        ]
 
     @property
     def departments(self) -> frozenset[str]:

@@ -315,10 +315,15 @@ class _Planning:
             keys_parameter=statement.keys_parameter,
             residual_page=statement.residual_page,
             page=page,
-            grants=tuple(policy.applied) if policy is not None else (),
+            grants=self._grants(department, table),
         )
         self.scans.append(scan)
         return scan
+
+    def _grants(self, department: Department, table: Table) -> tuple[str, ...]:
+        if self.policy is None or self.policy.access.unrestricted:
+            return ()
+        return tuple(grant.describe() for grant in self.policy.access.table(department.name, table.name).grants)
 
 
 class _Columns:

@@ -17,7 +17,7 @@ text or in ``explain`` output. A table whose grants filter nothing and mask noth
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlglot import exp
 
@@ -46,7 +46,6 @@ class TablePolicy:
     access: Access
     grants: tuple[CompiledGrant, ...]
     row_key_secret: bytes
-    applied: list[str] = field(default_factory=list)
 
     @classmethod
     def for_table(cls, access: Access, department: str, table: Table, row_key_secret: bytes) -> TablePolicy | None:
@@ -91,7 +90,6 @@ class TablePolicy:
                 node.replace(
                     exp.Subquery(this=inner.copy(), alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
                 )
-        self.applied = [grant.describe() for grant in self.grants]
         return statement
 
     def _cell(self, name: str, alias: str, binder: _Binder) -> exp.Expr:
@@ -152,15 +150,19 @@ class _Binder:
         value = convert_attribute(raw, column_type)
         if in_list:
             values = value if isinstance(value, list) else ([] if value is None else [value])
-            return self.parameters.placeholder(ParameterSpec(column_type, is_list=True), Const(values))
-        return self.parameters.placeholder(
-            ParameterSpec(column_type), Const(None if isinstance(value, list) else value)
-        )
+            return self.parameters.placeholder(
+                ParameterSpec(column_type, is_list=True), Const(values), origin=f"principal.{name}"
+            )
+        scalar = None if isinstance(value, list) else value  # a list where one value is expected matches nothing
+        return self.parameters.placeholder(ParameterSpec(column_type), Const(scalar), origin=f"principal.{name}")
 
-    def _keyed(self, key: bytes) -> tuple[exp.Expr, exp.Expr]:
+    def _keyed(self, key: bytes, origin: str) -> tuple[exp.Expr, exp.Expr]:
         inner, outer = hmac_pads(key)
         binary = ParameterSpec(ColumnType.STRING, binary=True)
-        return self.parameters.placeholder(binary, Const(inner)), self.parameters.placeholder(binary, Const(outer))
+        return (
+            self.parameters.placeholder(binary, Const(inner), origin=f"{origin} (hidden)"),
+            self.parameters.placeholder(binary, Const(outer), origin=f"{origin} (hidden)"),
+        )
 
     def pseudonym_key(self) -> tuple[exp.Expr, exp.Expr]:
         key = self.policy.access.pseudonym_key
@@ -168,7 +170,7 @@ class _Binder:
             null = exp.null()
             return null, null.copy()
         if self._pseudonym is None:
-            self._pseudonym = self._keyed(key)
+            self._pseudonym = self._keyed(key, "the recipient's pseudonym key")
         inner, outer = self._pseudonym
         return inner.copy(), outer.copy()
 
@@ -177,7 +179,7 @@ class _Binder:
         table = self.policy.table
         parts: list[exp.Expr] = [exp.column(name, table=self.alias, quoted=True) for name in table.primary_key]
         value: exp.Expr = parts[0] if len(parts) == 1 else exp.Concat(expressions=_separated(parts))
-        inner, outer = self._keyed(self.policy.row_key_secret)
+        inner, outer = self._keyed(self.policy.row_key_secret, "the row-order key")
         return HmacSha256Hex(this=value, inner=inner, outer=outer)
 
 

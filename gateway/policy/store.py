@@ -48,6 +48,10 @@ class CompiledGrant:
             parts.append(f"rows where {self.row_filter.tree.sql()}")
         if self.masks:
             parts.append("masks " + ", ".join(f"{name}={mask.describe()}" for name, mask in sorted(self.masks.items())))
+        if self.via:
+            parts.append("reachable only through " + ", ".join(sorted(self.via)))
+        if len(parts) == 1:
+            parts.append("all rows, unmasked")
         return "; ".join(parts)
 
 

@@ -1,0 +1,38 @@
+"""What a query would run, for security officers: per statement, the final SQL after the policy
+rewrite (placeholders, never values), where each parameter comes from, and which grants applied.
+
+Served as ``extensions.plan`` to principals holding ``policy.explain_scope``, and printed by
+``fedgate explain --client <id> '<query>'`` without running anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.planning.plan import Plan
+
+
+def explain(plan: Plan) -> list[dict[str, Any]]:
+    """One entry per statement, in the order the plan runs them (roots first, then each level)."""
+    entries = []
+    for scan in plan.ordered_scans():
+        assert scan.prepared is not None
+        entries.append(
+            {
+                "department": scan.department.name,
+                "table": scan.table.name,
+                "batched": scan.keys_parameter is not None,
+                "sql": scan.prepared.display_sql,
+                "parameters": [
+                    {"position": index, "from": scan.parameters[_base(name)].describe()}
+                    for index, name in enumerate(scan.prepared.parameter_order, start=1)
+                ],
+                "grants": list(scan.grants),
+            }
+        )
+    return entries
+
+
+def _base(name: str) -> str:
+    """A MariaDB key set expands ``p3`` into ``p3_0, p3_1...``: they all come from ``p3``."""
+    return name.rsplit("_", 1)[0] if "_" in name else name
