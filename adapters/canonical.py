@@ -57,8 +57,8 @@ def key_set_parameter(node: exp.In) -> str | None:
 class Sha256Hex(exp.Expression, exp.Func):
     """Lower-case hex SHA-256 of the value's text (UTF-8)."""
 
-    arg_types = {"this": True}  # noqa: RUF012
-    _sql_names = ["FEDGATE_SHA256_HEX"]  # noqa: RUF012
+    arg_types = {"this": True}
+    _sql_names = ["FEDGATE_SHA256_HEX"]
 
 
 class HmacSha256Hex(exp.Expression, exp.Func):
@@ -68,29 +68,29 @@ class HmacSha256Hex(exp.Expression, exp.Func):
     so the hash needs only SHA-256 on every engine and the key itself is never sent.
     """
 
-    arg_types = {"this": True, "inner": True, "outer": True}  # noqa: RUF012
-    _sql_names = ["FEDGATE_HMAC_SHA256_HEX"]  # noqa: RUF012
+    arg_types = {"this": True, "inner": True, "outer": True}
+    _sql_names = ["FEDGATE_HMAC_SHA256_HEX"]
 
 
 class ShowLast(exp.Expression, exp.Func):
     """``'****'`` followed by the value's last ``n`` characters."""
 
-    arg_types = {"this": True, "count": True}  # noqa: RUF012
-    _sql_names = ["FEDGATE_SHOW_LAST"]  # noqa: RUF012
+    arg_types = {"this": True, "count": True}
+    _sql_names = ["FEDGATE_SHOW_LAST"]
 
 
 class ShowFirst(exp.Expression, exp.Func):
     """The value's first ``n`` characters followed by ``'****'``."""
 
-    arg_types = {"this": True, "count": True}  # noqa: RUF012
-    _sql_names = ["FEDGATE_SHOW_FIRST"]  # noqa: RUF012
+    arg_types = {"this": True, "count": True}
+    _sql_names = ["FEDGATE_SHOW_FIRST"]
 
 
 class TruncateDate(exp.Expression, exp.Func):
     """A date (or datetime) moved to the first day of its ``unit`` ('year' or 'month')."""
 
-    arg_types = {"this": True, "unit": True, "datetime": False}  # noqa: RUF012
-    _sql_names = ["FEDGATE_TRUNCATE_DATE"]  # noqa: RUF012
+    arg_types = {"this": True, "unit": True, "datetime": False}
+    _sql_names = ["FEDGATE_TRUNCATE_DATE"]
 
 
 class RoundHalfUp(exp.Expression, exp.Func):
@@ -99,12 +99,12 @@ class RoundHalfUp(exp.Expression, exp.Func):
     Floats are rounded from their shortest decimal text, as every engine and Python agree on that text.
     """
 
-    arg_types = {"this": True, "digits": True}  # noqa: RUF012
-    _sql_names = ["FEDGATE_ROUND_HALF_UP"]  # noqa: RUF012
+    arg_types = {"this": True, "digits": True}
+    _sql_names = ["FEDGATE_ROUND_HALF_UP"]
 
 
 class TypedNull(exp.Expression, exp.Func):
     """NULL of a column type (``kind`` is a :class:`~schema.types.ColumnType` value), so comparisons type-check."""
 
-    arg_types = {"kind": True}  # noqa: RUF012
-    _sql_names = ["FEDGATE_TYPED_NULL"]  # noqa: RUF012
+    arg_types = {"kind": True}
+    _sql_names = ["FEDGATE_TYPED_NULL"]

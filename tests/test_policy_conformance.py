@@ -29,9 +29,10 @@ RULES = Path(__file__).parent / "fixtures" / "clinic_rules.yaml"
 MASTER = b"a test master secret, not for production"
 ENGINES = ("sqlite", "postgres", "mariadb")
 
+PEOPLE_COLUMNS = {"person_id", "given_name", "family_name", "born", "nhs_number", "balance", "score", "updated_at"}
 RECEPTION = [
     RefGrant(
-        {"person_id", "given_name", "family_name", "born", "nhs_number", "balance", "score", "updated_at", "visit_count"},
+        PEOPLE_COLUMNS | {"visit_count"},
         lambda row: row["active"] is True or (row["visit_count"] is not None and row["visit_count"] > 2),
         {"nhs_number": "show_last(4)", "family_name": "show_first(2)", "born": "year_only", "balance": "round(0)",
          "updated_at": "month_only"},
@@ -118,8 +119,16 @@ async def test_filters_and_every_mask_of_one_grant(gateways: dict[str, Gateway])
         who,
     )
     rows = ordered(visible(PEOPLE, RECEPTION), [], _tie(RECEPTION))
-    fields = {"personId": "person_id", "givenName": "given_name", "familyName": "family_name", "born": "born",
-              "nhsNumber": "nhs_number", "balance": "balance", "updatedAt": "updated_at", "visitCount": "visit_count"}  # fmt: skip
+    fields = {
+        "personId": "person_id",
+        "givenName": "given_name",
+        "familyName": "family_name",
+        "born": "born",
+        "nhsNumber": "nhs_number",
+        "balance": "balance",
+        "updatedAt": "updated_at",
+        "visitCount": "visit_count",
+    }
     assert answer == _json({"clinic": {"people": _pick(rows, fields)}})
     assert {row["personId"] for row in answer["clinic"]["people"]} == {"p01", "p03", "p05", "p07", "p09", "p11", "p13"}
 
@@ -150,7 +159,8 @@ async def test_a_table_reachable_only_through_a_relationship(gateways: dict[str,
     who = principal("reception", min_visits="2")
     answer = await _same_everywhere(
         gateways,
-        "{ clinic { people(orderBy: [{personId: ASC}]) { personId visits(orderBy: [{at: DESC}], limit: 2) { visitId } } } }",
+        "{ clinic { people(orderBy: [{personId: ASC}]) { personId "
+        "visits(orderBy: [{at: DESC}], limit: 2) { visitId } } } }",
         who,
     )
     expected = []
