@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ import yaml
 
 from demo.load import load_mysql, load_postgres, write_sqlite
 from gateway.execution.sources import Sources
+from gateway.policy.secrets import PolicySecrets
+from gateway.policy.store import Policy, load_policy
 from gateway.principal import ANONYMOUS, Principal
 from gateway.service import Gateway, GraphQLRequest, GraphQLResponse
 from gateway.settings import Settings
@@ -56,8 +58,8 @@ def make_settings(**graphql: Any) -> Settings:
     )
 
 
-async def started_gateway(catalog: Catalog, settings: Settings | None = None) -> Gateway:
-    gateway = Gateway(catalog, settings or make_settings(), Sources(catalog))
+async def started_gateway(catalog: Catalog, settings: Settings | None = None, policy: Policy | None = None) -> Gateway:
+    gateway = Gateway(catalog, settings or make_settings(), Sources(catalog), policy)
     await gateway.start()
     return gateway
 
@@ -173,4 +175,19 @@ async def sqlite_gateway(sqlite_clinic: Catalog) -> AsyncIterator[Gateway]:
         await gateway.stop()
 
 
-Runner = Callable[..., Any]
+RULES = FIXTURES / "clinic_rules.yaml"
+MASTER = b"a test master secret, not for production"
+
+
+@pytest.fixture(scope="session")
+async def policy_gateways(engine_catalogs: dict[str, Catalog]) -> AsyncIterator[dict[str, Gateway]]:
+    """A started gateway per engine enforcing tests/fixtures/clinic_rules.yaml, with a fixed secret."""
+    started = {}
+    for engine, catalog in engine_catalogs.items():
+        policy = load_policy(RULES, catalog, secrets=PolicySecrets(MASTER), secret_configured=True)
+        started[engine] = await started_gateway(catalog, policy=policy)
+    try:
+        yield started
+    finally:
+        for gateway in started.values():
+            await gateway.stop()

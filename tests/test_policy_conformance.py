@@ -7,26 +7,22 @@ documented semantics to the fixture rows in plain Python.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pytest
 
 from gateway.endpoint import dumps
-from gateway.execution.sources import Sources
 from gateway.policy.secrets import PolicySecrets
 from gateway.policy.store import Policy, load_policy
 from gateway.principal import Principal
 from gateway.service import Gateway
 from schema.catalog import Catalog
-from tests.conftest import make_settings, run
+from tests.conftest import MASTER, RULES, run
 from tests.fixtures.clinic_data import CASES, PEOPLE, VISITS
 from tests.policy_reference import RefGrant, matches, ordered, pseudonym_key, row_key, shows_plainly, visible
 
-RULES = Path(__file__).parent / "fixtures" / "clinic_rules.yaml"
-MASTER = b"a test master secret, not for production"
 ENGINES = ("sqlite", "postgres", "mariadb")
 
 PEOPLE_COLUMNS = {"person_id", "given_name", "family_name", "born", "nhs_number", "balance", "score", "updated_at"}
@@ -71,18 +67,8 @@ def principal(*scopes: str, client: str = "app", **attributes: Any) -> Principal
 
 
 @pytest.fixture(scope="module")
-async def gateways(engine_catalogs: dict[str, Catalog]) -> AsyncIterator[dict[str, Gateway]]:
-    started = {}
-    for engine, catalog in engine_catalogs.items():
-        policy = load_policy(RULES, catalog, secrets=PolicySecrets(MASTER), secret_configured=True)
-        gateway = Gateway(catalog, make_settings(), Sources(catalog), policy)
-        await gateway.start()
-        started[engine] = gateway
-    try:
-        yield started
-    finally:
-        for gateway in started.values():
-            await gateway.stop()
+def gateways(policy_gateways: dict[str, Gateway]) -> dict[str, Gateway]:
+    return policy_gateways
 
 
 def _json(value: Any) -> Any:
