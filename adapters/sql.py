@@ -85,7 +85,12 @@ class SqlAdapter(SourceAdapter):
         text, params = prepared.bind(values, positional=self.positional_parameters)
         raw = await self.execute_text(text, params, timeout=timeout)
         decoders = prepared.decoders
-        return [tuple([decode(value) for decode, value in zip(decoders, row, strict=True)]) for row in raw]
+        try:
+            return [tuple([decode(value) for decode, value in zip(decoders, row, strict=True)]) for row in raw]
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            # The database's value does not fit the catalog's type (schema drift, or an sql() mask's result).
+            log.warning("source_value_mismatch", department=self.name, error=type(exc).__name__)
+            raise self.query_failed() from exc
 
     async def health(self) -> None:
         await self.execute_text("SELECT 1", [] if self.positional_parameters else {}, timeout=self.health_timeout)

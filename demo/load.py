@@ -34,16 +34,19 @@ def _values(table: Table, row: Mapping[str, Any], encode: Any) -> tuple[Any, ...
     return tuple(encode(row[column.name], ParameterSpec(column.type)) for column in table.columns)
 
 
-def write_sqlite(path: Path, catalog: Catalog, department: Department, rows: Rows) -> None:
-    """Create ``path`` holding ``department``'s tables and rows; written to a temporary file, then renamed."""
+def write_sqlite(path: Path, catalog: Catalog, department: Department, rows: Rows, *, in_place: bool = False) -> None:
+    """Create ``path`` holding ``department``'s tables and rows: written to a temporary file, then renamed,
+    or (``in_place``) by replacing the tables of the existing file, which open connections then see."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.unlink(missing_ok=True)
+    target = path if in_place else path.with_suffix(path.suffix + ".partial")
+    if not in_place:
+        target.unlink(missing_ok=True)
     encode = SQLiteDialect().encode
-    connection = sqlite3.connect(partial)
+    connection = sqlite3.connect(target)
     try:
         with connection:
             for table in department.tables:
+                connection.execute(f"DROP TABLE IF EXISTS {exp.to_identifier(table.name, quoted=True).sql('sqlite')}")
                 connection.execute(create_table(table, "sqlite"))
                 for statement in create_indexes(catalog, department, table, "sqlite"):
                     connection.execute(statement)
@@ -54,7 +57,8 @@ def write_sqlite(path: Path, catalog: Catalog, department: Department, rows: Row
                 )
     finally:
         connection.close()
-    os.replace(partial, path)
+    if not in_place:
+        os.replace(target, path)
 
 
 async def load_postgres(connection: asyncpg.Connection, catalog: Catalog, department: Department, rows: Rows) -> None:

@@ -240,14 +240,15 @@ class _Builder:
             },
         )
         orderable = [column for column in columns if column.type.is_orderable]
-        self.order_types[key] = type(
-            order_name,
-            (graphene.InputObjectType,),
-            {
-                "Meta": _meta(order_name, f"One sort key of {type_name}: set exactly one field per item."),
-                **{column.graphql_name: graphene.InputField(SortDirection) for column in orderable},
-            },
-        )
+        if orderable:  # a type with no fields is not valid GraphQL: then there is no orderBy argument
+            self.order_types[key] = type(
+                order_name,
+                (graphene.InputObjectType,),
+                {
+                    "Meta": _meta(order_name, f"One sort key of {type_name}: set exactly one field per item."),
+                    **{column.graphql_name: graphene.InputField(SortDirection) for column in orderable},
+                },
+            )
         self.schema.inputs[key] = TableInputs(
             filter_columns={column.graphql_name: column for column in columns},
             order_columns={column.graphql_name: column for column in orderable},
@@ -256,17 +257,19 @@ class _Builder:
     def _list_arguments(self, department: Department, table: Table) -> dict[str, graphene.Argument]:
         key = (department.name, table.name)
         sizes = self.page_sizes
-        return {
+        arguments = {
             "where": graphene.Argument(self.filter_types[key], description="Only rows meeting these conditions."),
-            "orderBy": graphene.Argument(
-                graphene.List(graphene.NonNull(self.order_types[key])),
-                description="Sort keys, most significant first; ties are broken by primary key.",
-            ),
             "limit": graphene.Argument(
                 graphene.Int, default_value=sizes.default, description=f"Page size, at most {sizes.maximum}."
             ),
             "offset": graphene.Argument(graphene.Int, default_value=0, description="Rows to skip."),
         }
+        if key in self.order_types:
+            arguments["orderBy"] = graphene.Argument(
+                graphene.List(graphene.NonNull(self.order_types[key])),
+                description="Sort keys, most significant first; ties are broken by primary key.",
+            )
+        return dict(sorted(arguments.items(), key=lambda item: ["where", "orderBy", "limit", "offset"].index(item[0])))
 
     def _object_type(self, department: Department, table: Table) -> None:
         type_name = department.type_name(table)

@@ -3,7 +3,7 @@
 Semantics, identical for every source (``docs/graphql.md``):
 
 * conditions on several columns, and several operators on one column, must all hold; ``and: []`` is
-  true, ``or: []`` false;
+  true, ``or: []`` false; ``not`` holds exactly when its condition does not;
 * comparisons follow SQL: a comparison with ``null`` (``eq: null``) matches nothing, and a row whose
   column is null matches no comparison but ``isNull: true``;
 * text compares, matches (``like``, case-sensitive, ``\\`` escapes) and sorts by code point;
@@ -108,7 +108,10 @@ class FilterCompiler:
                 disjuncts = [self.condition(item) or exp.true() for item in value]
                 parts.append(exp.paren(exp.or_(*disjuncts), copy=False) if disjuncts else exp.false())
             elif key == "not":
-                parts.append(exp.not_(exp.paren(self.condition(value) or exp.true(), copy=False)))
+                # Two-valued: `not` holds exactly when its condition does not, so a row whose column is null
+                # is in `not: {name: {eq: "x"}}` (SQL's NOT would keep NULL, i.e. leave the row out).
+                inner = exp.paren(self.condition(value) or exp.true(), copy=False)
+                parts.append(exp.not_(exp.Coalesce(this=inner, expressions=[exp.false()])))
             else:
                 column = self.inputs.filter_columns[key]
                 self.used[column.name] = column
@@ -129,7 +132,8 @@ class FilterCompiler:
                 name = self.parameters.add(ParameterSpec(column.type, is_list=True), slot)
                 conditions.append(key_set(comparable(column, self.alias), name))
             elif operator == "like":
-                pattern = self.parameters.placeholder(ParameterSpec(column.type), value_slot(value, self.provenance))
+                slot = value_slot(value, self.provenance, like_pattern_check)
+                pattern = self.parameters.placeholder(ParameterSpec(column.type), slot)
                 like = exp.Like(this=comparable(column, self.alias), expression=pattern)
                 conditions.append(exp.Escape(this=like, expression=exp.Literal.string("\\")))
             else:
@@ -137,6 +141,13 @@ class FilterCompiler:
                 target = self.parameters.placeholder(ParameterSpec(column.type), slot)
                 conditions.append(_BINARY_OPERATORS[operator](this=comparable(column, self.alias), expression=target))
         return conditions
+
+
+def like_pattern_check(pattern: Any) -> Any:
+    """A pattern may not end with the escape character: engines disagree on what that means."""
+    if isinstance(pattern, str) and (len(pattern) - len(pattern.rstrip("\\"))) % 2 == 1:
+        raise BadUserInputError("a like pattern cannot end with the escape character \\")
+    return pattern
 
 
 def _conjunction(parts: list[exp.Expr]) -> exp.Expr:

@@ -7,8 +7,8 @@ mask                column types                   what the caller sees
 ``redact``          text                           ``[REDACTED]`` (or ``redact(text)``), for every row
 ``show_last(n)``    text                           ``****`` and the last *n* characters
 ``show_first(n)``   text                           the first *n* characters and ``****``
-``hash``            text, integer                  SHA-256 of the value (hex): the same everywhere
-``pseudonym``       text, integer                  HMAC-SHA-256 with the recipient's own key (hex)
+``hash``            text                           SHA-256 of the value (hex): the same everywhere
+``pseudonym``       text                           HMAC-SHA-256 with the recipient's own key (hex)
 ``year_only``       date, datetime                 the first day of the year
 ``month_only``      date, datetime                 the first day of the month
 ``round(n)``        integer, float, decimal        rounded to *n* places (negative: tens, hundreds)
@@ -47,8 +47,8 @@ _KINDS: dict[str, tuple[set[ColumnType], int, str | None]] = {
     "year_only": (_DATES, 2, None),
     "postcode_district": (_TEXT, 2, None),
     "sql": (_ANY, 3, "sql"),
-    "pseudonym": (_TEXT | {ColumnType.INTEGER}, 4, None),
-    "hash": (_TEXT | {ColumnType.INTEGER}, 5, None),
+    "pseudonym": (_TEXT, 4, None),
+    "hash": (_TEXT, 5, None),
     "redact": (_TEXT, 6, "text?"),
     "null": (_ANY, 7, None),
 }

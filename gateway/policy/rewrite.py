@@ -49,12 +49,17 @@ class TablePolicy:
 
     @classmethod
     def for_table(cls, access: Access, department: str, table: Table, row_key_secret: bytes) -> TablePolicy | None:
-        """``None`` when nothing needs enforcing in SQL (no policy, or grants that neither filter nor mask)."""
+        """``None`` when nothing needs enforcing in SQL: no policy, or grants that neither filter nor mask
+        and show the primary key (ordering by a key the caller cannot read would reveal its order)."""
         table_access: TableAccess = access.table(department, table.name)
         grants = table_access.grants
-        if access.unrestricted or all(grant.row_filter is None and not grant.masks for grant in grants):
+        if access.unrestricted:
             return None
-        return cls(department, table, access, grants, row_key_secret)
+        policy = cls(department, table, access, grants, row_key_secret)
+        plain = all(grant.row_filter is None and not grant.masks for grant in grants)
+        if plain and all(policy.shows_plainly(name) for name in table.primary_key):
+            return None
+        return policy
 
     def uniform(self, column: str) -> tuple[bool, Mask | None]:
         """``(True, mask)`` when every grant shows ``column`` the same way (``mask`` None: unmasked).
