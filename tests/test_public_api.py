@@ -15,6 +15,7 @@ def test_error_codes_are_stable() -> None:
         "BAD_REQUEST",
         "BAD_USER_INPUT",
         "CONFIG_INVALID",
+        "FORBIDDEN_COLUMN",
         "FORBIDDEN_FIELD",
         "GRAPHQL_PARSE_FAILED",
         "GRAPHQL_VALIDATION_FAILED",
@@ -51,5 +52,5 @@ def test_the_adapter_contract() -> None:
 
 def test_the_cli_commands() -> None:
     commands = sorted(command.name or command.callback.__name__ for command in app.registered_commands)  # type: ignore[union-attr]
-    assert commands == ["check", "demo", "graphiql-assets", "introspect", "serve", "token", "whocan"]
+    assert commands == ["check", "demo", "explain", "graphiql-assets", "introspect", "serve", "token", "whocan"]
     assert [group.name for group in app.registered_groups] == ["scopes"]
