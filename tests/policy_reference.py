@@ -82,7 +82,7 @@ def mask_value(mask: str, value: Any, row: Row, grant: RefGrant, column: str, ke
             return int(rounded)
         return rounded
     if kind == "postcode_district":
-        cleaned = value.strip().upper()
+        cleaned = value.strip(" ")
         if " " in cleaned:
             return cleaned[: cleaned.index(" ")]
         return cleaned[:-3] if len(cleaned) > 3 else cleaned

@@ -12,7 +12,7 @@ mask                column types                   what the caller sees
 ``year_only``       date, datetime                 the first day of the year
 ``month_only``      date, datetime                 the first day of the month
 ``round(n)``        integer, float, decimal        rounded to *n* places (negative: tens, hundreds)
-``postcode_district`` text                         the outward code: ``LS6 2AB`` → ``LS6``
+``postcode_district`` text                         the outward code, case as stored: ``LS6 2AB`` → ``LS6``
 ``sql(expr)``       any                            a checked expression over the row's columns
 =================== ============================== ====================================================
 
@@ -110,8 +110,12 @@ class Mask:
 
 
 def postcode_district(value: exp.Expr) -> exp.Expr:
-    """The outward code of a UK postcode: before the space, or all but the 3-character inward code."""
-    cleaned = exp.Upper(this=exp.Trim(this=value))
+    """The outward code of a UK postcode: before the space, or all but the 3-character inward code.
+
+    Case is kept as stored: engines disagree on upper-casing beyond ASCII, and a mask must mean the same
+    thing on every engine.
+    """
+    cleaned = exp.Trim(this=value)
     space = exp.StrPosition(this=cleaned.copy(), substr=exp.Literal.string(" "))
     length = exp.Length(this=cleaned.copy())
     before_space = exp.Substring(this=cleaned.copy(), start=exp.Literal.number(1), length=exp.Sub(
