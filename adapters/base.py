@@ -90,8 +90,8 @@ class PreparedQuery(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def parameter_order(self) -> tuple[str, ...]:
-        """The placeholder names in the order ``display_sql`` binds them."""
+    def placeholders(self) -> tuple[tuple[str, str], ...]:
+        """``(placeholder as written in display_sql, parameter name)`` in the order the statement binds them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,9 @@ class SqlStatement(PreparedQuery):
         return self.rendered.text
 
     @property
-    def parameter_order(self) -> tuple[str, ...]:
-        return self.rendered.names
+    def placeholders(self) -> tuple[tuple[str, str], ...]:
+        names = self.rendered.names
+        return tuple((self.dialect.placeholder(name, position), name) for position, name in enumerate(names, start=1))
 
     def bind(self, values: Mapping[str, Any], *, positional: bool) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """Text and driver parameters for ``values`` (canonical values keyed by placeholder name)."""

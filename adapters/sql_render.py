@@ -320,6 +320,10 @@ class SqlDialect:
         """A canonical value as the driver expects it."""
         return value
 
+    def placeholder(self, name: str, position: int) -> str:
+        """How the parameter bound at ``position`` (from 1) is written in the statement text."""
+        return f":{name}"
+
 
 class SQLiteDialect(SqlDialect):
     """SQLite: named parameters; dates and datetimes as ISO text (UTC), key sets as JSON arrays."""
@@ -366,6 +370,9 @@ class PostgresDialect(SqlDialect):
             node.replace(exp.Parameter(this=exp.Literal.number(numbers[node.name])))
         return Rendered(_generate(tree, self.sqlglot_dialect), names)
 
+    def placeholder(self, name: str, position: int) -> str:
+        return f"${position}"
+
     def encode(self, value: Any, spec: ParameterSpec) -> Any:
         if spec.type is ColumnType.DATETIME and value is not None:
             return [self._aware(item) for item in value] if spec.is_list else self._aware(value)
@@ -407,6 +414,9 @@ class MySQLDialect(SqlDialect):
                 raise ValueError("NUL characters cannot appear in SQL literals")
         text = _generate(tree, self.sqlglot_dialect)
         return Rendered(_MARKER.sub("?", text), tuple(_MARKER.findall(text)))
+
+    def placeholder(self, name: str, position: int) -> str:
+        return f"? #{position}"
 
     def encode(self, value: Any, spec: ParameterSpec) -> Any:
         if spec.binary:

@@ -24,8 +24,8 @@ def explain(plan: Plan) -> list[dict[str, Any]]:
                 "batched": scan.keys_parameter is not None,
                 "sql": scan.prepared.display_sql,
                 "parameters": [
-                    {"position": index, "from": scan.parameters[_base(name)].describe()}
-                    for index, name in enumerate(scan.prepared.parameter_order, start=1)
+                    {"placeholder": shown, "from": scan.parameters[_base(name)].describe()}
+                    for shown, name in scan.prepared.placeholders
                 ],
                 "grants": list(scan.grants),
             }

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app
@@ -71,12 +73,29 @@ async def test_explain_scope_gets_the_plan_without_values_or_keys(policy_gateway
         "linkage on council.cases; rows where FEDGATE_BINARY_TEXT(\"status\") = 'open'; masks nhs_number=pseudonym"
     ]
     origins = [parameter["from"] for parameter in people["parameters"]]
+    assert [parameter["placeholder"] for parameter in people["parameters"]] == [f"${n}" for n in range(1, 5)]
     assert "the recipient's pseudonym key (hidden)" in origins
     key = gateway.access_for(explainer).pseudonym_key
     assert key is not None
     assert key.hex() not in json.dumps(response.extensions)
     ordinary = await run(gateway, "{ clinic { people(limit: 2) { nhsNumber } } }", None, reception("2"))
     assert ordinary.extensions == {}
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres", "mariadb"])
+async def test_explain_names_each_placeholder_as_the_statement_writes_it(
+    policy_gateways: dict[str, Gateway], engine: str
+) -> None:
+    explainer = Principal(subject="x", client_id="x", scopes=frozenset({"linkage", "fedgate:explain"}))
+    response = await run(policy_gateways[engine], "{ clinic { people(limit: 2) { nhsNumber } } }", None, explainer)
+    (people,) = response.extensions["plan"]
+    shown = [parameter["placeholder"] for parameter in people["parameters"]]
+    written = {"sqlite": r":p\d+", "postgres": r"\$\d+", "mariadb": r"\?"}[engine]
+    assert len(shown) == len(re.findall(written, people["sql"])) == 4
+    if engine == "mariadb":
+        assert shown == [f"? #{n}" for n in range(1, 5)]
+    else:
+        assert shown == re.findall(written, people["sql"])
 
 
 def test_fedgate_explain_for_a_demo_client() -> None:

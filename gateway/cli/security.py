@@ -160,7 +160,7 @@ def explain_query(
             console.print(f"   grant: {grant}", highlight=False)
         console.print(Syntax(statement["sql"], "sql", word_wrap=True, background_color="default"))
         for parameter in statement["parameters"]:
-            console.print(f"   parameter {parameter['position']}: {parameter['from']}", highlight=False)
+            console.print(f"   {parameter['placeholder']}: {parameter['from']}", highlight=False)
 
 
 def _principal(settings: Settings, client: str | None, scopes: list[str], claims: list[str]) -> Principal:
