@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pydantic import SecretStr
 from sqlglot import exp
 
 from schema.catalog import Department
@@ -78,6 +79,18 @@ class SourceQuery:
     select: exp.Select
     columns: tuple[OutputColumn, ...]
     parameters: Mapping[str, ParameterSpec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchContext:
+    """Who a fetch is for, for sources that need it: ``subject_token`` is the caller's bearer token, used
+    only by a source configured for token exchange (sent to its authorisation server, never to the API)."""
+
+    subject_token: SecretStr | None = field(default=None, repr=False)
+    subject: str | None = None
+
+
+NO_CONTEXT = FetchContext()
 
 
 class PreparedQuery(abc.ABC):
@@ -197,7 +210,9 @@ class SourceAdapter(abc.ABC):
         """Render ``query`` for this source. Pure: no I/O, safe to cache."""
 
     @abc.abstractmethod
-    async def fetch(self, prepared: PreparedQuery, values: Mapping[str, Any], *, timeout: float) -> list[Row]:
+    async def fetch(
+        self, prepared: PreparedQuery, values: Mapping[str, Any], *, timeout: float, context: FetchContext = NO_CONTEXT
+    ) -> list[Row]:
         """Run a prepared query with ``values`` bound; rows hold canonical Python values in column order.
 
         Raises :class:`~gateway.errors.SourceTimeoutError` after ``timeout`` seconds (the query is

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import structlog
 
-from adapters.base import PreparedQuery, Row, SourceAdapter, SourceQuery
+from adapters.base import NO_CONTEXT, FetchContext, PreparedQuery, Row, SourceAdapter, SourceQuery
 from adapters.sql_render import MySQLDialect, Rendered, SqlDialect, padded_size
 from adapters.values import Decoder, decoder
 from gateway.errors import SourceError, SourceQueryError, SourceTimeoutError, SourceUnavailableError
@@ -81,7 +81,9 @@ class SqlAdapter(SourceAdapter):
     def prepare(self, query: SourceQuery) -> SqlStatement:
         return SqlStatement(query, self.dialect)
 
-    async def fetch(self, prepared: PreparedQuery, values: Mapping[str, Any], *, timeout: float) -> list[Row]:
+    async def fetch(
+        self, prepared: PreparedQuery, values: Mapping[str, Any], *, timeout: float, context: FetchContext = NO_CONTEXT
+    ) -> list[Row]:
         assert isinstance(prepared, SqlStatement)
         text, params = prepared.bind(values, positional=self.positional_parameters)
         raw = await self.execute_text(text, params, timeout=timeout)

@@ -25,8 +25,13 @@ The tree::
     ├── ForbiddenColumnError        ...or answered with null at that path
     ├── SourceError                 a department's source failed; carries department + retryable
     │   ├── SourceUnavailableError
+    │   │   └── SourceCircuitOpenError
     │   ├── SourceTimeoutError
-    │   └── SourceQueryError
+    │   ├── SourceQueryError
+    │   ├── SourceResponseError
+    │   │   └── SourceResponseTooLargeError
+    │   └── SourceAuthError
+    ├── IncompleteResultError       a field combining departments could not be computed whole
     └── InternalError               a bug: logged in full, reported to the caller as an opaque id
 """
 
@@ -252,6 +257,56 @@ class SourceQueryError(SourceError):
     """
 
     code = "SOURCE_QUERY_FAILED"
+
+
+class SourceCircuitOpenError(SourceUnavailableError):
+    """The source failed repeatedly; fedgate fails fast without calling it until a probe succeeds."""
+
+    code = "SOURCE_CIRCUIT_OPEN"
+
+    def __init__(self, department: str, retry_after: float) -> None:
+        super().__init__(
+            department, f"department '{department}' is failing; not queried for the next {retry_after:.0f} s"
+        )
+        self.retry_after = retry_after
+
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions(), "retryAfter": max(1, round(self.retry_after))}
+
+
+class SourceResponseError(SourceError):
+    """The source answered with something fedgate cannot use: malformed JSON, the wrong shape, a value
+    of the wrong type. The response itself is logged, never shown."""
+
+    code = "SOURCE_BAD_RESPONSE"
+
+
+class SourceResponseTooLargeError(SourceResponseError):
+    """The source's answer exceeds a configured cap (bytes, rows or pages); it is refused, not truncated."""
+
+    code = "SOURCE_RESPONSE_TOO_LARGE"
+
+
+class SourceAuthError(SourceError):
+    """fedgate could not authenticate to the source: its credential was refused or a token exchange failed."""
+
+    code = "SOURCE_AUTH_FAILED"
+
+
+class IncompleteResultError(FedgateError):
+    """A field that combines several departments (a cross-department filter or count) could not be computed
+    because a department failed; it is null rather than partial."""
+
+    code = "INCOMPLETE_RESULT"
+    http_status = 502
+
+    def __init__(self, message: str, *, departments: Sequence[str], retryable: bool) -> None:
+        super().__init__(message)
+        self.departments = tuple(departments)
+        self.retryable = retryable
+
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "departments": list(self.departments), "retryable": self.retryable}
 
 
 # --- bugs --------------------------------------------------------------------------------------------

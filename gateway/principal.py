@@ -6,13 +6,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
+
 
 @dataclass(frozen=True)
 class Principal:
     """An authenticated caller (or the anonymous one when authentication is off).
 
     ``attributes`` holds the claims the configuration maps onto the principal (organisation, role...);
-    the token itself and its full claim set are never kept.
+    the full claim set is not kept. ``token`` is the bearer token as received, kept for one purpose only:
+    a source configured for RFC 8693 token exchange sends it to its authorisation server (never to a
+    department). It is excluded from ``repr`` and comparisons and never logged.
     """
 
     subject: str
@@ -21,6 +25,7 @@ class Principal:
     issuer: str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
     authenticated: bool = False
+    token: SecretStr | None = field(default=None, repr=False, compare=False)
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

@@ -26,6 +26,7 @@ from graphql.execution.collect_fields import collect_fields
 from graphql.execution.values import get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
+from adapters.base import FetchContext
 from gateway.documents import DocumentCache, DocumentErrors
 from gateway.errors import (
     OPERATION_NAME_REQUIRED,
@@ -182,7 +183,8 @@ class Gateway:
         prepared = self.prepare(request, principal)
         if isinstance(prepared, GraphQLResponse):
             return prepared
-        result = await self.executor.execute(prepared.plan, prepared.variables)
+        context = FetchContext(subject_token=principal.token, subject=principal.subject)
+        result = await self.executor.execute(prepared.plan, prepared.variables, context)
         errors = list(result.errors)
         if prepared.plan.has_introspection:
             errors.extend(_introspect(prepared, request, result.data))

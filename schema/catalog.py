@@ -17,13 +17,18 @@ from pydantic import Field, StringConstraints
 
 from gateway.errors import ConfigError
 from schema.configfile import load_yaml, validate
+from schema.endpoints import GraphQLEndpoint, RestEndpoint
+from schema.http_sources import GraphQLSource, RestSource
 from schema.models import StrictModel
 from schema.naming import GRAPHQL_NAME, SQL_NAME, camel, pascal
-from schema.sources import Source
+from schema.sources import MySQLSource, PostgresSource, SqliteSource
 from schema.types import ColumnType
 
 SqlName = Annotated[str, StringConstraints(pattern=SQL_NAME)]
 GraphQLName = Annotated[str, StringConstraints(pattern=GRAPHQL_NAME)]
+Source = Annotated[
+    SqliteSource | PostgresSource | MySQLSource | RestSource | GraphQLSource, Field(discriminator="kind")
+]
 TableRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")]
 
 
@@ -86,6 +91,11 @@ class Table(StrictModel):
     primary_key: list[SqlName] = Field(min_length=1)
     columns: list[Column] = Field(min_length=1)
     relationships: list[Relationship] = Field(default_factory=list)
+    rest: RestEndpoint | None = Field(None, description="For a REST department: the endpoint serving the rows.")
+    graphql: GraphQLEndpoint | None = Field(None, description="For a GraphQL department: the remote root field.")
+    estimated_rows: int | None = Field(
+        None, ge=0, description="Rows in the table, for planning when the source cannot tell (REST, GraphQL)."
+    )
 
     @cached_property
     def columns_by_name(self) -> Mapping[str, Column]:

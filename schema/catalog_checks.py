@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from schema.catalog import Catalog, Department, Table
+from schema.endpoints import GraphQLArgument, GraphQLEndpoint, RestEndpoint, RestFilter
 from schema.naming import is_graphql_name
+from schema.types import ColumnType
 
 Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str]
@@ -132,6 +134,47 @@ def relationships(catalog: Catalog) -> Iterator[Problem]:
                     )
 
 
+_RANGE_TYPES = frozenset(
+    {ColumnType.INTEGER, ColumnType.FLOAT, ColumnType.DECIMAL, ColumnType.DATE, ColumnType.DATETIME}
+)
+
+
+def endpoints(catalog: Catalog) -> Iterator[Problem]:
+    """HTTP departments map every table to an endpoint; mappings name real columns; ranges only on ordered types."""
+    for d_index, t_index, department, table in _tables(catalog):
+        t_loc: Loc = ("departments", d_index, "tables", t_index)
+        kind = department.source.kind
+        mapping: RestEndpoint | GraphQLEndpoint | None = table.rest if kind == "rest" else table.graphql
+        for name, present in (("rest", table.rest), ("graphql", table.graphql)):
+            if present is not None and name != kind:
+                yield (*t_loc, name), f"'{name}' applies only to tables of a {name} department, not {kind}"
+        if kind not in {"rest", "graphql"}:
+            continue
+        if mapping is None:
+            yield t_loc, f"a table of a {kind} department needs '{kind}': where its rows come from"
+            continue
+        for name in mapping.fields:
+            if name not in table.columns_by_name:
+                yield (*t_loc, kind, "fields", name), f"'{name}' is not a column of {table.name}"
+        key = "filters" if isinstance(mapping, RestEndpoint) else "arguments"
+        pushed: Sequence[RestFilter | GraphQLArgument] = (
+            mapping.filters if isinstance(mapping, RestEndpoint) else mapping.arguments
+        )
+        for f_index, pushed_filter in enumerate(pushed):
+            f_loc: Loc = (*t_loc, kind, key, f_index)
+            column = table.columns_by_name.get(pushed_filter.column)
+            if column is None:
+                yield (*f_loc, "column"), f"'{pushed_filter.column}' is not a column of {table.name}"
+            elif pushed_filter.operator in {"gt", "gte", "lt", "lte"} and column.type not in _RANGE_TYPES:
+                yield (
+                    (*f_loc, "operator"),
+                    (
+                        f"'{pushed_filter.operator}' cannot be pushed on {column.type.value} column '{column.name}': "
+                        "the API's ordering of text may differ from fedgate's"
+                    ),
+                )
+
+
 def _tables(catalog: Catalog) -> Iterator[tuple[int, int, Department, Table]]:
     for d_index, department in enumerate(catalog.departments):
         for t_index, table in enumerate(department.tables):
@@ -144,4 +187,5 @@ CHECKS: tuple[Callable[[Catalog], Iterator[Problem]], ...] = (
     primary_keys,
     identifier_kinds,
     relationships,
+    endpoints,
 )

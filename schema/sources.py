@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, model_validator
 
 from schema.models import FileRelative, StrictModel
 
 ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+HTTP_URL = r"^https?://[^\s/?#]+[^\s#]*$"
 
 
 class SourceSettings(StrictModel):
@@ -87,6 +88,3 @@ def secret_from_env(variable: str | None, info: ValidationInfo) -> SecretStr | N
     if value is None:
         raise ValueError(f"environment variable {variable} is not set")
     return SecretStr(value)
-
-
-Source = Annotated[SqliteSource | PostgresSource | MySQLSource, Field(discriminator="kind")]

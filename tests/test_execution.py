@@ -252,12 +252,12 @@ async def test_departments_are_queried_concurrently(sqlite_clinic: Catalog, monk
     overlaps: list[frozenset[str]] = []
     original = SQLiteAdapter.fetch
 
-    async def observed(self: SQLiteAdapter, prepared: Any, values: Any, *, timeout: float) -> Any:
+    async def observed(self: SQLiteAdapter, prepared: Any, values: Any, *, timeout: float, **context: Any) -> Any:
         in_flight.add(self.name)
         overlaps.append(frozenset(in_flight))
         try:
             await asyncio.sleep(0.05)  # hold the statement open so that overlap, if any, is observable
-            return await original(self, prepared, values, timeout=timeout)
+            return await original(self, prepared, values, timeout=timeout, **context)
         finally:
             in_flight.discard(self.name)
 

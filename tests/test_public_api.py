@@ -19,6 +19,7 @@ def test_error_codes_are_stable() -> None:
         "FORBIDDEN_FIELD",
         "GRAPHQL_PARSE_FAILED",
         "GRAPHQL_VALIDATION_FAILED",
+        "INCOMPLETE_RESULT",
         "INSUFFICIENT_SCOPE",
         "INTERNAL_ERROR",
         "INVALID_AUTH_REQUEST",
@@ -27,8 +28,12 @@ def test_error_codes_are_stable() -> None:
         "OPERATION_NOT_FOUND",
         "QUERY_LIMIT_EXCEEDED",
         "REQUEST_TOO_LARGE",
+        "SOURCE_AUTH_FAILED",
+        "SOURCE_BAD_RESPONSE",
+        "SOURCE_CIRCUIT_OPEN",
         "SOURCE_ERROR",
         "SOURCE_QUERY_FAILED",
+        "SOURCE_RESPONSE_TOO_LARGE",
         "SOURCE_TIMEOUT",
         "SOURCE_UNAVAILABLE",
         "UNAUTHENTICATED",
@@ -47,7 +52,7 @@ def test_every_error_class_has_a_docstring_and_one_root() -> None:
 def test_the_adapter_contract() -> None:
     abstract = sorted(SourceAdapter.__abstractmethods__)
     assert abstract == ["capabilities", "close", "fetch", "health", "introspect", "open", "prepare"]
-    assert list(inspect.signature(SourceAdapter.fetch).parameters) == ["self", "prepared", "values", "timeout"]
+    assert list(inspect.signature(SourceAdapter.fetch).parameters) == ["self", "prepared", "values", "timeout", "context"]
 
 
 def test_the_cli_commands() -> None:

@@ -8,11 +8,13 @@ Tokens and claim sets are never logged.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable
 
 import httpx
+from pydantic import SecretStr
 from starlette.requests import Request
 
 from gateway.auth.config import AuthSettings
@@ -82,10 +84,12 @@ class Authenticator:
         if len(token) > self.settings.max_token_bytes:
             raise InvalidTokenError("the token is too large")
         if self.jwt is not None and looks_like_jwt(token):
-            return await self.jwt.verify(token)
-        if self.introspector is not None:
-            return await self.introspector.verify(token)
-        raise InvalidTokenError("the token is malformed")
+            principal = await self.jwt.verify(token)
+        elif self.introspector is not None:
+            principal = await self.introspector.verify(token)
+        else:
+            raise InvalidTokenError("the token is malformed")
+        return dataclasses.replace(principal, token=SecretStr(token))
 
     async def close(self) -> None:
         await self.client.aclose()

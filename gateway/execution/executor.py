@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.base import NO_CONTEXT, FetchContext
 from gateway.errors import FedgateError, ForbiddenColumnError, QueryLimitError, SourceError
 from gateway.execution.sources import Sources
 from gateway.planning.plan import ChildEdge, Namespace, ParentKeys, Plan, RootScan, ScanNode, Typename
@@ -49,13 +50,15 @@ class Executor:
         self.request_timeout = request_timeout
         self.max_cost = max_cost
 
-    async def execute(self, plan: Plan, variables: Mapping[str, Any]) -> ExecutionResult:
+    async def execute(
+        self, plan: Plan, variables: Mapping[str, Any], context: FetchContext = NO_CONTEXT
+    ) -> ExecutionResult:
         """Answer the data part of ``plan`` (introspection fields are left for the caller).
 
         Raises :class:`QueryLimitError` before any statement when the pages asked for could return more
         than ``max_cost`` rows in all.
         """
-        run = _Run(self.sources, plan, variables, time.monotonic() + self.request_timeout)
+        run = _Run(self.sources, plan, variables, time.monotonic() + self.request_timeout, context)
         cost = plan.cost(variables)
         if cost > self.max_cost:
             raise QueryLimitError(
@@ -66,8 +69,11 @@ class Executor:
 
 
 class _Run:
-    def __init__(self, sources: Sources, plan: Plan, variables: Mapping[str, Any], deadline: float) -> None:
+    def __init__(
+        self, sources: Sources, plan: Plan, variables: Mapping[str, Any], deadline: float, context: FetchContext
+    ) -> None:
         self.sources = sources
+        self.context = context
         self.plan = plan
         self.variables = variables
         self.deadline = deadline
@@ -119,7 +125,7 @@ class _Run:
         assert node.prepared is not None, "plan was not bound to the sources"
         department = node.department.name
         self.statements[department] = self.statements.get(department, 0) + 1
-        return await self.sources.fetch(department, node.prepared, values, self.deadline)
+        return await self.sources.fetch(department, node.prepared, values, self.deadline, self.context)
 
     def _objects(self, node: ScanNode, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         objects = []

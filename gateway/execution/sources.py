@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from adapters.base import Capabilities, PreparedQuery, Row, SourceAdapter
+from adapters.base import NO_CONTEXT, Capabilities, FetchContext, PreparedQuery, Row, SourceAdapter
 from adapters.registry import create_adapter
 from gateway.errors import SourceError, SourceTimeoutError
 from schema.catalog import Catalog
@@ -72,7 +72,12 @@ class Sources:
         await asyncio.gather(*(adapter.close() for adapter in self.adapters.values()), return_exceptions=True)
 
     async def fetch(
-        self, department: str, prepared: PreparedQuery, values: Mapping[str, Any], deadline: float
+        self,
+        department: str,
+        prepared: PreparedQuery,
+        values: Mapping[str, Any],
+        deadline: float,
+        context: FetchContext = NO_CONTEXT,
     ) -> list[Row]:
         """Run a prepared query within the department's timeout and the request's deadline."""
         timeout = min(self._timeouts[department], deadline - time.monotonic())
@@ -91,7 +96,9 @@ class Sources:
             ) from exc
         try:
             remaining = timeout - (time.monotonic() - started)
-            return await self.adapters[department].fetch(prepared, values, timeout=max(remaining, 0.001))
+            return await self.adapters[department].fetch(
+                prepared, values, timeout=max(remaining, 0.001), context=context
+            )
         finally:
             bulkhead.release()
 
