@@ -9,7 +9,10 @@ on the **raw** (unmasked) row the API holds:
 * a top-level conjunct of a ``WHERE`` clause (never a branch of an ``OR``, never under ``NOT``);
 * comparing a column that reaches that clause unchanged from the table (a masked column is an
   expression, not a column, so a caller's filter on a masked value is never sent to the API);
-* against a bound parameter or a plain literal.
+* against a bound parameter or a plain literal;
+* in a level that reads the table's rows as they are: once a level pages, groups, deduplicates or
+  numbers its rows (the per-parent page's ``ROW_NUMBER()``), the conditions of the levels around it
+  are not pushed.
 
 The policy's own row filter qualifies on the same terms (it is a ``WHERE`` on the raw table), which
 lets a department's API pre-filter to the caller's organisation. Each :class:`Condition` names its
@@ -71,6 +74,8 @@ def pushable_conditions(query: SourceQuery, table_name: str) -> list[Condition]:
                 condition = _condition(conjunct, inputs)
                 if condition is not None:
                     conditions.append(condition)
+        if _reshapes(select):
+            break  # the levels above see this level's page, groups or row numbers, not the table's rows
         inputs = _plain_outputs(select, inputs)
     return conditions
 
@@ -83,9 +88,9 @@ def _select_chain(select: exp.Select, table_name: str) -> list[exp.Select] | Non
     chain = [select]
     while True:
         current = chain[-1]
-        if current.args.get("joins"):
+        if any(current.args.get(key) for key in ("joins", "laterals", "with_", "pivots")):
             return None
-        source = current.args.get("from")
+        source = current.args.get("from_")
         if source is None:
             return None
         inner = source.this
@@ -95,6 +100,17 @@ def _select_chain(select: exp.Select, table_name: str) -> list[exp.Select] | Non
             chain.append(inner.this)
             continue
         return None
+
+
+def _reshapes(select: exp.Select) -> bool:
+    """Whether ``select`` does more than filter and project: a page, grouping, ``DISTINCT`` or a window.
+
+    A condition of an enclosing level then filters the result of that step, not the table: pushing it
+    to the API would change which rows the step sees (a page would move, a row number would shift).
+    """
+    if any(select.args.get(key) for key in ("limit", "offset", "distinct", "group", "having", "qualify")):
+        return True
+    return any(projection.find(exp.Window, exp.AggFunc) is not None for projection in select.expressions)
 
 
 def _conjuncts(condition: exp.Expr) -> Iterator[exp.Expr]:

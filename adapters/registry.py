@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from adapters.base import SourceAdapter
+from adapters.graphql_source import GraphQLAdapter
 from adapters.mysql import MySQLAdapter
 from adapters.postgres import PostgresAdapter
+from adapters.rest import RestAdapter
 from adapters.sqlite import SQLiteAdapter
 from schema.catalog import Department
 
@@ -13,6 +15,8 @@ ADAPTERS: dict[str, type[SourceAdapter]] = {
     "postgres": PostgresAdapter,
     "mysql": MySQLAdapter,
     "mariadb": MySQLAdapter,
+    "rest": RestAdapter,
+    "graphql": GraphQLAdapter,
 }
 
 

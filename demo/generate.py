@@ -1,9 +1,10 @@
-"""Deterministic synthetic data for the demo federation's five departments.
+"""Deterministic synthetic data for the demo federation's six departments.
 
 ``generate()`` builds a fictional West Yorkshire population and returns, for every table declared in
 ``demo/catalog.yaml``, its rows as dicts keyed by column name. The same arguments always give the same
-rows: all randomness comes from one ``random.Random(seed)`` and one seeded ``Faker("en_GB")``, and every
-date is relative to the fixed ``REFERENCE_DATE``, never the wall clock.
+rows: all randomness comes from one ``random.Random(seed)`` and one seeded ``Faker("en_GB")`` (housing, added
+later, draws from its own ``random.Random`` derived from the seed, so the other departments' rows did not
+change), and every date is relative to the fixed ``REFERENCE_DATE``, never the wall clock.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from faker import Faker
 from demo.dwp import DwpTables, build_dwp
 from demo.education import EducationTables, build_education
 from demo.health import build_health
+from demo.housing import build_housing
 from demo.people import REFERENCE_DATE, REFERENCE_INSTANT, Person, generate_population
 from demo.social_care import SocialCareTables, build_social_care
 
@@ -46,6 +48,7 @@ def generate(people: int = DEFAULT_PEOPLE, seed: int = DEFAULT_SEED) -> dict[str
     dwp = build_dwp(rng, population.people)
     education = build_education(rng, population.people)
     person_links = build_person_links(rng, population.people, social_care, dwp, education)
+    housing = build_housing(random.Random(f"{seed}:housing"), population.people, social_care)
     return {
         "health.patients": health.patients,
         "health.gp_registrations": health.gp_registrations,
@@ -58,6 +61,8 @@ def generate(people: int = DEFAULT_PEOPLE, seed: int = DEFAULT_SEED) -> dict[str
         "education.pupils": education.pupils,
         "education.schools": education.schools,
         "person_index.person_links": person_links,
+        "housing.properties": housing.properties,
+        "housing.tenancies": housing.tenancies,
     }
 
 

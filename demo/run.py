@@ -1,29 +1,49 @@
-"""``fedgate demo``: build the demo departments if they are missing, then explain how to query them."""
+"""``fedgate demo``: build the demo departments if they are missing, then explain how to query them.
+
+The five database departments are SQLite files in ``demo/data/``; the housing department's rows go to
+``demo/data/housing.json``, which only its REST API (:mod:`demo.housing_api`) reads. The API's service
+token is generated on first run into ``demo/data/housing-api-token`` (mode 0600) and handed to the API and
+to the gateway in ``FEDGATE_DEMO_HOUSING_TOKEN``: the catalog names the variable, never the secret.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from demo.backends import Placement, load_backends, parse_backends, placements, variant_name, write_catalog_variant
 from demo.generate import generate
+from demo.housing_api import DATA_FILE as HOUSING_DATA
+from demo.housing_api import DEFAULT_PORT as HOUSING_PORT
+from demo.housing_api import TOKEN_ENV, load_or_create_token, write_housing_data
 from demo.load import write_sqlite
-from schema.catalog import Catalog
+from gateway.settings import Settings
+from schema.catalog import Catalog, load_catalog
+from schema.http_sources import RestSource
 from schema.sources import SqliteSource
 
 DEMO_DIR = Path(str(resources.files("demo")))
 SETTINGS_FILE = DEMO_DIR / "fedgate.yaml"
+CATALOG_FILE = DEMO_DIR / "catalog.yaml"
+DATA_DIR = DEMO_DIR / "data"
+
+__all__ = ["HOUSING_DATA", "HOUSING_PORT", "Demo", "ensure_data", "ensure_housing_token", "examples", "prepare"]
 
 
-def ensure_data(catalog: Catalog, *, regenerate: bool = False) -> list[Path]:
-    """Create every SQLite department that is missing (or all with ``regenerate``); return what was written."""
+def ensure_data(catalog: Catalog, *, regenerate: bool = False, housing_data: Path = HOUSING_DATA) -> list[Path]:
+    """Create every SQLite department and the housing rows if missing (or all with ``regenerate``);
+    return the files written."""
     missing = [
         department
         for department in catalog.departments
         if isinstance(department.source, SqliteSource) and (regenerate or not department.source.file.exists())
     ]
-    if not missing:
+    housing_missing = regenerate or not housing_data.exists()
+    if not missing and not housing_missing:
         return []
     rows = generate()
     written = []
@@ -31,7 +51,58 @@ def ensure_data(catalog: Catalog, *, regenerate: bool = False) -> list[Path]:
         assert isinstance(department.source, SqliteSource)
         write_sqlite(department.source.file, catalog, department, rows)
         written.append(department.source.file)
+    if housing_missing:
+        write_housing_data(housing_data, rows)
+        written.append(housing_data)
     return written
+
+
+def ensure_housing_token() -> str:
+    """The housing API's service token: ``FEDGATE_DEMO_HOUSING_TOKEN`` if set, else the demo's token file
+    (generated on first run); set in this process's environment, where the catalog's credential reads it."""
+    token = os.environ.get(TOKEN_ENV) or load_or_create_token(DATA_DIR / "housing-api-token")
+    os.environ[TOKEN_ENV] = token
+    return token
+
+
+@dataclass(frozen=True)
+class Demo:
+    """What ``fedgate demo`` serves: the settings (catalog possibly a generated variant) and its catalog."""
+
+    settings: Settings
+    catalog: Catalog
+    written: list[Path]
+    placements: tuple[Placement, ...]
+    housing_port: int
+
+    @property
+    def housing_url(self) -> str:
+        source = self.catalog.department("housing").source
+        assert isinstance(source, RestSource)
+        return source.base_url
+
+
+def prepare(
+    settings: Settings, *, regenerate: bool = False, backends: str = "", housing_port: int = HOUSING_PORT
+) -> Demo:
+    """Generate what is missing, load the departments placed on database servers (``backends``, e.g.
+    ``"postgres,mariadb"``) and write the catalog variant they need. Raises
+    :class:`~demo.backends.BackendError` and :class:`~gateway.errors.ConfigError`."""
+    ensure_housing_token()
+    catalog = load_catalog(settings.catalog_path)
+    written = ensure_data(catalog, regenerate=regenerate)
+    chosen = placements(parse_backends(backends))
+    housing_url = f"http://127.0.0.1:{housing_port}"
+    if chosen or housing_port != HOUSING_PORT:
+        asyncio.run(load_backends(catalog, chosen))
+        name = variant_name([placement.server for placement in chosen])
+        suffix = name if housing_port == HOUSING_PORT else f"{name}-housing{housing_port}"
+        variant = write_catalog_variant(
+            settings.catalog_path, DATA_DIR / f"catalog.{suffix}.yaml", chosen, housing_url=housing_url
+        )
+        settings = settings.model_copy(update={"catalog": str(variant)})
+        catalog = load_catalog(variant)
+    return Demo(settings, catalog, written, chosen, housing_port)
 
 
 @dataclass(frozen=True)
@@ -58,7 +129,10 @@ def examples(catalog: Catalog) -> list[Example]:
       hospitalSpells(orderBy: [{{admittedAt: DESC}}], limit: 3) {{
         admittedAt dischargedAt admissionMethod dischargeDestination
       }}
-      socialCareClients {{ laCode primarySupportReason services {{ serviceType status weeklyCost }} }}
+      socialCareClients {{
+        laCode primarySupportReason services {{ serviceType status weeklyCost }}
+        tenancies {{ tenure endDate hasAdaptations property {{ propertyType epcRating }} }}
+      }}
       personLink {{
         matchScore matchMethod
         dwpCustomer {{ nino benefitClaims {{ benefitType status weeklyAmount }} }}
@@ -76,6 +150,17 @@ def examples(catalog: Catalog) -> list[Example]:
     }
   }
 }"""
+    tenancies = """{
+  socialCare {
+    clients(where: {laCode: {eq: "E08000035"}}, orderBy: [{clientId: ASC}], limit: 5) {
+      clientId givenName familyName primarySupportReason
+      tenancies(orderBy: [{startDate: DESC}]) {
+        tenure startDate endDate hasAdaptations rentArrears
+        property { addressLine postcode propertyType epcRating councilTaxBand }
+      }
+    }
+  }
+}"""
     claims = """{
   dwp {
     benefitClaims(where: {benefitType: {eq: "Attendance Allowance"}, status: {eq: "open"}}, limit: 5) {
@@ -88,5 +173,6 @@ def examples(catalog: Catalog) -> list[Example]:
             "One person's records across health, social care and DWP (via the person index)", "mash-case-app", person
         ),
         Example("Leeds social care clients with their emergency hospital admissions", "social-worker-app", discharges),
+        Example("Leeds clients' tenancies and homes, from the housing REST API", "social-worker-app", tenancies),
         Example("Open Attendance Allowance claims with the claimant", "dwp-investigator", claims),
     ]

@@ -2,7 +2,8 @@
 
 POST|GET /graphql   GraphQL over HTTP (GraphiQL for browsers)
 GET /healthz        the process is up
-GET /readyz         every department's source answers (per department; 503 if any does not)
+GET /readyz         every department's source answers and its breaker is not open (per department, with
+                    its breaker's state; 503 if any is not ready)
 /graphiql-assets    GraphiQL's assets, when graphiql.assets_dir is set
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from starlette.applications import Starlette
@@ -20,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.auth.bearer import Authenticator
 from gateway.endpoint import SECURITY_HEADERS, GraphQLEndpoint, dumps
-from gateway.execution.sources import Sources
+from gateway.execution.sources import SourceHealth, Sources
 from gateway.graphiql import LOCAL_ASSETS_PATH
 from gateway.policy.store import policy_from_settings
 from gateway.principal import ANONYMOUS, Principal
@@ -34,6 +36,19 @@ log = structlog.get_logger("fedgate.app")
 async def no_authentication(request: Request) -> Principal:
     """Authentication switched off: every caller is the anonymous principal (development only)."""
     return ANONYMOUS
+
+
+def _readiness(check: SourceHealth) -> dict[str, Any]:
+    """One department in ``/readyz``: reachable, how fast, the error code if not, and its breaker."""
+    entry: dict[str, Any] = {
+        "ok": check.ok,
+        "latency_ms": round(check.latency_ms, 1),
+        "code": check.code,
+        "breaker": check.breaker.value,
+    }
+    if check.retry_after is not None:
+        entry["retryAfter"] = max(1, round(check.retry_after))
+    return entry
 
 
 def create_app(settings: Settings, *, catalog: Catalog | None = None, sources: Sources | None = None) -> Starlette:
@@ -56,10 +71,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, sources: S
         ready = all(check.ok for check in checks)
         body = {
             "status": "ready" if ready else "degraded",
-            "departments": {
-                check.department: {"ok": check.ok, "latency_ms": round(check.latency_ms, 1), "code": check.code}
-                for check in checks
-            },
+            "departments": {check.department: _readiness(check) for check in checks},
         }
         return Response(
             dumps(body), status_code=200 if ready else 503, media_type="application/json", headers=SECURITY_HEADERS

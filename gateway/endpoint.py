@@ -5,8 +5,9 @@
 * ``GET`` with ``query``, ``operationName`` and ``variables`` (JSON) in the query string; a browser
   asking for HTML with no query gets GraphiQL.
 * Responses are ``application/graphql-response+json`` when the client accepts it (then a request that
-  fails before execution gets HTTP 400), otherwise ``application/json`` with HTTP 200 for any
-  well-formed GraphQL request. Errors carry ``extensions.code``; nothing internal is ever echoed.
+  fails before execution gets HTTP 400, and a ``@strict`` operation whose departments failed gets 502,
+  503 or 504 with ``"data": null``), otherwise ``application/json`` with HTTP 200 for any well-formed
+  GraphQL request. Errors carry ``extensions.code``; nothing internal is ever echoed.
 * Responses are never cached (``Cache-Control: no-store``): they hold personal data.
 """
 
@@ -97,7 +98,12 @@ class GraphQLEndpoint:
             body = response.to_dict()
             status = _status(response, media_type)
         self._log(request, principal, responses, status, started)
-        return self._respond(body, status, media_type)
+        answer = self._respond(body, status, media_type)
+        if status == 503 and not isinstance(payload, list):
+            retry_after = _retry_after(responses[0])
+            if retry_after is not None:
+                answer.headers["retry-after"] = str(retry_after)
+        return answer
 
     def _require_some_access(self, principal: Principal) -> None:
         """Deny by default: a token whose scopes grant nothing here gets 403 naming the scopes that would."""
@@ -187,12 +193,26 @@ class GraphQLEndpoint:
 
 
 def _status(response: GraphQLResponse, media_type: str) -> int:
-    """HTTP status: with application/json a well-formed request gets 200 unless fedgate itself failed."""
+    """HTTP status: with application/json a well-formed request gets 200 unless fedgate itself failed.
+
+    A ``@strict`` failure (``"data": null``) gets the departments' 502/503/504 with
+    application/graphql-response+json, which the GraphQL-over-HTTP specification allows for a null
+    ``data``; with application/json it is 200, as that media type cannot tell a gateway's 5xx from a proxy's.
+    """
+    if response.strict_failure:
+        return response.http_status if media_type == GRAPHQL_RESPONSE else 200
     if not response.is_request_error:
         return 200
     if media_type == GRAPHQL_RESPONSE or response.http_status >= 500:
         return response.http_status
     return 200
+
+
+def _retry_after(response: GraphQLResponse) -> int | None:
+    """``Retry-After`` seconds for a 503: the longest ``retryAfter`` among its errors (open breakers)."""
+    hints = [error.get("extensions", {}).get("retryAfter") for error in response.errors]
+    seconds = [hint for hint in hints if isinstance(hint, int)]
+    return max(seconds) if seconds else None
 
 
 def _json(raw: bytes, what: str) -> Any:

@@ -2,7 +2,11 @@
 
     document (cached parse + validate) → operation → variables → plan (cached) → execute → response
 
-The HTTP endpoint, the CLI's ``explain`` and the tests all go through :class:`Gateway`.
+Every executed response that queried departments carries ``extensions.sources`` (each department asked,
+``complete`` or ``failed``: :mod:`gateway.execution.outcome`). An operation marked ``@strict``
+(:mod:`schema.directives`) is all or nothing: any department failing gives ``data: null`` and one error
+per failed department. The HTTP endpoint, the CLI's ``explain`` and the tests all go through
+:class:`Gateway`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from gateway.errors import (
     InternalError,
     QueryLimitError,
 )
+from gateway.execution.executor import ExecutionResult as PlanResult
 from gateway.execution.executor import Executor
+from gateway.execution.outcome import sources_summary, strict_status
 from gateway.execution.sources import Sources
 from gateway.explain import explain
 from gateway.planning.plan import Introspection, Plan
@@ -46,6 +52,7 @@ from gateway.principal import Principal
 from gateway.settings import Settings
 from gateway.validation_rules import limit_rules
 from schema.catalog import Catalog
+from schema.directives import is_strict
 from schema.graphql_types import GatewaySchema, PageSizes, Visibility, build_schema
 
 log = structlog.get_logger("fedgate.gateway")
@@ -62,25 +69,29 @@ class GraphQLRequest:
 
 @dataclass
 class GraphQLResponse:
-    """The answer. ``data`` is ``None`` when the request failed before execution (a request error)."""
+    """The answer. ``data`` is ``None`` when the request failed before execution (a request error), or
+    when a ``@strict`` operation failed (``strict_failure``: then the body says ``"data": null``)."""
 
     data: dict[str, Any] | None
     errors: list[dict[str, Any]] = field(default_factory=list)
     extensions: dict[str, Any] = field(default_factory=dict)
     #: Statements run per department (not sent to the caller; for logs and tests).
     statements: dict[str, int] = field(default_factory=dict)
-    #: HTTP status of a request error (400 for the caller's mistakes, 500 for fedgate's own).
+    #: HTTP status of a request error (400 for the caller's mistakes, 500 for fedgate's own) or, with
+    #: ``application/graphql-response+json``, of a strict failure (502, 503 or 504).
     http_status: int = 400
+    #: A ``@strict`` operation executed and a department failed: ``data`` is null, ``errors`` name them.
+    strict_failure: bool = False
 
     @property
     def is_request_error(self) -> bool:
-        return self.data is None
+        return self.data is None and not self.strict_failure
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {}
         if self.errors:
             body["errors"] = self.errors
-        if self.data is not None:
+        if self.data is not None or self.strict_failure:
             body["data"] = self.data
         if self.extensions:
             body["extensions"] = self.extensions
@@ -97,6 +108,8 @@ class PreparedRequest:
     operation: OperationDefinitionNode
     variables: dict[str, Any]
     plan: Plan
+    #: The operation carries ``@strict``: any department failing fails the whole request.
+    strict: bool = False
 
 
 def request_error(error: FedgateError) -> GraphQLResponse:
@@ -152,7 +165,7 @@ class Gateway:
             return self.schema
         schema = self._schemas.get(access.visibility_key)
         if schema is None:
-            visibility = Visibility(access.columns(), access.via_only())
+            visibility = Visibility(access.columns(), access.via_only(), access.plain())
             schema = build_schema(self.catalog, self.page_sizes, visibility, key=f"scoped:{access.visibility_key}")
             self._schemas[access.visibility_key] = schema
         return schema
@@ -185,12 +198,16 @@ class Gateway:
             return prepared
         context = FetchContext(subject_token=principal.token, subject=principal.subject)
         result = await self.executor.execute(prepared.plan, prepared.variables, context)
+        extensions: dict[str, Any] = {}
+        if result.departments:
+            extensions["sources"] = sources_summary(result.departments)
+        if self.policy is not None and principal.has_scope(self.settings.policy.explain_scope):
+            extensions["plan"] = explain(prepared.plan)
+        if prepared.strict and result.failed_departments:
+            return _strict_failure(result, extensions)
         errors = list(result.errors)
         if prepared.plan.has_introspection:
             errors.extend(_introspect(prepared, request, result.data))
-        extensions = {}
-        if self.policy is not None and principal.has_scope(self.settings.policy.explain_scope):
-            extensions["plan"] = explain(prepared.plan)
         return GraphQLResponse(result.data, errors, extensions, statements=result.statements)
 
     def prepare(self, request: GraphQLRequest, principal: Principal) -> PreparedRequest | GraphQLResponse:
@@ -218,7 +235,7 @@ class Gateway:
                 None, [{"message": e.message, "extensions": {"code": BadUserInputError.code}} for e in coerced]
             )
         plan = self.plan(schema, access, parsed.document, operation, request, coerced)
-        return PreparedRequest(schema, access, parsed.document, operation, coerced, plan)
+        return PreparedRequest(schema, access, parsed.document, operation, coerced, plan, strict=is_strict(operation))
 
     def plan(
         self,
@@ -247,6 +264,15 @@ class Gateway:
         self._structural[base] = names
         self._plans[(base, _frozen({name: variables.get(name) for name in sorted(names)}))] = plan
         return plan
+
+
+def _strict_failure(result: PlanResult, extensions: dict[str, Any]) -> GraphQLResponse:
+    """A ``@strict`` operation with failed departments: no data, one error per failed department."""
+    failed = result.failed_departments
+    errors = [outcome.strict_error() for outcome in failed]
+    return GraphQLResponse(
+        None, errors, extensions, statements=result.statements, http_status=strict_status(failed), strict_failure=True
+    )
 
 
 def _bad(code: str, message: str, **extensions: Any) -> GraphQLResponse:

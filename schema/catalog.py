@@ -18,6 +18,7 @@ from pydantic import Field, StringConstraints
 from gateway.errors import ConfigError
 from schema.configfile import load_yaml, validate
 from schema.endpoints import GraphQLEndpoint, RestEndpoint
+from schema.entities import Entity, ResolvedEntity
 from schema.http_sources import GraphQLSource, RestSource
 from schema.models import StrictModel
 from schema.naming import GRAPHQL_NAME, SQL_NAME, camel, pascal
@@ -147,6 +148,7 @@ class Catalog(StrictModel):
     version: Literal[1] = 1
     identifiers: list[IdentifierKind] = Field(default_factory=list)
     departments: list[Department] = Field(min_length=1)
+    entities: list[Entity] = Field(default_factory=list, description="Subjects merged across departments.")
 
     @cached_property
     def departments_by_name(self) -> Mapping[str, Department]:
@@ -154,6 +156,11 @@ class Catalog(StrictModel):
 
     def department(self, name: str) -> Department:
         return self.departments_by_name[name]
+
+    @cached_property
+    def resolved_entities(self) -> Mapping[str, ResolvedEntity]:
+        """Entities with their tables and columns looked up (valid once the catalog's checks pass)."""
+        return {entity.name: ResolvedEntity(entity, self) for entity in self.entities}
 
     def table(self, ref: str) -> tuple[Department, Table]:
         """``"health.patients"`` → (department, table); ``KeyError`` if either is unknown."""

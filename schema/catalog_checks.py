@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from schema.catalog import Catalog, Department, Table
 from schema.endpoints import GraphQLArgument, GraphQLEndpoint, RestEndpoint, RestFilter
+from schema.entity_checks import entities
 from schema.naming import is_graphql_name
 from schema.types import ColumnType
 
@@ -173,6 +174,42 @@ def endpoints(catalog: Catalog) -> Iterator[Problem]:
                         "the API's ordering of text may differ from fedgate's"
                     ),
                 )
+        yield from _endpoint_keys(t_loc, kind, mapping, table)
+
+
+def _overlapping(paths: Sequence[str]) -> set[str]:
+    """Dotted paths that repeat another or lie inside it (``where`` and ``where.id``)."""
+    clashes = {path for path, count in Counter(paths).items() if count > 1}
+    for path in paths:
+        clashes.update(other for other in paths if other.startswith(path + "."))
+    return clashes
+
+
+def _endpoint_keys(t_loc: Loc, kind: str, mapping: RestEndpoint | GraphQLEndpoint, table: Table) -> Iterator[Problem]:
+    """Each parameter or argument is set by one filter only, and never also by pagination; each remote
+    field is selected once; an ``in`` argument takes a list."""
+    if isinstance(mapping, RestEndpoint):
+        pagination = mapping.pagination.model_dump(exclude={"style", "size", "first_page", "next_cursor"})
+        keys = [f.param for f in mapping.filters] + [name for name in pagination.values() if name]
+        for f_index, declared in enumerate(mapping.filters):
+            if keys.count(declared.param) > 1:
+                yield (*t_loc, kind, "filters", f_index, "param"), f"parameter '{declared.param}' is set twice"
+        return
+    pages = mapping.pagination.model_dump(exclude={"style", "size"})
+    paths = [a.argument for a in mapping.arguments] + list(pages.values())
+    clashes = _overlapping(paths)
+    for a_index, argument in enumerate(mapping.arguments):
+        a_loc: Loc = (*t_loc, kind, "arguments", a_index)
+        if argument.argument in clashes:
+            yield (*a_loc, "argument"), f"argument '{argument.argument}' is set twice or inside another one"
+        listed = argument.type.startswith("[")
+        if listed != (argument.operator == "in"):
+            wanted = "a list type such as [String!]!" if argument.operator == "in" else "a single value's type"
+            yield (*a_loc, "type"), f"'{argument.operator}' needs {wanted}, not {argument.type}"
+    selected = [mapping.fields.get(column.name, column.name) for column in table.columns]
+    for name in sorted(mapping.fields):
+        if mapping.fields[name] in _overlapping(selected):
+            yield (*t_loc, kind, "fields", name), f"field '{mapping.fields[name]}' is selected twice or inside another"
 
 
 def _tables(catalog: Catalog) -> Iterator[tuple[int, int, Department, Table]]:
@@ -188,4 +225,5 @@ CHECKS: tuple[Callable[[Catalog], Iterator[Problem]], ...] = (
     identifier_kinds,
     relationships,
     endpoints,
+    entities,
 )

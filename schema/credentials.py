@@ -61,11 +61,18 @@ class BasicCredential(StrictModel):
 
 
 class _TokenEndpointClient(StrictModel):
+    """A confidential client of an OAuth 2.0 authorisation server (what both token grants share)."""
+
     token_url: str = Field(pattern=HTTP_URL, description="The authorisation server's token endpoint.")
     client_id: str = Field(min_length=1)
     client_secret_env: str = Field(pattern=ENV_NAME, description="Environment variable holding the client secret.")
+    client_auth: Literal["client_secret_basic", "client_secret_post"] = Field(
+        "client_secret_basic", description="How fedgate authenticates to the token endpoint (RFC 6749 §2.3.1)."
+    )
     scope: str | None = Field(None, description="Scopes to ask for, space-separated.")
-    audience: str | None = Field(None, description="The audience (``resource``) the token is for.")
+    audience: str | None = Field(
+        None, min_length=1, description="The audience the token is for, sent as the ``audience`` parameter."
+    )
     _secret: SecretStr | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")

@@ -104,9 +104,12 @@ class GraphQLArgument(StrictModel):
     operator: Operator = "eq"
     argument: GraphQLPath
     type: GraphQLTypeRef = Field(description="The GraphQL type of the variable, e.g. String! or [String!]!.")
+    max_values: int = Field(100, ge=1, le=10_000, description="For 'in': values per request; more are chunked.")
 
 
 class NoGraphQLPagination(StrictModel):
+    """The field returns every matching row in one response."""
+
     style: Literal["none"]
 
 

@@ -32,9 +32,26 @@ import graphene
 from graphql import GraphQLSchema
 
 from schema.catalog import Catalog, Column, Department, Relationship, Table
+from schema.directives import DIRECTIVES
+from schema.entities import MergedField, ResolvedEntity, ResolvedMember
 from schema.types import ColumnType
 
-FieldKind = Literal["namespace", "list", "lookup", "column", "relationship"]
+FieldKind = Literal[
+    "namespace",
+    "list",
+    "lookup",
+    "column",
+    "relationship",
+    "entity_lookup",
+    "entity_list",
+    "entity_count",
+    "entity_key",
+    "merged",
+    "member",
+    "links",
+    "possible_matches",
+    "match_link",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +63,9 @@ class FieldBinding:
     table: Table | None = None
     column: Column | None = None
     relationship: Relationship | None = None
+    entity: ResolvedEntity | None = None
+    member: ResolvedMember | None = None
+    merged: MergedField | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +168,8 @@ class Visibility:
 
     columns: Mapping[tuple[str, str], frozenset[str]]
     via_only: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    #: Readable columns shown unmasked on every row; only these can link records (``None``: all readable).
+    plain: Mapping[tuple[str, str], frozenset[str]] | None = None
 
 
 class _Builder:
@@ -166,6 +188,17 @@ class _Builder:
             return list(table.columns)
         readable = self.visible.columns.get((department.name, table.name), frozenset())
         return [column for column in table.columns if column.name in readable]
+
+    def plain(self, department: Department, table: Table, column: str) -> bool:
+        """The caller reads ``column`` unmasked on every row (so it can join records across departments)."""
+        readable = any(c.name == column for c in self.columns(department, table))
+        if self.visible is None or self.visible.plain is None:
+            return readable
+        return readable and column in self.visible.plain.get((department.name, table.name), frozenset())
+
+    def root_readable(self, department: Department, table: Table) -> bool:
+        """The table may be queried directly (not only through certain relationships)."""
+        return table in self.root_tables(department)
 
     def tables(self, department: Department) -> list[Table]:
         return [table for table in department.tables if self.columns(department, table)]
@@ -206,12 +239,15 @@ class _Builder:
             description = f"{department.title}. {department.description}".strip()
             root[department.graphql_field] = graphene.Field(namespace, description=description)
             self.schema.bindings[("Query", department.graphql_field)] = FieldBinding("namespace", department)
+        from schema.entity_types import EntityTypes  # it builds on this module's types
+
+        EntityTypes(self).build(root)
         if not root:
             root["_nothing"] = graphene.Field(
                 graphene.Boolean, description="Present only because a schema needs a field: nothing is granted."
             )
         query = type("Query", (graphene.ObjectType,), {"Meta": _meta("Query", "The federated departments."), **root})
-        self.schema.graphql = graphene.Schema(query=query, auto_camelcase=False).graphql_schema
+        self.schema.graphql = graphene.Schema(query=query, auto_camelcase=False, directives=DIRECTIVES).graphql_schema
         return self.schema
 
     def _inputs(self, department: Department, table: Table) -> None:

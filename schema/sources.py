@@ -19,13 +19,35 @@ ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 HTTP_URL = r"^https?://[^\s/?#]+[^\s#]*$"
 
 
+class BreakerSettings(StrictModel):
+    """A department's circuit breaker: after ``failures`` consecutive unhealthy failures fedgate stops
+    calling the source for ``reset_seconds``, then lets one probe through; the cool-down doubles after
+    each failed probe, up to ``max_reset_seconds`` (see ``gateway/execution/breaker.py``)."""
+
+    enabled: bool = Field(True, description="false: never stop calling the source, however often it fails.")
+    failures: int = Field(5, ge=1, le=1000, description="Consecutive unhealthy failures that open the breaker.")
+    reset_seconds: float = Field(10.0, ge=0.1, le=3600, description="Cool-down before the first probe.")
+    max_reset_seconds: float = Field(
+        120.0, ge=0.1, le=86400, description="Longest cool-down, however many probes failed in a row."
+    )
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> BreakerSettings:
+        if self.max_reset_seconds < self.reset_seconds:
+            raise ValueError("max_reset_seconds must be at least reset_seconds")
+        return self
+
+
 class SourceSettings(StrictModel):
-    """What every source kind shares: its per-query timeout, pool size and concurrency limit."""
+    """What every source kind shares: its per-query timeout, pool size, concurrency limit and breaker."""
 
     timeout_seconds: float = Field(5.0, gt=0, le=300, description="Per-query timeout; the query is cancelled.")
     pool_size: int = Field(4, ge=1, le=200, description="Connections kept open to the source.")
     max_concurrency: int | None = Field(
         None, ge=1, le=1000, description="Queries in flight at once (bulkhead); defaults to pool_size."
+    )
+    breaker: BreakerSettings = Field(
+        default_factory=BreakerSettings, description="When to stop calling a failing source."
     )
 
     @property

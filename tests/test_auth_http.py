@@ -188,4 +188,4 @@ async def test_full_visibility_refuses_fields_outside_the_grants(sqlite_clinic: 
         )
         assert sorted_on_hidden.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN_FIELD"
         fine = await deployment.query('{ clinic { person(personId: "p01") { givenName } } }', "reception-app")
-        assert fine.json() == {"data": {"clinic": {"person": {"givenName": "alice"}}}}
+        assert fine.json()["data"] == {"clinic": {"person": {"givenName": "alice"}}}

@@ -81,7 +81,13 @@ def test_post_json(server: str) -> None:
                     "cases": [],
                 }
             }
-        }
+        },
+        "extensions": {
+            "sources": {
+                "clinic": {"status": "complete", "statements": 1},
+                "council": {"status": "complete", "statements": 1},
+            }
+        },
     }
 
 
@@ -94,7 +100,10 @@ def test_get_with_query_string_and_variables(server: str) -> None:
         },
     )
     assert response.status_code == 200
-    assert response.json() == {"data": {"clinic": {"person": {"givenName": "bob"}}}}
+    assert response.json() == {
+        "data": {"clinic": {"person": {"givenName": "bob"}}},
+        "extensions": {"sources": {"clinic": {"status": "complete", "statements": 1}}},
+    }
 
 
 def test_graphql_response_media_type_gives_400_for_invalid_documents(server: str) -> None:

@@ -19,6 +19,10 @@ class DevClient(StrictModel):
     claims: dict[str, str | list[str]] = Field(
         default_factory=dict, description="Extra claims in its tokens (organisation, role...)."
     )
+    exchange_audiences: list[str] = Field(
+        default_factory=list,
+        description="Audiences it may obtain tokens for by RFC 8693 token exchange (fedgate's own client).",
+    )
 
 
 class DevIssuerSettings(FileRelative):

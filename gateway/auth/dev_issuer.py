@@ -1,7 +1,9 @@
 """A small OAuth 2.0 authorization server for the demo and development, built with authlib.
 
 * ``POST /oauth/token``: the client-credentials grant (RFC 6749 §4.4), client authentication by HTTP
-  Basic or form post; issues RFC 9068 JWT access tokens (``typ: at+jwt``) signed with RS256.
+  Basic or form post; issues RFC 9068 JWT access tokens (``typ: at+jwt``) signed with RS256. Clients
+  with ``exchange_audiences`` may also exchange a token it issued for one meant for one of those
+  audiences (RFC 8693 token exchange, :mod:`gateway.auth.exchange_grant`).
 * ``GET /.well-known/jwks.json``: its public signing key.
 * ``GET /.well-known/openid-configuration`` (and ``oauth-authorization-server``): discovery metadata.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.auth.dev_config import DevClient, DevIssuerSettings
+from gateway.auth.exchange_grant import GRANT_TYPE as TOKEN_EXCHANGE
+from gateway.auth.exchange_grant import ExchangeSubject, TokenExchangeGrant
 from gateway.errors import ConfigError, ConfigIssue
 
 
@@ -91,7 +96,12 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return endpoint == "token" and method in {"client_secret_basic", "client_secret_post"}
 
     def check_grant_type(self, grant_type: str) -> bool:
+        if grant_type == TOKEN_EXCHANGE:
+            return bool(self.client.exchange_audiences)
         return grant_type == "client_credentials"
+
+    def may_exchange_for(self, audience: str) -> bool:
+        return audience in self.client.exchange_audiences
 
     def get_allowed_scope(self, scope: str | None) -> str:
         """The requested scopes this client may have; all of its scopes when none are requested."""
@@ -111,9 +121,15 @@ class _TokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
         return KeySet([self.state.key])
 
     def get_audiences(self, client: _Client, user: object, scope: str) -> str:
+        if isinstance(user, ExchangeSubject):
+            return user.audience
         return self.settings.audience
 
     def get_extra_claims(self, client: _Client, grant_type: str, user: object, scope: str) -> dict[str, Any]:
+        if isinstance(user, ExchangeSubject):
+            # The exchanging client acts for the subject; the token ends when the subject's does.
+            lifetime = min(self.settings.token_lifetime_seconds, user.expires_at - int(time.time()))
+            return {"act": {"sub": client.get_client_id()}, "exp": int(time.time()) + lifetime}
         return dict(client.client.claims)
 
     def _get_expires_in(self, client: _Client, grant_type: str) -> int:
@@ -141,7 +157,12 @@ class DevAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.settings = settings
         self.clients = {client.id: _Client(client, state.client_secrets[client.id]) for client in settings.clients}
         self.register_grant(ClientCredentialsGrant)
+        self.register_grant(TokenExchangeGrant)
         self.register_token_generator("default", _TokenGenerator(settings, state))
+        # What the token-exchange grant checks subject tokens against: this issuer's own access tokens.
+        self.subject_token_key = state.key
+        self.issuer = settings.issuer
+        self.audience = settings.audience
 
     def query_client(self, client_id: str) -> _Client | None:
         return self.clients.get(client_id)
@@ -168,7 +189,7 @@ def create_dev_issuer_app(settings: DevIssuerSettings) -> Starlette:
         "issuer": settings.issuer,
         "token_endpoint": f"{settings.issuer}/oauth/token",
         "jwks_uri": f"{settings.issuer}/.well-known/jwks.json",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", TOKEN_EXCHANGE],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": server.scopes_supported,
         "response_types_supported": ["token"],

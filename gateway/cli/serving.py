@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
@@ -15,7 +16,9 @@ from gateway.cli.common import ConfigOption, app, console, fail, load_settings_o
 from gateway.errors import ConfigError
 from gateway.logs import configure_logging
 from gateway.settings import Settings
-from schema.catalog import load_catalog
+
+if TYPE_CHECKING:
+    from demo.run import Demo
 
 
 def _run(settings: Settings, host: str | None, port: int | None, *, demo: bool, config: Path) -> None:
@@ -50,33 +53,77 @@ def serve(
 def demo(
     port: Annotated[int | None, typer.Option(help="Port to serve the gateway on (default 8000).")] = None,
     regenerate: Annotated[bool, typer.Option(help="Rebuild the demo departments' data.")] = False,
+    backends: Annotated[
+        str,
+        typer.Option(
+            help="Database servers to move departments to, comma-separated: postgres (health, into "
+            "PostgreSQL on 127.0.0.1:5432 as user postgres) and/or mariadb (DWP, into MariaDB on "
+            "127.0.0.1:3306 as root). The data is reloaded on every start; the other departments stay "
+            "SQLite, housing stays REST. Default: everything embedded (SQLite + REST)."
+        ),
+    ] = "",
+    housing_port: Annotated[int, typer.Option(help="Port for the housing department's REST API.")] = 8002,
 ) -> None:
-    """Build the demo departments if needed and serve them, with the dev issuer and example queries."""
-    from demo.run import SETTINGS_FILE, ensure_data, examples
+    """Build the demo departments if needed and serve them, with the dev issuer and example queries.
 
-    settings = load_settings_or_exit(SETTINGS_FILE)
-    catalog = load_catalog(settings.catalog_path)
-    written = ensure_data(catalog, regenerate=regenerate)
-    if written:
-        console.print(f"Generated {len(written)} demo department databases in {written[0].parent}")
+    Three processes: the gateway (:8000), the development OAuth server (:8001, same process) and the
+    housing department's REST API (:8002, its own process, stopped with the demo).
+    """
+    from demo.backends import BackendError
+    from demo.housing_api import TOKEN_ENV
+    from demo.run import HOUSING_DATA, SETTINGS_FILE, examples, prepare
+    from demo.services import ServiceError, start_housing_api
+
+    try:
+        plan = prepare(
+            load_settings_or_exit(SETTINGS_FILE), regenerate=regenerate, backends=backends, housing_port=housing_port
+        )
+    except (BackendError, ConfigError) as error:
+        raise fail(str(error)) from None
+    settings, catalog = plan.settings, plan.catalog
+    if plan.written:
+        console.print(f"Generated {len(plan.written)} demo department files in {plan.written[0].parent}")
     assert settings.dev_issuer is not None
     DevIssuerState.load_or_create(settings.dev_issuer)
-    actual_port = settings.server.port if port is None else port
-    url = f"http://{settings.server.host}:{actual_port}/graphql"
+    try:
+        housing = start_housing_api(
+            host="127.0.0.1", port=plan.housing_port, data=HOUSING_DATA, token=os.environ[TOKEN_ENV]
+        )
+    except ServiceError as error:
+        raise fail(str(error)) from None
+    try:
+        _print_demo(plan, housing.pid, settings.server.port if port is None else port)
+        for example in examples(catalog):
+            console.print(f"\n[bold]{example.title}[/] (client: {example.client})")
+            console.print(example.query, highlight=False, markup=False, soft_wrap=True)
+        console.print()
+        _run(settings, None, settings.server.port if port is None else port, demo=True, config=SETTINGS_FILE)
+    finally:
+        housing.stop()
+
+
+def _print_demo(plan: Demo, housing_pid: int, port: int) -> None:
+    from demo.run import DATA_DIR
+
+    settings = plan.settings
+    assert settings.dev_issuer is not None
+    url = f"http://{settings.server.host}:{port}/graphql"
     clients = "\n".join(f"  {client.id:<18} {client.name}" for client in settings.dev_issuer.clients)
+    servers = "".join(
+        f"\n          {p.department} in {p.server.title} ({p.server.host}:{p.server.port}, database {p.database})"
+        for p in plan.placements
+    )
     console.print(
         Panel.fit(
             f"GraphiQL: [bold]{url}[/]  (open it in a browser)\n"
             f"Token:    [bold]fedgate token --client mash-case-app[/]  then, in GraphiQL's Headers tab:\n"
             '          {"Authorization": "Bearer <token>"}\n'
+            f"Housing:  REST API on {plan.housing_url} (pid {housing_pid}): [bold]kill {housing_pid}[/] stops that "
+            "department alone\n"
+            f"Data:     SQLite files in {DATA_DIR}{servers}\n"
             f"Clients:\n{clients}"
         )
     )
-    for example in examples(catalog):
-        console.print(f"\n[bold]{example.title}[/] (client: {example.client})")
-        console.print(example.query, highlight=False, markup=False, soft_wrap=True)
-    console.print()
-    _run(settings, None, actual_port, demo=True, config=SETTINGS_FILE)
 
 
 @app.command()

@@ -6,6 +6,7 @@
 * A department that fails or times out yields ``null`` at each of its paths with an error naming the
   department, a stable code and whether retrying may help; the rest of the answer still comes back.
 * The request has a deadline; each statement gets the smaller of its source's timeout and the time left.
+* The result says what each department asked contributed (:mod:`gateway.execution.outcome`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from typing import Any
 
 from adapters.base import NO_CONTEXT, FetchContext
 from gateway.errors import FedgateError, ForbiddenColumnError, QueryLimitError, SourceError
+from gateway.execution.entities import EntityRun
+from gateway.execution.outcome import DepartmentOutcome, department_outcomes
 from gateway.execution.sources import Sources
+from gateway.planning.entity_plan import EntityRoot
 from gateway.planning.plan import ChildEdge, Namespace, ParentKeys, Plan, RootScan, ScanNode, Typename
 
 #: At most this many errors are reported for one failed child field (one per affected path).
@@ -38,8 +42,14 @@ class _Failure:
 class ExecutionResult:
     data: dict[str, Any]
     errors: list[dict[str, Any]]
-    #: Statements run per department (for logs, metrics and tests of batching).
+    #: Statements sent per department (for logs, metrics and tests of batching).
     statements: dict[str, int] = field(default_factory=dict)
+    #: Each department asked, complete or failed (``extensions.sources``, strict mode).
+    departments: dict[str, DepartmentOutcome] = field(default_factory=dict)
+
+    @property
+    def failed_departments(self) -> list[DepartmentOutcome]:
+        return [outcome for outcome in self.departments.values() if outcome.failed]
 
 
 class Executor:
@@ -79,6 +89,9 @@ class _Run:
         self.deadline = deadline
         self.failures: list[_Failure] = []
         self.statements: dict[str, int] = {}
+        #: Departments asked, and every error a department's source gave (however the caller used it).
+        self.asked: dict[str, None] = {}
+        self.source_errors: list[tuple[str, SourceError]] = []
         # Resolve every variable-fed value before any I/O: a bad limit fails the request, not half of it.
         self.values: dict[int, dict[str, Any]] = {
             id(scan): {
@@ -106,9 +119,16 @@ class _Run:
                             namespace[entry.response_key] = None
                             path: list[str | int] = [root.response_key, entry.response_key]
                             tasks.append(group.create_task(self._root(entry, namespace, path)))
+                elif isinstance(root, EntityRoot):
+                    data[root.response_key] = None
+                    tasks.append(group.create_task(self._entity(root, data)))
                 else:
                     data[root.response_key] = None  # introspection: filled in by the endpoint
-        return ExecutionResult(data, self._errors(data), self.statements)
+        departments = department_outcomes(self.asked, self.statements, self.source_errors)
+        return ExecutionResult(data, self._errors(data), self.statements, departments)
+
+    async def _entity(self, root: EntityRoot, data: dict[str, Any]) -> None:
+        data[root.response_key] = await EntityRun(self, root).execute()
 
     async def _root(self, entry: RootScan, namespace: dict[str, Any], path: list[str | int]) -> None:
         node = entry.node
@@ -124,8 +144,14 @@ class _Run:
     async def _fetch(self, node: ScanNode, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         assert node.prepared is not None, "plan was not bound to the sources"
         department = node.department.name
-        self.statements[department] = self.statements.get(department, 0) + 1
-        return await self.sources.fetch(department, node.prepared, values, self.deadline, self.context)
+        self.asked[department] = None
+        try:
+            return await self.sources.fetch(
+                department, node.prepared, values, self.deadline, self.context, sent=self.statements
+            )
+        except SourceError as error:
+            self.source_errors.append((department, error))
+            raise
 
     def _objects(self, node: ScanNode, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         objects = []

@@ -1,4 +1,17 @@
-"""The departments' adapters at run time: opened at start-up, each behind its own bulkhead and timeout.
+"""The departments' adapters at run time: opened at start-up, each behind its own breaker, bulkhead and timeout.
+
+A statement for a department goes through, in order:
+
+1. its **circuit breaker** (:mod:`gateway.execution.breaker`): open, it fails at once with
+   ``SOURCE_CIRCUIT_OPEN``, before queueing for anything;
+2. its **bulkhead**, a semaphore of ``max_concurrency`` slots, waited for no longer than the statement's
+   timeout (the smaller of the source's ``timeout_seconds`` and the time left before the request's deadline);
+3. the breaker again, for leave to call (half-open, only one probe gets it);
+4. the **adapter**, given what is left of that timeout, and abandoned :data:`OVERRUN_GRACE` seconds after
+   it if it ignores it: no adapter can hold a request past its deadline by more than that.
+
+Only what the adapter reports counts towards the breaker: a statement refused by the breaker, or that
+never got a slot or any time, was never sent. Opening, health checks and closing are bounded the same way.
 
 A department that is down at start-up does not stop the gateway: its adapter connects lazily on the
 next query, and until then its fields fail with ``SOURCE_UNAVAILABLE`` while the others answer.
@@ -16,10 +29,15 @@ import structlog
 
 from adapters.base import NO_CONTEXT, Capabilities, FetchContext, PreparedQuery, Row, SourceAdapter
 from adapters.registry import create_adapter
-from gateway.errors import SourceError, SourceTimeoutError
+from gateway.errors import SourceCircuitOpenError, SourceError, SourceTimeoutError
+from gateway.execution.breaker import BreakerState, CircuitBreaker, Clock
 from schema.catalog import Catalog
 
 log = structlog.get_logger("fedgate.sources")
+
+#: Seconds an adapter may overrun the timeout it was given before it is abandoned (time to cancel the
+#: statement on the source). An adapter that honours its timeout never reaches this.
+OVERRUN_GRACE = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +48,22 @@ class SourceHealth:
     ok: bool
     latency_ms: float
     code: str | None = None
+    #: The department's circuit breaker: ``closed``, ``open``, ``half_open`` or ``disabled``.
+    breaker: BreakerState = BreakerState.CLOSED
+    #: Seconds until an open breaker lets a probe through.
+    retry_after: float | None = None
 
 
 class Sources:
     """Every department's adapter, keyed by department name."""
 
-    def __init__(self, catalog: Catalog, adapters: Mapping[str, SourceAdapter] | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        adapters: Mapping[str, SourceAdapter] | None = None,
+        *,
+        breaker_clock: Clock = time.monotonic,
+    ) -> None:
         self.catalog = catalog
         self.adapters: dict[str, SourceAdapter] = dict(adapters or {})
         for department in catalog.departments:
@@ -44,9 +72,21 @@ class Sources:
             department.name: asyncio.Semaphore(department.source.concurrency) for department in catalog.departments
         }
         self._timeouts = {department.name: department.source.timeout_seconds for department in catalog.departments}
+        self.breakers = {
+            department.name: CircuitBreaker(
+                department.name,
+                department.source.breaker,
+                probe_timeout=department.source.timeout_seconds,
+                clock=breaker_clock,
+            )
+            for department in catalog.departments
+        }
 
     def adapter(self, department: str) -> SourceAdapter:
         return self.adapters[department]
+
+    def breaker(self, department: str) -> CircuitBreaker:
+        return self.breakers[department]
 
     def capabilities(self) -> dict[str, Capabilities]:
         return {name: adapter.capabilities for name, adapter in self.adapters.items()}
@@ -59,7 +99,11 @@ class Sources:
 
         async def open_one(name: str, adapter: SourceAdapter) -> SourceError | None:
             try:
-                await adapter.open()
+                async with asyncio.timeout(self._timeouts.get(name, 5.0) + OVERRUN_GRACE):
+                    await adapter.open()
+            except TimeoutError:
+                log.warning("source_unavailable_at_startup", department=name, code=SourceTimeoutError.code)
+                return SourceTimeoutError(name, f"department '{name}' did not answer while connecting")
             except SourceError as error:
                 log.warning("source_unavailable_at_startup", department=name, code=error.code)
                 return error
@@ -69,7 +113,13 @@ class Sources:
         return dict(zip(self.adapters, results, strict=True))
 
     async def close_all(self) -> None:
-        await asyncio.gather(*(adapter.close() for adapter in self.adapters.values()), return_exceptions=True)
+        async def close_one(name: str, adapter: SourceAdapter) -> None:
+            async with asyncio.timeout(self._timeouts.get(name, 5.0) + OVERRUN_GRACE):
+                await adapter.close()
+
+        await asyncio.gather(
+            *(close_one(name, adapter) for name, adapter in self.adapters.items()), return_exceptions=True
+        )
 
     async def fetch(
         self,
@@ -78,8 +128,15 @@ class Sources:
         values: Mapping[str, Any],
         deadline: float,
         context: FetchContext = NO_CONTEXT,
+        *,
+        sent: dict[str, int] | None = None,
     ) -> list[Row]:
-        """Run a prepared query within the department's timeout and the request's deadline."""
+        """Run a prepared query within the department's breaker, bulkhead, timeout and the request's deadline.
+
+        ``sent`` counts, per department, the statements actually handed to the adapter.
+        """
+        breaker = self.breakers[department]
+        breaker.check()  # open: fail now, without queueing for a slot
         timeout = min(self._timeouts[department], deadline - time.monotonic())
         if timeout <= 0:
             raise SourceTimeoutError(
@@ -95,22 +152,49 @@ class Sources:
                 department, f"department '{department}' is saturated; no slot within {timeout:g} s"
             ) from exc
         try:
-            remaining = timeout - (time.monotonic() - started)
-            return await self.adapters[department].fetch(
-                prepared, values, timeout=max(remaining, 0.001), context=context
-            )
+            permit = breaker.admit()  # it may have opened while we waited, or another call holds the probe
+            if sent is not None:
+                sent[department] = sent.get(department, 0) + 1
+            remaining = max(timeout - (time.monotonic() - started), 0.001)
+            try:
+                async with asyncio.timeout(remaining + OVERRUN_GRACE):
+                    rows = await self.adapters[department].fetch(prepared, values, timeout=remaining, context=context)
+            except TimeoutError as exc:
+                log.warning("source_overran_timeout", department=department, timeout=round(remaining, 3))
+                error = SourceTimeoutError(
+                    department, f"department '{department}' did not answer within {remaining:.3g} s"
+                )
+                breaker.failed(permit, error)
+                raise error from exc
+            except SourceError as error:
+                breaker.failed(permit, error)
+                raise
+            except BaseException:
+                breaker.abandoned(permit)
+                raise
+            breaker.succeeded(permit)
+            return rows
         finally:
             bulkhead.release()
 
     async def health(self) -> list[SourceHealth]:
-        """Check every department concurrently."""
+        """Check every department concurrently. A department whose breaker is open is not ready, and its
+        source is not called (health checks do not move breakers either way)."""
 
         async def check(name: str, adapter: SourceAdapter) -> SourceHealth:
+            breaker = self.breakers[name].snapshot()
+            if breaker.state is BreakerState.OPEN:  # not touched while open; not ready either
+                code = SourceCircuitOpenError.code
+                return SourceHealth(name, False, 0.0, code, breaker.state, breaker.retry_after)
             started = time.monotonic()
             try:
-                await adapter.health()
+                async with asyncio.timeout(self._timeouts.get(name, 5.0) + OVERRUN_GRACE):
+                    await adapter.health()
+            except TimeoutError:
+                elapsed = (time.monotonic() - started) * 1000
+                return SourceHealth(name, False, elapsed, SourceTimeoutError.code, breaker.state)
             except SourceError as error:
-                return SourceHealth(name, False, (time.monotonic() - started) * 1000, error.code)
-            return SourceHealth(name, True, (time.monotonic() - started) * 1000)
+                return SourceHealth(name, False, (time.monotonic() - started) * 1000, error.code, breaker.state)
+            return SourceHealth(name, True, (time.monotonic() - started) * 1000, breaker=breaker.state)
 
         return list(await asyncio.gather(*(check(name, adapter) for name, adapter in self.adapters.items())))

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from adapters.base import ParameterSpec, PreparedQuery, SourceQuery
 from gateway.errors import QueryLimitError
 from schema.catalog import Department, Table
+
+if TYPE_CHECKING:
+    from gateway.planning.entity_plan import EntityRoot
 
 # --- where a parameter's value comes from -------------------------------------------------------------
 
@@ -197,7 +200,7 @@ class Introspection:
     response_key: str
 
 
-RootField = Namespace | Typename | Introspection
+RootField: TypeAlias = "Namespace | Typename | Introspection | EntityRoot"
 
 
 @dataclass
@@ -213,14 +216,17 @@ class Plan:
 
     def ordered_scans(self) -> list[ScanNode]:
         """Every scan, root scans first in query order, each followed by its children depth-first."""
-        return [
-            node
-            for root in self.roots
-            if isinstance(root, Namespace)
-            for entry in root.entries
-            if isinstance(entry, RootScan)
-            for node in entry.node.walk()
-        ]
+        from gateway.planning.entity_plan import EntityRoot
+
+        nodes: list[ScanNode] = []
+        for root in self.roots:
+            if isinstance(root, Namespace):
+                nodes.extend(
+                    node for entry in root.entries if isinstance(entry, RootScan) for node in entry.node.walk()
+                )
+            elif isinstance(root, EntityRoot):
+                nodes.extend(root.statements())
+        return nodes
 
     @property
     def departments(self) -> frozenset[str]:
@@ -228,13 +234,15 @@ class Plan:
 
     def cost(self, variables: Mapping[str, Any]) -> int:
         """Most rows the whole plan can return."""
-        return sum(
-            entry.node.cost(variables)
-            for root in self.roots
-            if isinstance(root, Namespace)
-            for entry in root.entries
-            if isinstance(entry, RootScan)
-        )
+        from gateway.planning.entity_plan import EntityRoot
+
+        total = 0
+        for root in self.roots:
+            if isinstance(root, Namespace):
+                total += sum(entry.node.cost(variables) for entry in root.entries if isinstance(entry, RootScan))
+            elif isinstance(root, EntityRoot):
+                total += root.cost(variables)
+        return total
 
 
 def page_size_check(default: int, maximum: int) -> Callable[[Any], int]:

@@ -30,6 +30,8 @@ from sqlglot import exp
 from adapters.base import Capabilities, Capability, ParameterSpec
 from gateway.errors import BadRequestError, ForbiddenFieldError
 from gateway.planning.arguments import Provenance
+from gateway.planning.entities import EntityPlanner
+from gateway.planning.estimates import Statistics
 from gateway.planning.filters import FilterCompiler, Parameters, column_ref, ordering, value_slot
 from gateway.planning.guard import FieldGuard, ForbiddenMode
 from gateway.planning.plan import (
@@ -85,11 +87,13 @@ class Planner:
         limits: PlannerLimits | None = None,
         *,
         policy: PlanPolicy | None = None,
+        statistics: Statistics | None = None,
     ) -> None:
         self.schema = schema
         self.capabilities = capabilities
         self.limits = limits or PlannerLimits()
         self.policy = policy
+        self.statistics: Statistics = statistics or {}
 
     def plan(self, document: DocumentNode, operation: OperationDefinitionNode, variables: Mapping[str, Any]) -> Plan:
         if operation.operation is not OperationType.QUERY:
@@ -111,6 +115,7 @@ class _Planning:
         self.capabilities = planner.capabilities
         self.limits = planner.limits
         self.policy = planner.policy
+        self.statistics = planner.statistics
         self.variables = dict(variables)
         self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         self.provenance = Provenance(self.variables)
@@ -134,7 +139,11 @@ class _Planning:
             else:
                 binding = self.schema.binding(query_type.name, name)
                 assert binding is not None
-                roots.append(self._namespace(key, binding.department, query_type.fields[name], nodes))
+                if binding.entity is not None:
+                    planner = EntityPlanner(self, binding.entity)
+                    roots.append(planner.root(key, binding.kind, query_type.fields[name], nodes))
+                else:
+                    roots.append(self._namespace(key, binding.department, query_type.fields[name], nodes))
         return Plan(
             operation_type=operation.operation.value,
             roots=tuple(roots),
@@ -143,7 +152,7 @@ class _Planning:
             scans=self.scans,
         )
 
-    def _object_type(self, field_def: GraphQLField) -> GraphQLObjectType:
+    def object_type(self, field_def: GraphQLField) -> GraphQLObjectType:
         type_ = field_def.type
         while hasattr(type_, "of_type"):
             type_ = type_.of_type
@@ -153,7 +162,7 @@ class _Planning:
     def _namespace(
         self, key: str, department: Department, field_def: GraphQLField, nodes: list[FieldNode]
     ) -> Namespace:
-        namespace_type = self._object_type(field_def)
+        namespace_type = self.object_type(field_def)
         entries: list[RootScan | Typename] = []
         for sub_key, sub_nodes in collect_sub_fields(
             self.graphql, self.fragments, self.variables, namespace_type, nodes
@@ -182,9 +191,24 @@ class _Planning:
         key_column: Column | None = None,
         single_child: bool = False,
     ) -> ScanNode:
-        object_type = self._object_type(field_def)
-        columns = _Columns()
+        object_type = self.object_type(field_def)
+        columns = Columns()
         key_index = columns.use(key_column) if key_column is not None else None
+        fields, children = self.select(department, table, object_type, nodes, columns)
+        return self.statement(
+            department, table, object_type.name, self.provenance.argument_values(field_def, nodes[0]), columns.list,
+            fields, children, key_column, key_index, lookup=lookup, single_child=single_child,
+        )  # fmt: skip
+
+    def select(
+        self,
+        department: Department,
+        table: Table,
+        object_type: GraphQLObjectType,
+        nodes: list[FieldNode],
+        columns: Columns,
+    ) -> tuple[list[OutputField], list[ChildEdge]]:
+        """The response fields of ``nodes``' selection over ``table``'s rows, using ``columns``."""
         fields: list[OutputField] = []
         children: list[ChildEdge] = []
         for sub_key, sub_nodes in collect_sub_fields(
@@ -226,41 +250,37 @@ class _Planning:
                 children.append(
                     ChildEdge(sub_key, columns.use(table.column(local)), relationship.kind == "many", child)
                 )
-        return self._statement(
-            department, table, object_type, field_def, nodes[0], columns.list, fields, children, key_column,
-            key_index, lookup=lookup, single_child=single_child,
-        )  # fmt: skip
+        return fields, children
 
-    def _statement(
+    def statement(
         self,
         department: Department,
         table: Table,
-        object_type: GraphQLObjectType,
-        field_def: GraphQLField,
-        node: FieldNode,
+        type_name: str,
+        arguments: Mapping[str, Any],
         columns: list[Column],
         fields: list[OutputField],
         children: list[ChildEdge],
         key_column: Column | None,
         key_index: int | None,
         *,
-        lookup: bool,
-        single_child: bool,
+        lookup: bool = False,
+        single_child: bool = False,
+        paged: bool = True,
     ) -> ScanNode:
+        """The scan reading ``columns`` of ``table`` as the field's ``arguments`` ask (``paged=False``: every
+        row of each key, for internal scans such as an entity's link rows)."""
         parameters = Parameters()
-        arguments = self.provenance.argument_values(field_def, node)
         alias = table.name
         inputs = self.schema.table_inputs(department.name, table.name)
-        policy = None
-        if self.policy is not None:
-            policy = TablePolicy.for_table(self.policy.access, department.name, table, self.policy.row_key_secret)
+        policy = self.table_policy(department, table)
         condition: exp.Expr | None
         order: list[exp.Ordered] = []
         page: Page | None = None
         if lookup:
             keys = [table.column(name) for name in table.primary_key]
             for column in keys:
-                self.guard.condition(department, table, column, f"{object_type.name}.{column.graphql_name}")
+                self.guard.condition(department, table, column, f"{type_name}.{column.graphql_name}")
             condition = exp.and_(
                 *(
                     exp.EQ(
@@ -288,10 +308,10 @@ class _Planning:
                 tie_breakers=tie_breakers,
             )
             for column in filters.used.values():
-                self.guard.condition(department, table, column, f"{object_type.name}.{column.graphql_name}")
+                self.guard.condition(department, table, column, f"{type_name}.{column.graphql_name}")
             if single_child:
                 page = Page(limit=Const(1), offset=Const(0))
-            else:
+            elif paged:
                 sizes = self.schema.page_sizes
                 page = Page(
                     limit=value_slot(
@@ -303,20 +323,30 @@ class _Planning:
         windows = self.capabilities[department.name].supports(Capability.WINDOW_FUNCTIONS)
         protect = (lambda select: policy.protect(select, alias, parameters)) if policy is not None else None
         statement = build_statement(request, window_functions=windows, rewrite=protect)
-        scan = ScanNode(
-            department=department,
-            table=table,
-            type_name=object_type.name,
-            query=statement.query,
-            parameters=dict(parameters.items),
-            fields=tuple(fields),
-            children=tuple(children),
-            key_index=key_index,
-            keys_parameter=statement.keys_parameter,
-            residual_page=statement.residual_page,
-            page=page,
-            grants=self._grants(department, table),
+        return self.add_scan(
+            ScanNode(
+                department=department,
+                table=table,
+                type_name=type_name,
+                query=statement.query,
+                parameters=dict(parameters.items),
+                fields=tuple(fields),
+                children=tuple(children),
+                key_index=key_index,
+                keys_parameter=statement.keys_parameter,
+                residual_page=statement.residual_page,
+                page=page,
+            )
         )
+
+    def table_policy(self, department: Department, table: Table) -> TablePolicy | None:
+        if self.policy is None:
+            return None
+        return TablePolicy.for_table(self.policy.access, department.name, table, self.policy.row_key_secret)
+
+    def add_scan(self, scan: ScanNode) -> ScanNode:
+        """Register a scan (its statement is prepared by the source when the plan is bound)."""
+        scan.grants = self._grants(scan.department, scan.table)
         self.scans.append(scan)
         return scan
 
@@ -326,7 +356,7 @@ class _Planning:
         return tuple(grant.describe() for grant in self.policy.access.table(department.name, table.name).grants)
 
 
-class _Columns:
+class Columns:
     """The columns a scan reads, each once, in first-use order."""
 
     def __init__(self) -> None:

@@ -73,10 +73,7 @@ class TablePolicy:
 
     def shows_plainly(self, column: str) -> bool:
         """True when the caller sees the stored value of ``column`` on every visible row."""
-        same, mask = self.uniform(column)
-        return (same and mask is None) or any(
-            grant.row_filter is None and column in grant.columns and column not in grant.masks for grant in self.grants
-        )
+        return column in self.access.table(self.department, self.table.name).plain
 
     def protect(self, statement: exp.Select, alias: str, parameters: Parameters) -> exp.Select:
         """``statement`` with every reference to the table (as ``alias``) replaced by its policy subquery."""

@@ -63,6 +63,21 @@ class TableAccess:
     grants: tuple[CompiledGrant, ...] = ()
     #: ``None``: the table may be queried at the root; else only through these relationships.
     via: frozenset[str] | None = None
+    #: The readable columns whose stored value is shown on every visible row (no grant masks them, or
+    #: a grant admitting every row shows them unmasked). Only these can link records across departments.
+    plain: frozenset[str] = frozenset()
+
+
+def plain_columns(grants: Iterable[CompiledGrant]) -> frozenset[str]:
+    """Columns every visible row shows unmasked, given the grants on one table."""
+    grants = tuple(grants)
+    columns = frozenset().union(*(grant.columns for grant in grants)) if grants else frozenset()
+    return frozenset(
+        name
+        for name in columns
+        if all(name in grant.columns and name not in grant.masks for grant in grants)
+        or any(grant.row_filter is None and name in grant.columns and name not in grant.masks for grant in grants)
+    )
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,9 @@ class Access:
     def columns(self) -> dict[TableKey, frozenset[str]]:
         return {key: table.columns for key, table in self.tables.items()}
 
+    def plain(self) -> dict[TableKey, frozenset[str]]:
+        return {key: table.plain for key, table in self.tables.items()}
+
     def via_only(self) -> dict[TableKey, frozenset[str]]:
         return {key: table.via for key, table in self.tables.items() if table.via is not None}
 
@@ -103,7 +121,9 @@ def _digest(value: Any) -> str:
 def full_access(catalog: Catalog) -> Access:
     """Everything in the catalog, unrewritten (authentication switched off: development only)."""
     tables = {
-        (department.name, table.name): TableAccess(frozenset(column.name for column in table.columns))
+        (department.name, table.name): TableAccess(
+            frozenset(column.name for column in table.columns), plain=frozenset(column.name for column in table.columns)
+        )
         for department in catalog.departments
         for table in department.tables
     }
@@ -152,7 +172,7 @@ class Policy:
         for key, grants in by_table.items():
             columns = frozenset().union(*(grant.columns for grant in grants))
             via = None if any(not grant.via for grant in grants) else frozenset().union(*(g.via for g in grants))
-            tables[key] = TableAccess(columns, tuple(grants), via)
+            tables[key] = TableAccess(columns, tuple(grants), via, plain_columns(grants))
             for grant in grants:
                 needed |= grant.row_filter.attributes if grant.row_filter else frozenset()
                 pseudonyms |= any(mask.kind == "pseudonym" for mask in grant.masks.values())
@@ -166,7 +186,9 @@ class Policy:
             attributes,
             pseudonym_key,
             key=_digest([self.version, sorted(used), attributes, recipient]),
-            visibility_key=_digest(sorted((k, sorted(t.columns), sorted(t.via or ())) for k, t in tables.items())),
+            visibility_key=_digest(
+                sorted((k, sorted(t.columns), sorted(t.via or ()), sorted(t.plain)) for k, t in tables.items())
+            ),
         )
 
     def scopes_granting(self, department: str, table: str, column: str | None = None) -> list[str]:

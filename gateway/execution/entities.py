@@ -1,0 +1,269 @@
+"""Running an entity root field: keys, then link rows, then members, then the merged objects.
+
+See :mod:`gateway.planning.entity_plan` for what each statement is. Failures follow the rule of the
+rest of the executor, with one addition for fields that combine departments:
+
+* the **keys** of ``people``/``peopleCount`` come from every department the condition names: if any
+  fails, the field is null with ``INCOMPLETE_RESULT`` naming the failed departments, never a list or
+  count computed from the departments that answered;
+* the **link rows** decide who exists: if the link table fails, the field is null with its error;
+* a **member** that fails is null at that member's path on every person, with its error; a merged
+  field is null (with the error) when a source more authoritative than the one that answered failed,
+  so a value is never silently taken from a less authoritative department.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from gateway.errors import IncompleteResultError, SourceError
+from gateway.planning.entity_plan import (
+    EntityRoot,
+    EntityShape,
+    KeyAll,
+    KeyAny,
+    KeyCondition,
+    KeyStep,
+    KeyValues,
+    MemberScan,
+)
+from gateway.planning.plan import ScanNode
+
+if TYPE_CHECKING:
+    from gateway.execution.executor import _Run
+
+Row = tuple[Any, ...]
+
+
+class EntityRun:
+    """Answers one entity root field within a running plan."""
+
+    def __init__(self, run: _Run, root: EntityRoot) -> None:
+        self.run = run
+        self.root = root
+        self.entity = root.entity
+        #: Statements and keys moved per step, for ``extensions.plan``.
+        self.trace: list[dict[str, Any]] = []
+
+    async def execute(self) -> Any:
+        root = self.root
+        path: list[str | int] = [root.response_key]
+        if root.kind == "lookup":
+            assert root.key is not None
+            key = root.key.resolve(self.run.variables)
+            people = await self._people([key], path)
+            return people[0] if people else None
+        try:
+            keys = await self._keys()
+        except SourceError as error:
+            self._fail_whole(error, path)
+            return None
+        if root.kind == "count":
+            return await self._count(keys, path)
+        page = await self._page(keys, path)
+        if page is None:
+            return None
+        return await self._people(page, path)
+
+    def _fail_whole(self, error: SourceError, path: list[str | int]) -> None:
+        from gateway.execution.executor import _Failure
+
+        departments = sorted({error.department, *self._condition_departments()} - {""})
+        incomplete = IncompleteResultError(
+            f"{self.root.response_key} combines departments and {error.department} did not answer "
+            f"({error.code}); it is not computed from the others",
+            departments=[error.department] if error.department else departments,
+            retryable=error.retryable,
+        )
+        self.run.failures.append(_Failure(incomplete, path=path))
+
+    def _condition_departments(self) -> set[str]:
+        return {node.department.name for node in self.root.statements()}
+
+    # --- keys -------------------------------------------------------------------------------------
+
+    async def _keys(self) -> set[Any] | None:
+        if self.root.condition is None:
+            return None
+        return await self._evaluate(self.root.condition, None)
+
+    async def _evaluate(self, condition: KeyCondition, pushed: set[Any] | None) -> set[Any]:
+        if isinstance(condition, KeyValues):
+            value = condition.slot.resolve(self.run.variables)
+            found = set(value or ()) if condition.is_list else ({value} if value is not None else set())
+        elif isinstance(condition, KeyStep):
+            found = await self._step(condition, pushed)
+        elif isinstance(condition, KeyAll):
+            found_all = pushed
+            for part in condition.parts:
+                found_all = await self._evaluate(part, found_all)
+                if not found_all:
+                    return set()
+            return found_all if found_all is not None else set()
+        else:
+            assert isinstance(condition, KeyAny)
+            parts = await asyncio.gather(*(self._evaluate(part, pushed) for part in condition.parts))
+            found = set().union(*parts) if parts else set()
+        return found & pushed if pushed is not None else found
+
+    async def _step(self, step: KeyStep, pushed: set[Any] | None) -> set[Any]:
+        member = step.member
+        link = member.link_column
+        if step.pushed and pushed is not None:
+            if link is None:
+                rows = await self._chunked(step.node, pushed)
+                found = {row[0] for row in rows}
+                self._note(step.description, step.node, len(pushed), len(found))
+                return found
+            pairs = await self._chunked(self.root.translations[link.name].from_keys, pushed)
+            identifiers = {row[1] for row in pairs}
+            matched = {row[0] for row in await self._chunked(step.node, identifiers)}
+            found = {key for key, identifier in pairs if identifier in matched}
+            self._note(step.description, step.node, len(identifiers), len(matched))
+            return found
+        rows = await self._fetch(step.node, {})
+        values = {row[0] for row in rows}
+        self._note(step.description, step.node, 0, len(values))
+        if link is None:
+            return values
+        pairs = await self._chunked(self.root.translations[link.name].to_keys, values)
+        return {key for key, _ in pairs}
+
+    def _note(self, description: str, node: ScanNode, keys_in: int, keys_out: int) -> None:
+        self.trace.append(
+            {"step": description, "department": node.department.name, "keysIn": keys_in, "keysOut": keys_out}
+        )
+
+    async def _chunked(self, node: ScanNode, keys: Iterable[Any]) -> list[Row]:
+        """``node`` run for ``keys`` in chunks of at most ``chunk_size`` (concurrently), rows concatenated."""
+        assert node.keys_parameter is not None
+        ordered = sorted(key for key in keys if key is not None)
+        if not ordered:
+            return []
+        size = max(self.root.chunk_size, 1)
+        chunks = [ordered[start : start + size] for start in range(0, len(ordered), size)]
+        results = await asyncio.gather(*(self._fetch(node, {node.keys_parameter: chunk}) for chunk in chunks))
+        return [row for rows in results for row in rows]
+
+    async def _fetch(self, node: ScanNode, values: dict[str, Any]) -> list[Row]:
+        return await self.run._fetch(node, {**self.run.values[id(node)], **values})
+
+    # --- page and count ----------------------------------------------------------------------------
+
+    async def _page(self, keys: set[Any] | None, path: list[str | int]) -> list[Any] | None:
+        root = self.root
+        assert root.page is not None
+        try:
+            if keys is None:
+                assert root.page_scan is not None
+                return [row[0] for row in await self._fetch(root.page_scan, {})]
+            if not keys:
+                return []
+            if len(keys) <= root.chunk_size:
+                node = root.keyed_page_scan
+                assert node is not None and node.keys_parameter is not None
+                return [row[0] for row in await self._fetch(node, {node.keys_parameter: sorted(keys)})]
+            assert root.present_scan is not None
+            present = sorted({row[0] for row in await self._chunked(root.present_scan, keys)})
+        except SourceError as error:
+            self._fail_whole(error, path)
+            return None
+        offset = root.page.offset.resolve(self.run.variables)
+        limit = root.page.limit.resolve(self.run.variables)
+        return present[offset : offset + limit]
+
+    async def _count(self, keys: set[Any] | None, path: list[str | int]) -> int | None:
+        root = self.root
+        try:
+            if keys is None:
+                assert root.count_scan is not None
+                rows = await self._fetch(root.count_scan, {})
+                return int(rows[0][0]) if rows else 0
+            assert root.present_scan is not None
+            return len({row[0] for row in await self._chunked(root.present_scan, keys)})
+        except SourceError as error:
+            self._fail_whole(error, path)
+            return None
+
+    # --- people --------------------------------------------------------------------------------------
+
+    async def _people(self, keys: Sequence[Any], path: list[str | int]) -> list[dict[str, Any]] | None:
+        """The people of ``keys`` (in that order) who have link rows, or ``None`` if the link table failed."""
+        from gateway.execution.executor import _Failure
+
+        shape = self.root.shape
+        assert shape is not None
+        keys = [key for key in dict.fromkeys(keys) if key is not None]
+        direct = [scan for scan in shape.members if scan.member.by_key]
+        direct_task = asyncio.gather(*(self._member_rows(scan, keys) for scan in direct))
+        try:
+            spine_rows = await self._chunked(shape.spine, keys)
+        except SourceError as error:
+            await asyncio.gather(direct_task, return_exceptions=True)
+            self.run.failures.append(_Failure(error, path=path))
+            return None
+        direct_rows = await direct_task
+        links: dict[Any, list[Row]] = {}
+        for row in spine_rows:
+            links.setdefault(row[0], []).append(row)
+        present = [key for key in keys if key in links]
+        people = [self._person(shape, key, links[key]) for key in present]
+        results: dict[int, list[Row] | SourceError] = dict(zip((id(s) for s in direct), direct_rows, strict=True))
+        linked = [scan for scan in shape.members if not scan.member.by_key]
+        linked_rows = await asyncio.gather(
+            *(self._member_rows(scan, self._identifiers(shape, scan, links, confident=True)) for scan in linked)
+        )
+        results.update(zip((id(s) for s in linked), linked_rows, strict=True))
+        await self._fill(shape, people, present, links, results)
+        return people
+
+    def _confident(self, shape: EntityShape, row: Row) -> bool:
+        if shape.score_index is None:
+            return True
+        score = row[shape.score_index]
+        return score is not None and score >= self.entity.entity.link.threshold
+
+    def _identifiers(
+        self, shape: EntityShape, scan: MemberScan, links: dict[Any, list[Row]], *, confident: bool
+    ) -> list[Any]:
+        link = scan.member.link_column
+        assert link is not None
+        position = shape.identifier_index[link.name]
+        return [
+            row[position]
+            for rows in links.values()
+            for row in rows
+            if row[position] is not None and self._confident(shape, row) == confident
+        ]
+
+    async def _member_rows(self, scan: MemberScan, keys: Sequence[Any]) -> list[Row] | SourceError:
+        try:
+            rows = await self._chunked(scan.node, keys)
+        except SourceError as error:
+            return error
+        return self.run._residual_page(scan.node, rows)
+
+    def _person(self, shape: EntityShape, key: Any, rows: list[Row]) -> dict[str, Any]:
+        person: dict[str, Any] = {}
+        for field in shape.fields:
+            if field.kind == "key":
+                person[field.response_key] = key
+            elif field.kind == "typename":
+                person[field.response_key] = field.type_name
+            else:
+                person[field.response_key] = None
+        return person
+
+    async def _fill(
+        self,
+        shape: EntityShape,
+        people: list[dict[str, Any]],
+        keys: list[Any],
+        links: dict[Any, list[Row]],
+        results: dict[int, list[Row] | SourceError],
+    ) -> None:
+        from gateway.execution.entity_objects import EntityObjects
+
+        await EntityObjects(self, shape, links, results).fill(people, keys)

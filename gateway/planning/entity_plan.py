@@ -1,0 +1,204 @@
+"""The plan of an entity root field (``person``, ``people``, ``peopleCount``): see ``docs/entities.md``.
+
+Answering one takes three phases, each a set of statements planned here and run by
+:mod:`gateway.execution.entities`:
+
+1. **Keys.** ``person(nhsNumber:)`` names its key. ``people(where:)`` evaluates its condition as a chain
+   of semi-joins: each member condition is a :class:`KeyStep` returning the keys of people with a
+   matching record; steps of an ``and`` run most selective first, each receiving the keys found so far
+   as ``IN (...)`` (chunked), so later departments only look at candidates. Keys reach members joined
+   by another identifier through the link table, over confident links only (:class:`Translation`).
+   The page (``limit``/``offset``, ordered by key) is taken last, from the link table, where it is exact.
+2. **Links.** The link rows of the page's keys (:attr:`EntityShape.spine`): they decide which people
+   exist for the caller and carry the other identifiers with their scores.
+3. **Members.** One batched statement per member field: by key, or by the identifiers from the links.
+   Records reached through a link scored under the threshold go to ``possibleMatches``, never merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gateway.planning.plan import Page, ScanNode, Slot
+from schema.entities import ResolvedEntity, ResolvedMember
+
+
+@dataclass(frozen=True)
+class MemberScan:
+    """A member's records for a set of people: one statement keyed by the member's join column."""
+
+    member: ResolvedMember
+    node: ScanNode
+    #: Row positions of the columns merged fields read from this scan.
+    columns: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def many(self) -> bool:
+        return self.member.member.kind == "many"
+
+
+@dataclass(frozen=True)
+class MergedValue:
+    """A merged field: the first source (member scan index, column position) with a value."""
+
+    sources: tuple[tuple[int, int], ...]
+
+
+EntityFieldKind = Literal["key", "merged", "member", "links", "possible_matches", "link", "typename", "forbidden"]
+
+
+@dataclass(frozen=True)
+class EntityField:
+    """A response key of an entity object (or of a possible match): ``index`` points into the shape's
+    ``merged`` or ``members``; ``type_name`` holds the type for ``__typename`` or the coordinate of a
+    forbidden field."""
+
+    response_key: str
+    kind: EntityFieldKind
+    index: int = 0
+    type_name: str = ""
+
+
+@dataclass(frozen=True)
+class PossibleShape:
+    """A possible match: one low-confidence link row and the records reached through it."""
+
+    fields: tuple[EntityField, ...]
+    #: The link row as an object (a view over the spine's rows), when ``link`` is selected.
+    link_view: ScanNode | None
+    members: tuple[MemberScan, ...]
+
+
+@dataclass(frozen=True)
+class EntityShape:
+    """How the objects of one entity field are built from its statements."""
+
+    fields: tuple[EntityField, ...]
+    #: The link rows of a set of keys: key, score and identifier columns (plus what ``links`` selects).
+    spine: ScanNode
+    score_index: int | None
+    #: Link column name → row position, for the identifiers members are joined by.
+    identifier_index: Mapping[str, int]
+    members: tuple[MemberScan, ...]
+    merged: tuple[MergedValue, ...]
+    #: The ``links`` field as objects: a view sharing the spine's rows (no statement of its own).
+    links_view: ScanNode | None = None
+    possible: PossibleShape | None = None
+
+
+# --- key conditions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyValues:
+    """``key: {eq: ...}`` or ``key: {in: [...]}``: an exact set of keys."""
+
+    slot: Slot
+    is_list: bool
+
+
+@dataclass(frozen=True)
+class KeyStep:
+    """People with at least one record of ``member`` meeting a condition: ``SELECT col ... GROUP BY col``.
+
+    ``node`` takes the candidate keys (or identifiers) found so far as ``IN :keys`` when ``pushed``.
+    """
+
+    member: ResolvedMember
+    node: ScanNode
+    pushed: bool
+    #: Estimated number of matching records, for ordering the steps of an ``and``.
+    estimate: float
+    description: str
+
+
+@dataclass(frozen=True)
+class KeyAll:
+    """Every part must hold: evaluated in order, each part narrowing the next."""
+
+    parts: tuple[KeyCondition, ...]
+
+
+@dataclass(frozen=True)
+class KeyAny:
+    """At least one part must hold: the union of the parts."""
+
+    parts: tuple[KeyCondition, ...]
+
+
+KeyCondition = KeyValues | KeyStep | KeyAll | KeyAny
+
+
+@dataclass(frozen=True)
+class Translation:
+    """Confident link rows mapping between the key and one other identifier (``key, identifier`` rows)."""
+
+    from_keys: ScanNode
+    to_keys: ScanNode
+
+
+@dataclass
+class EntityRoot:
+    """An entity root field and everything needed to answer it."""
+
+    response_key: str
+    entity: ResolvedEntity
+    kind: Literal["lookup", "list", "count"]
+    #: The key asked for (look-ups).
+    key: Slot | None = None
+    condition: KeyCondition | None = None
+    #: Link column name → translation, for the identifiers key conditions go through.
+    translations: Mapping[str, Translation] = field(default_factory=dict)
+    page: Page | None = None
+    #: The page of keys of the whole link table (list without a condition).
+    page_scan: ScanNode | None = None
+    #: The page of keys among candidates (``IN :keys``), when the candidates fit one statement.
+    keyed_page_scan: ScanNode | None = None
+    #: The candidates the link table holds (``IN :keys``, no page): chunked candidates and counts.
+    present_scan: ScanNode | None = None
+    #: ``COUNT(DISTINCT key)`` of the link table (count without a condition).
+    count_scan: ScanNode | None = None
+    shape: EntityShape | None = None
+    #: Largest key set sent in one statement; bigger sets are split into chunks run concurrently.
+    chunk_size: int = 1000
+
+    def cost(self, variables: Mapping[str, Any]) -> int:
+        """Most rows the answer can hold: people on the page times what each person's members can return."""
+        if self.shape is None:
+            return 1
+        people = self.page.limit.resolve(variables) if self.page is not None else 1
+        members = list(self.shape.members)
+        if self.shape.possible is not None:
+            members.extend(self.shape.possible.members)
+        views = [
+            view for view in (self.shape.links_view, self.shape.possible and self.shape.possible.link_view) if view
+        ]
+        return (
+            people
+            + sum(member.node.cost(variables, people) for member in members)
+            + sum(child.node.cost(variables, people) for view in views for child in view.children)
+        )
+
+    def statements(self) -> list[ScanNode]:
+        """Every statement this root may run, for explain: keys phase first, then links and members."""
+        nodes: list[ScanNode] = []
+        pending: list[KeyCondition] = [self.condition] if self.condition is not None else []
+        while pending:
+            condition = pending.pop(0)
+            if isinstance(condition, KeyStep):
+                nodes.append(condition.node)
+            elif isinstance(condition, KeyAll | KeyAny):
+                pending[:0] = condition.parts
+        for translation in self.translations.values():
+            nodes.extend((translation.from_keys, translation.to_keys))
+        nodes.extend(n for n in (self.page_scan, self.keyed_page_scan, self.present_scan, self.count_scan) if n)
+        shape = self.shape
+        if shape is not None:
+            nodes.append(shape.spine)
+            views = [shape.links_view, shape.possible.link_view if shape.possible is not None else None]
+            nodes.extend(node for view in views if view for child in view.children for node in child.node.walk())
+            members = [*shape.members, *(shape.possible.members if shape.possible is not None else ())]
+            nodes.extend(node for member in members for node in member.node.walk())
+        return nodes
