@@ -205,6 +205,13 @@ class SourceAdapter(abc.ABC):
     async def introspect(self) -> Sequence[TableDescription]:
         """Describe the source's tables (for ``fedgate introspect``)."""
 
+    async def table_rows(self) -> Mapping[str, int]:
+        """Approximate row counts of the department's tables, for planning; ``{}`` when the source keeps none.
+
+        Only the order of cross-department semi-joins depends on them, never an answer.
+        """
+        return {}
+
     @abc.abstractmethod
     def prepare(self, query: SourceQuery) -> PreparedQuery:
         """Render ``query`` for this source. Pure: no I/O, safe to cache."""

@@ -22,7 +22,7 @@ from adapters.base import Capabilities, Capability, ColumnDescription, TableDesc
 from adapters.sql import SqlAdapter
 from adapters.sql_render import MySQLDialect
 from gateway.errors import SourceError
-from schema.catalog import Department
+from schema.catalog import Department, Table
 from schema.sources import MySQLSource
 from schema.types import ColumnType
 
@@ -181,6 +181,14 @@ class MySQLAdapter(SqlAdapter):
         if code in _UNAVAILABLE_CODES or isinstance(exc, mysql_errors.InterfaceError):
             return self.unavailable()
         return self.query_failed()
+
+    def row_count(self, table: Table) -> tuple[str, Sequence[Any]]:
+        """InnoDB's estimate from ``information_schema`` (no scan)."""
+        return (
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) "
+            "AND TABLE_NAME = ?",
+            [table.db_schema, table.name],
+        )
 
     async def introspect(self) -> Sequence[TableDescription]:
         timeout = self.config.timeout_seconds

@@ -18,7 +18,7 @@ from adapters.base import Capabilities, Capability, ColumnDescription, TableDesc
 from adapters.sql import SqlAdapter
 from adapters.sql_render import PostgresDialect
 from gateway.errors import SourceError
-from schema.catalog import Department
+from schema.catalog import Department, Table
 from schema.sources import PostgresSource
 from schema.types import ColumnType
 
@@ -75,6 +75,12 @@ SELECT cl.relname, coalesce(obj_description(cl.oid, 'pg_class'), '')
 FROM pg_class AS cl JOIN pg_namespace AS n ON n.oid = cl.relnamespace
 WHERE n.nspname = $1 AND cl.relkind IN ('r', 'v', 'p')
 """
+
+
+_ROW_COUNT = (
+    "SELECT c.reltuples::bigint FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = $1 AND c.relname = $2"
+)
 
 
 class PostgresAdapter(SqlAdapter):
@@ -155,6 +161,10 @@ class PostgresAdapter(SqlAdapter):
         if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
             return self.query_failed()
         return None
+
+    def row_count(self, table: Table) -> tuple[str, Sequence[Any]]:
+        """The planner's own estimate (``reltuples``; -1 until the table is first analysed)."""
+        return _ROW_COUNT, [table.db_schema or "public", table.name]
 
     async def introspect(self, schema: str = "public") -> Sequence[TableDescription]:
         timeout = self.config.timeout_seconds

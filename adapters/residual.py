@@ -14,6 +14,7 @@ dropped when the response was parsed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -66,7 +67,8 @@ class ResidualQuery:
             return await asyncio.to_thread(self._evaluate, rows, values, holder)
         except asyncio.CancelledError:
             if holder:
-                holder[0].interrupt()
+                with contextlib.suppress(sqlite3.ProgrammingError):  # already closed: the statement had ended
+                    holder[0].interrupt()
             raise
 
     def _evaluate(

@@ -18,6 +18,7 @@ from adapters.base import NO_CONTEXT, FetchContext, PreparedQuery, Row, SourceAd
 from adapters.sql_render import MySQLDialect, Rendered, SqlDialect, padded_size
 from adapters.values import Decoder, decoder
 from gateway.errors import SourceError, SourceQueryError, SourceTimeoutError, SourceUnavailableError
+from schema.catalog import Table
 
 log = structlog.get_logger("fedgate.adapters")
 
@@ -101,6 +102,21 @@ class SqlAdapter(SourceAdapter):
     @property
     def health_timeout(self) -> float:
         return float(getattr(self.department.source, "timeout_seconds", 5.0))
+
+    async def table_rows(self) -> Mapping[str, int]:
+        counts: dict[str, int] = {}
+        for table in self.department.tables:
+            try:
+                rows = await self.execute_text(*self.row_count(table), timeout=self.health_timeout)
+            except SourceError:
+                continue  # statistics are a hint: a table we cannot count is planned with the default
+            if rows and rows[0][0] is not None and int(rows[0][0]) >= 0:
+                counts[table.name] = int(rows[0][0])
+        return counts
+
+    @abc.abstractmethod
+    def row_count(self, table: Table) -> tuple[str, Sequence[Any]]:
+        """A cheap statement returning ``table``'s approximate row count (one row, one column), and its parameters."""
 
     async def execute_text(
         self, text: str, params: Sequence[Any] | dict[str, Any], *, timeout: float

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
+from sqlglot import exp
 
 from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
 from adapters.sql import SqlAdapter
 from adapters.sql_render import SQLiteDialect
 from adapters.sqlite_functions import FUNCTIONS
 from gateway.errors import SourceError
-from schema.catalog import Department
+from schema.catalog import Department, Table
 from schema.sources import SqliteSource
 from schema.types import ColumnType
 
@@ -121,6 +122,13 @@ class SQLiteAdapter(SqlAdapter):
         if isinstance(exc, sqlite3.DatabaseError | ValueError):
             return self.query_failed()
         return None
+
+    def row_count(self, table: Table) -> tuple[str, Sequence[Any]]:
+        """An exact count: SQLite keeps no estimate, and departments held in SQLite are small."""
+        statement = exp.select(exp.Count(this=exp.Star())).from_(
+            exp.Table(this=exp.to_identifier(table.name, quoted=True))
+        )
+        return statement.sql(dialect="sqlite"), []
 
     async def introspect(self) -> Sequence[TableDescription]:
         timeout = self.config.timeout_seconds

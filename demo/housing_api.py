@@ -319,11 +319,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--data", type=Path, default=DATA_FILE, help="The rows (written by fedgate demo).")
+    parser.add_argument("--token-file", type=Path, default=TOKEN_FILE, help=f"Read when {TOKEN_ENV} is unset.")
     parser.add_argument("--exit-with-parent", action="store_true", help="Stop when the starting process ends.")
     arguments = parser.parse_args(argv)
-    token = service_token()
+    token = service_token(token_file=arguments.token_file)
     if token is None:
-        print(f"housing API: set {TOKEN_ENV} (or run `fedgate demo` once to create {TOKEN_FILE})", file=sys.stderr)
+        print(f"housing API: set {TOKEN_ENV} (or run `fedgate demo` once to create {arguments.token_file})",
+              file=sys.stderr)  # fmt: skip
         return 2
     if not arguments.data.exists():
         print(f"housing API: {arguments.data} is missing: run `fedgate demo` once to generate it", file=sys.stderr)

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from demo.backends import Placement, load_backends, parse_backends, placements, variant_name, write_catalog_variant
+from demo.backends import (
+    DATABASE_PREFIX,
+    Placement,
+    load_backends,
+    parse_backends,
+    placements,
+    variant_name,
+    write_catalog_variant,
+)
 from demo.generate import generate
 from demo.housing_api import DATA_FILE as HOUSING_DATA
 from demo.housing_api import DEFAULT_PORT as HOUSING_PORT
@@ -31,7 +39,10 @@ SETTINGS_FILE = DEMO_DIR / "fedgate.yaml"
 CATALOG_FILE = DEMO_DIR / "catalog.yaml"
 DATA_DIR = DEMO_DIR / "data"
 
-__all__ = ["HOUSING_DATA", "HOUSING_PORT", "Demo", "ensure_data", "ensure_housing_token", "examples", "prepare"]
+__all__ = [
+    "HOUSING_DATA", "HOUSING_PORT", "Demo", "ensure_data", "ensure_housing_token", "examples", "prepare",
+    "prepare_async",
+]  # fmt: skip
 
 
 def ensure_data(catalog: Catalog, *, regenerate: bool = False, housing_data: Path = HOUSING_DATA) -> list[Path]:
@@ -57,10 +68,10 @@ def ensure_data(catalog: Catalog, *, regenerate: bool = False, housing_data: Pat
     return written
 
 
-def ensure_housing_token() -> str:
+def ensure_housing_token(data_dir: Path = DATA_DIR) -> str:
     """The housing API's service token: ``FEDGATE_DEMO_HOUSING_TOKEN`` if set, else the demo's token file
     (generated on first run); set in this process's environment, where the catalog's credential reads it."""
-    token = os.environ.get(TOKEN_ENV) or load_or_create_token(DATA_DIR / "housing-api-token")
+    token = os.environ.get(TOKEN_ENV) or load_or_create_token(data_dir / "housing-api-token")
     os.environ[TOKEN_ENV] = token
     return token
 
@@ -74,6 +85,7 @@ class Demo:
     written: list[Path]
     placements: tuple[Placement, ...]
     housing_port: int
+    housing_data: Path
 
     @property
     def housing_url(self) -> str:
@@ -82,27 +94,43 @@ class Demo:
         return source.base_url
 
 
-def prepare(
-    settings: Settings, *, regenerate: bool = False, backends: str = "", housing_port: int = HOUSING_PORT
+async def prepare_async(
+    settings: Settings,
+    *,
+    regenerate: bool = False,
+    backends: str = "",
+    housing_port: int = HOUSING_PORT,
+    data_dir: Path = DATA_DIR,
+    database_prefix: str = DATABASE_PREFIX,
 ) -> Demo:
-    """Generate what is missing, load the departments placed on database servers (``backends``, e.g.
-    ``"postgres,mariadb"``) and write the catalog variant they need. Raises
+    """Generate what is missing, (re)load the departments placed on database servers (``backends``, e.g.
+    ``"postgres,mariadb"``) and write the catalog variant they need into ``data_dir``. Raises
     :class:`~demo.backends.BackendError` and :class:`~gateway.errors.ConfigError`."""
-    ensure_housing_token()
+    chosen = placements(parse_backends(backends), database_prefix)
+    ensure_housing_token(data_dir)
     catalog = load_catalog(settings.catalog_path)
-    written = ensure_data(catalog, regenerate=regenerate)
-    chosen = placements(parse_backends(backends))
-    housing_url = f"http://127.0.0.1:{housing_port}"
+    housing_data = data_dir / HOUSING_DATA.name
+    written = ensure_data(catalog, regenerate=regenerate, housing_data=housing_data)
     if chosen or housing_port != HOUSING_PORT:
-        asyncio.run(load_backends(catalog, chosen))
+        await load_backends(catalog, chosen)
         name = variant_name([placement.server for placement in chosen])
         suffix = name if housing_port == HOUSING_PORT else f"{name}-housing{housing_port}"
         variant = write_catalog_variant(
-            settings.catalog_path, DATA_DIR / f"catalog.{suffix}.yaml", chosen, housing_url=housing_url
+            settings.catalog_path,
+            data_dir / f"catalog.{suffix}.yaml",
+            chosen,
+            housing_url=f"http://127.0.0.1:{housing_port}",
         )
         settings = settings.model_copy(update={"catalog": str(variant)})
         catalog = load_catalog(variant)
-    return Demo(settings, catalog, written, chosen, housing_port)
+    return Demo(settings, catalog, written, chosen, housing_port, housing_data)
+
+
+def prepare(
+    settings: Settings, *, regenerate: bool = False, backends: str = "", housing_port: int = HOUSING_PORT
+) -> Demo:
+    """:func:`prepare_async` for the command line."""
+    return asyncio.run(prepare_async(settings, regenerate=regenerate, backends=backends, housing_port=housing_port))
 
 
 @dataclass(frozen=True)

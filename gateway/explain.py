@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.planning.entity_plan import EntityRoot
 from gateway.planning.plan import Plan
 
 
 def explain(plan: Plan) -> list[dict[str, Any]]:
-    """One entry per statement, in the order the plan runs them (roots first, then each level)."""
+    """One entry per statement, in the order the plan runs them (roots first, then each level).
+
+    Statements of an entity field also say what they are for (``role``): a semi-join step with its
+    estimate and whether it receives the keys found so far, a translation between identifiers, the page
+    of keys, the link rows, a member.
+    """
+    roles: dict[int, str] = {}
+    for root in plan.roots:
+        if isinstance(root, EntityRoot):
+            roles.update(root.roles())
     entries = []
     for scan in plan.ordered_scans():
         assert scan.prepared is not None
@@ -30,6 +40,8 @@ def explain(plan: Plan) -> list[dict[str, Any]]:
                 "grants": list(scan.grants),
             }
         )
+        if id(scan) in roles:
+            entries[-1]["role"] = roles[id(scan)]
     return entries
 
 

@@ -44,7 +44,9 @@ from gateway.execution.executor import ExecutionResult as PlanResult
 from gateway.execution.executor import Executor
 from gateway.execution.outcome import sources_summary, strict_status
 from gateway.execution.sources import Sources
+from gateway.execution.statistics import gather_statistics
 from gateway.explain import explain
+from gateway.planning.estimates import Statistics
 from gateway.planning.plan import Introspection, Plan
 from gateway.planning.planner import Planner, PlannerLimits, PlanPolicy
 from gateway.policy.store import Access, Policy, full_access
@@ -147,10 +149,12 @@ class Gateway:
         self._plans: LRUCache[Hashable, Plan] = LRUCache(maxsize=max(graphql.plan_cache_size, 1))
         self._structural: LRUCache[Hashable, frozenset[str]] = LRUCache(maxsize=max(graphql.plan_cache_size, 1))
         self.limits = PlannerLimits(max_in_list=graphql.max_in_list)
+        self.statistics: Statistics = {}
         self.executor = Executor(sources, settings.execution.request_timeout_seconds, max_cost=graphql.max_cost)
 
     async def start(self) -> None:
         await self.sources.open_all()
+        self.statistics = await gather_statistics(self.sources.adapters)
 
     async def stop(self) -> None:
         await self.sources.close_all()
@@ -256,7 +260,13 @@ class Gateway:
         plan = self._plans.get(key)
         if plan is not None:
             return plan
-        planner = Planner(schema, self.sources.capabilities(), self.limits, policy=self._plan_policy(access))
+        planner = Planner(
+            schema,
+            self.sources.capabilities(),
+            self.limits,
+            policy=self._plan_policy(access),
+            statistics=self.statistics,
+        )
         plan = planner.plan(document, operation, variables)
         for scan in plan.scans:
             scan.prepared = self.sources.adapter(scan.department.name).prepare(scan.query)

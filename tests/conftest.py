@@ -28,6 +28,10 @@ from gateway.settings import Settings
 from schema.catalog import Catalog, load_catalog
 from schema.configfile import load_yaml
 from tests.fixtures.clinic_data import ROWS
+from tests.graphql_api import RemoteGraphQL
+from tests.http_clinic import clinic_rest_api, http_clinic_catalog
+from tests.rest_api import RestApi
+from tests.servers import serving
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CLINIC_CATALOG = FIXTURES / "clinic_catalog.yaml"
@@ -151,8 +155,53 @@ async def mariadb_clinic(mariadb_database: str, tmp_path_factory: pytest.TempPat
 
 
 @pytest.fixture(scope="session")
-def engine_catalogs(sqlite_clinic: Catalog, postgres_clinic: Catalog, mariadb_clinic: Catalog) -> dict[str, Catalog]:
-    return {"sqlite": sqlite_clinic, "postgres": postgres_clinic, "mariadb": mariadb_clinic}
+async def clinic_rest_service() -> AsyncIterator[tuple[RestApi, str]]:
+    """The clinic fixture as a REST API on loopback (tests/http_clinic.py), for the whole session."""
+    api = clinic_rest_api()
+    async with serving(api.app) as url:
+        yield api, url
+
+
+@pytest.fixture(scope="session")
+async def clinic_graphql_service() -> AsyncIterator[tuple[RemoteGraphQL, str]]:
+    """The clinic fixture as a remote GraphQL API on loopback; it ignores the visits' ``kind`` argument."""
+    api = RemoteGraphQL(ignored=frozenset({"kind"}))
+    async with serving(api.app) as url:
+        yield api, f"{url}/graphql"
+
+
+@pytest.fixture(scope="session")
+def rest_clinic(clinic_rest_service: tuple[RestApi, str], tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """The clinic catalog with both departments served by the REST API."""
+    _, url = clinic_rest_service
+    urls = {"clinic": f"{url}/clinic", "council": f"{url}/council"}
+    return http_clinic_catalog(tmp_path_factory.mktemp("rest-clinic"), "rest", urls)
+
+
+@pytest.fixture(scope="session")
+def graphql_clinic(
+    clinic_graphql_service: tuple[RemoteGraphQL, str], tmp_path_factory: pytest.TempPathFactory
+) -> Catalog:
+    """The clinic catalog with both departments served by the remote GraphQL API."""
+    _, url = clinic_graphql_service
+    return http_clinic_catalog(tmp_path_factory.mktemp("graphql-clinic"), "graphql", {"clinic": url, "council": url})
+
+
+@pytest.fixture(scope="session")
+def engine_catalogs(
+    sqlite_clinic: Catalog,
+    postgres_clinic: Catalog,
+    mariadb_clinic: Catalog,
+    rest_clinic: Catalog,
+    graphql_clinic: Catalog,
+) -> dict[str, Catalog]:
+    return {
+        "sqlite": sqlite_clinic,
+        "postgres": postgres_clinic,
+        "mariadb": mariadb_clinic,
+        "rest": rest_clinic,
+        "graphql": graphql_clinic,
+    }
 
 
 @pytest.fixture(scope="session")

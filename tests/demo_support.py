@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class DemoFederation:
     rows: dict[str, list[dict[str, Any]]]
     housing_url: str
     recorder: Recorder
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def data(self) -> Path:

@@ -77,7 +77,11 @@ def clinic_rest_api() -> RestApi:
                 "visit_id",
                 pagination="offset",
                 wrap="results",
-                filters={"person": Filter("person_id", "in"), "id": Filter("visit_id"), "kind": Filter("kind")},
+                filters={
+                    "person": Filter("person_id", "in"),
+                    "id": Filter("visit_id"),
+                    "kind": Filter("kind", ignored=True),
+                },
             ),
             "/council/cases": Table(
                 ordered("council.cases", "case_id"),

@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from schema.types import ColumnType
@@ -63,6 +63,8 @@ class Filter:
     column: str
     op: FilterOp = "eq"
     comma: bool = False
+    #: Accepted but not applied, as a careless API would.
+    ignored: bool = False
 
 
 @dataclass
@@ -116,16 +118,28 @@ class RestApi:
         self.tables = tables
         self.log: list[Recorded] = []
         self.behaviour = Behaviour()
+        #: Requests being served right now, and the most at once.
+        self.in_flight = 0
+        self.most_in_flight = 0
         self.app = Starlette(routes=[Route("/{path:path}", self._serve, methods=["GET"])])
 
     def reset(self) -> None:
         self.log.clear()
         self.behaviour = Behaviour()
+        self.most_in_flight = 0
 
     def requests_to(self, path: str) -> list[Recorded]:
         return [entry for entry in self.log if entry.path == path]
 
     async def _serve(self, request: Request) -> Response:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: Request) -> Response:
         path = request.url.path
         params = list(request.query_params.multi_items())
         self.log.append(Recorded(request.method, path, params, dict(request.headers)))
@@ -153,14 +167,12 @@ class RestApi:
                 for start in range(0, len(content), 1024):
                     yield content[start : start + 1024]
 
-            from starlette.responses import StreamingResponse
-
             return StreamingResponse(pieces(), media_type="application/json", headers=headers)
         return Response(content, media_type="application/json", headers=headers)
 
     def _matches(self, table: Table, row: dict[str, Any], params: list[tuple[str, str]]) -> bool:
         for name, declared in table.filters.items():
-            if name in self.behaviour.ignored:
+            if declared.ignored or name in self.behaviour.ignored:
                 continue
             texts = [value for key, value in params if key == name]
             if not texts:
@@ -179,7 +191,12 @@ class RestApi:
                 return False
             if op == "ieq" and str(value).casefold() != str(wanted[0]).casefold():
                 return False
-            checks = {"gt": value > wanted[0], "gte": value >= wanted[0], "lt": value < wanted[0], "lte": value <= wanted[0]}
+            checks = {
+                "gt": value > wanted[0],
+                "gte": value >= wanted[0],
+                "lt": value < wanted[0],
+                "lte": value <= wanted[0],
+            }
             if op in checks and not checks[op]:
                 return False
         return True

@@ -190,6 +190,20 @@ def test_an_answer_refusing_the_query_resets_the_count_and_closes_a_half_open_br
     assert breaker.state is BreakerState.CLOSED
 
 
+def test_a_credential_failure_is_no_verdict_either_way() -> None:
+    clock = FakeClock()
+    breaker = _breaker(clock)
+    _fail(breaker)
+    _fail(breaker)
+    _fail(breaker, SourceAuthError("dept", "token exchange refused"))  # neither counts nor resets
+    _fail(breaker)
+    assert breaker.state is BreakerState.OPEN
+    clock.advance(10)
+    _fail(breaker, SourceAuthError("dept", "token exchange refused"))  # the probe tells nothing
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.admit().probe  # so the next call probes
+
+
 def test_a_disabled_breaker_never_opens() -> None:
     breaker = _breaker(FakeClock(), enabled=False)
     for _ in range(50):

@@ -22,7 +22,7 @@ from gateway.service import Gateway
 from tests.conftest import run
 from tests.fixtures.clinic_data import CASES, PEOPLE, VISITS
 
-ENGINES = ("sqlite", "postgres", "mariadb")
+ENGINES = ("sqlite", "postgres", "mariadb", "rest", "graphql")
 
 
 def _json(value: Any) -> Any:

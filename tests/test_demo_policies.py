@@ -3,43 +3,38 @@
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from demo.generate import generate
-from demo.load import write_sqlite
 from gateway.endpoint import dumps
 from gateway.execution.sources import Sources
 from gateway.policy.store import policy_from_settings
 from gateway.principal import Principal
 from gateway.service import Gateway
-from gateway.settings import Settings, load_settings
-from schema.catalog import load_catalog
+from gateway.settings import Settings
 from tests.conftest import run
-
-DEMO = Path(__file__).parent.parent / "demo"
+from tests.demo_support import DemoFederation, demo_federation
 
 
 @pytest.fixture(scope="module")
-async def demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Gateway, Settings, Path]]:
-    directory = tmp_path_factory.mktemp("demo")
-    for name in ("catalog.yaml", "policy.yaml", "fedgate.yaml"):
-        shutil.copy(DEMO / name, directory / name)
-    settings = load_settings(directory / "fedgate.yaml")
-    catalog = load_catalog(settings.catalog_path)
-    rows = generate(people=1500)
-    for department in catalog.departments:
-        write_sqlite(department.source.file, catalog, department, rows)  # type: ignore[union-attr]
+async def federation(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DemoFederation]:
+    async with demo_federation(tmp_path_factory.mktemp("demo"), people=1500) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+async def demo(federation: DemoFederation) -> AsyncIterator[tuple[Gateway, Settings, Path]]:
+    settings, catalog = federation.settings, federation.catalog
     gateway = Gateway(catalog, settings, Sources(catalog), policy_from_settings(settings, catalog))
     await gateway.start()
     try:
-        yield gateway, settings, directory / "data"
+        yield gateway, settings, federation.data
     finally:
         await gateway.stop()
 
@@ -138,3 +133,96 @@ async def test_the_researcher_sees_year_of_birth_and_district_only(demo: tuple[G
     assert all(p["postcode"] is None or re.fullmatch(r"[A-Z]{1,2}[0-9][0-9A-Z]?", p["postcode"]) for p in patients)
     schema = await _data(gateway, '{ __type(name: "HealthPatient") { fields { name } } }', researcher)
     assert {f["name"] for f in schema["__type"]["fields"]} == {"dateOfBirth", "sex", "postcode"}
+
+
+# --- Housing, a REST department ---------------------------------------------------------------------
+
+
+async def _fields(gateway: Gateway, type_name: str, principal: Principal) -> set[str] | None:
+    answer = await _data(gateway, f'{{ __type(name: "{type_name}") {{ fields {{ name }} }} }}', principal)
+    return None if answer["__type"] is None else {f["name"] for f in answer["__type"]["fields"]}
+
+
+async def test_the_social_worker_sees_their_clients_tenancies_with_adaptations_and_arrears(
+    demo: tuple[Gateway, Settings, Path], federation: DemoFederation
+) -> None:
+    gateway, settings, data = demo
+    worker = client(settings, "social-worker-app")
+    answer = await _data(
+        gateway,
+        "{ socialCare { clients(limit: 1000) { clientId tenancies(limit: 10) { tenancyId councilPersonId "
+        "hasAdaptations rentArrears tenure property { uprn postcode epcRating } } } } }",
+        worker,
+    )
+    leeds = {row[0] for row in _rows(data, "social_care", "SELECT client_id FROM clients WHERE la_code = 'E08000035'")}
+    expected = {t["tenancy_id"]: t for t in federation.rows["housing.tenancies"] if t["council_person_id"] in leeds}
+    seen = {t["tenancyId"]: t for c in answer["socialCare"]["clients"] for t in c["tenancies"]}
+    assert expected and set(seen) == set(expected)
+    properties = {p["uprn"]: p for p in federation.rows["housing.properties"]}
+    for tenancy_id, tenancy in seen.items():
+        truth = expected[tenancy_id]
+        assert tenancy["hasAdaptations"] == truth["has_adaptations"]
+        arrears = None if tenancy["rentArrears"] is None else Decimal(tenancy["rentArrears"])
+        assert arrears == truth["rent_arrears"]
+        assert tenancy["property"]["postcode"] == properties[truth["uprn"]]["postcode"]
+    assert any(t["hasAdaptations"] for t in seen.values())
+    assert any(t["rentArrears"] not in (None, "0") for t in seen.values())
+    # No root fields: tenancies and homes only through the council's own clients.
+    refused = await run(gateway, "{ housing { tenancies { tenancyId } } }", None, worker)
+    assert refused.errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    kirklees = next(t for t in federation.rows["housing.tenancies"] if t["la_code"] == "E08000034")
+    other = await _data(
+        gateway,
+        f'{{ socialCare {{ client(clientId: "{kirklees["council_person_id"]}") {{ tenancies {{ tenure }} }} }} }}',
+        worker,
+    )
+    assert other == {"socialCare": {"client": None}}
+
+
+async def test_the_mash_sees_its_councils_tenancies_and_every_property(
+    demo: tuple[Gateway, Settings, Path], federation: DemoFederation
+) -> None:
+    gateway, settings, _ = demo
+    mash = client(settings, "mash-case-app")
+    answer = await _data(gateway, "{ housing { tenancies(limit: 1000) { tenancyId laCode } } }", mash)
+    expected = {t["tenancy_id"] for t in federation.rows["housing.tenancies"] if t["la_code"] == "E08000035"}
+    assert {t["tenancyId"] for t in answer["housing"]["tenancies"]} == expected
+    properties = await _data(gateway, "{ housing { properties(limit: 1000) { uprn addressLine } } }", mash)
+    assert len(properties["housing"]["properties"]) == len(federation.rows["housing.properties"])
+    # The row filter is pushed to the API as a parameter: only Leeds tenancies cross the network.
+    federation.recorder.requests.clear()
+    await _data(gateway, "{ housing { tenancies(limit: 5) { tenancyId } } }", mash)
+    assert federation.recorder.requests
+    assert all("la_code=E08000035" in query for path, query in federation.recorder.requests if path == "/tenancies")
+
+
+async def test_the_researcher_sees_epc_ratings_by_postcode_district_only(
+    demo: tuple[Gateway, Settings, Path], federation: DemoFederation
+) -> None:
+    gateway, settings, _ = demo
+    researcher = client(settings, "researcher")
+    answer = await _data(
+        gateway, "{ housing { properties(limit: 1000) { postcode epcRating epcScore epcAssessedOn } } }", researcher
+    )
+    properties = answer["housing"]["properties"]
+    assert len(properties) == len(federation.rows["housing.properties"])
+    assert all(re.fullmatch(r"[A-Z]{1,2}[0-9][0-9A-Z]?", p["postcode"]) for p in properties)
+    assert all(p["epcAssessedOn"] is None or p["epcAssessedOn"].endswith("-01-01") for p in properties)
+    districts = sorted(p["postcode"].split(" ")[0] for p in federation.rows["housing.properties"])
+    assert sorted(p["postcode"] for p in properties) == districts
+    assert await _fields(gateway, "HousingProperty", researcher) == {
+        "postcode", "laCode", "propertyType", "epcRating", "epcScore", "epcAssessedOn", "councilTaxBand"
+    }  # fmt: skip
+    assert await _fields(gateway, "HousingTenancy", researcher) is None
+
+
+@pytest.mark.parametrize("client_id", ["gp-surgery-app", "dwp-investigator"])
+async def test_clients_without_a_housing_grant_see_no_housing(
+    demo: tuple[Gateway, Settings, Path], client_id: str
+) -> None:
+    gateway, settings, _ = demo
+    principal = client(settings, client_id)
+    assert await _fields(gateway, "HousingProperty", principal) is None
+    assert await _fields(gateway, "HousingTenancy", principal) is None
+    refused = await run(gateway, "{ housing { properties { uprn } } }", None, principal)
+    assert refused.errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

@@ -17,6 +17,7 @@ from gateway.planning.plan import Plan
 from gateway.principal import ANONYMOUS
 from gateway.service import Gateway, GraphQLRequest, PreparedRequest
 from schema.catalog import Catalog, load_catalog
+from schema.sources import SqliteSource
 from tests.conftest import make_settings, run, started_gateway
 from tests.fixtures.clinic_data import PEOPLE, VISITS
 
@@ -41,10 +42,12 @@ def demo_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     """The demo departments with 1,200 generated people, in temporary SQLite files."""
     directory = tmp_path_factory.mktemp("demo")
     (directory / "catalog.yaml").write_text(DEMO_CATALOG.read_text())
-    catalog = load_catalog(directory / "catalog.yaml")
+    # Housing is a REST API (not queried here): no token needed, no file to write.
+    catalog = load_catalog(directory / "catalog.yaml", resolve_secrets=False)
     rows = generate(people=1200)
     for department in catalog.departments:
-        write_sqlite(department.source.file, catalog, department, rows)  # type: ignore[union-attr]
+        if isinstance(department.source, SqliteSource):
+            write_sqlite(department.source.file, catalog, department, rows)
     return catalog
 
 

@@ -15,7 +15,7 @@ from gateway.service import Gateway
 from tests.conftest import run
 from tests.fixtures.clinic_data import CASES, PEOPLE
 
-ENGINES = ("sqlite", "postgres", "mariadb")
+ENGINES = ("sqlite", "postgres", "mariadb", "rest", "graphql")
 RAW_NHS = {person["nhs_number"] for person in PEOPLE if person["nhs_number"]}
 
 

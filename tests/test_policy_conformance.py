@@ -23,7 +23,7 @@ from tests.conftest import MASTER, RULES, run
 from tests.fixtures.clinic_data import CASES, PEOPLE, VISITS
 from tests.policy_reference import RefGrant, matches, ordered, pseudonym_key, row_key, shows_plainly, visible
 
-ENGINES = ("sqlite", "postgres", "mariadb")
+ENGINES = ("sqlite", "postgres", "mariadb", "rest", "graphql")
 
 PEOPLE_COLUMNS = {"person_id", "given_name", "family_name", "born", "nhs_number", "balance", "score", "updated_at"}
 RECEPTION = [
@@ -81,8 +81,8 @@ async def _same_everywhere(gateways: dict[str, Gateway], query: str, who: Princi
         response = await run(gateways[engine], query, None, who)
         assert response.errors == [], (engine, response.errors)
         answers[engine] = _json(response.data)
-    assert answers["postgres"] == answers["sqlite"]
-    assert answers["mariadb"] == answers["sqlite"]
+    for engine in ENGINES:
+        assert answers[engine] == answers["sqlite"], engine
     return answers["sqlite"]
 
 

@@ -52,7 +52,13 @@ def test_every_error_class_has_a_docstring_and_one_root() -> None:
 def test_the_adapter_contract() -> None:
     abstract = sorted(SourceAdapter.__abstractmethods__)
     assert abstract == ["capabilities", "close", "fetch", "health", "introspect", "open", "prepare"]
-    assert list(inspect.signature(SourceAdapter.fetch).parameters) == ["self", "prepared", "values", "timeout", "context"]
+    assert list(inspect.signature(SourceAdapter.fetch).parameters) == [
+        "self",
+        "prepared",
+        "values",
+        "timeout",
+        "context",
+    ]
 
 
 def test_the_cli_commands() -> None:

@@ -156,6 +156,8 @@ def explain_query(
     for number, statement in enumerate(statements, start=1):
         batched = " (one statement for all parent rows)" if statement["batched"] else ""
         console.print(f"\n[bold]{number}. {statement['department']}.{statement['table']}[/]{batched}")
+        if "role" in statement:
+            console.print(f"   for: {statement['role']}", highlight=False)
         for grant in statement["grants"] or ["none: authentication is off"]:
             console.print(f"   grant: {grant}", highlight=False)
         console.print(Syntax(statement["sql"], "sql", word_wrap=True, background_color="default"))

@@ -71,7 +71,7 @@ def demo(
     """
     from demo.backends import BackendError
     from demo.housing_api import TOKEN_ENV
-    from demo.run import HOUSING_DATA, SETTINGS_FILE, examples, prepare
+    from demo.run import SETTINGS_FILE, examples, prepare
     from demo.services import ServiceError, start_housing_api
 
     try:
@@ -87,7 +87,7 @@ def demo(
     DevIssuerState.load_or_create(settings.dev_issuer)
     try:
         housing = start_housing_api(
-            host="127.0.0.1", port=plan.housing_port, data=HOUSING_DATA, token=os.environ[TOKEN_ENV]
+            host="127.0.0.1", port=plan.housing_port, data=plan.housing_data, token=os.environ[TOKEN_ENV]
         )
     except ServiceError as error:
         raise fail(str(error)) from None

@@ -8,7 +8,8 @@
       └──────────────────────────── the probe gets an answer ────────────────────────────┘
 
 * **closed**: every call goes through. An *unhealthy* failure (see :func:`counts_as_failure`) adds one to
-  the count; any answer from the source, even a refusal of the query, resets it.
+  the count; any answer from the source, even a refusal of the query, resets it; other failures
+  (credentials) leave it as it is.
 * **open**: calls fail at once with :class:`~gateway.errors.SourceCircuitOpenError` (``retryAfter`` =
   the cool-down left) without touching the source, its pool or its bulkhead.
 * **half-open**: after the cool-down, exactly one call, a real statement of a real request, is let
@@ -35,6 +36,7 @@ import structlog
 from gateway.errors import (
     SourceCircuitOpenError,
     SourceError,
+    SourceQueryError,
     SourceResponseError,
     SourceResponseTooLargeError,
     SourceTimeoutError,
@@ -71,6 +73,11 @@ def counts_as_failure(error: SourceError) -> bool:
     if isinstance(error, SourceResponseTooLargeError):
         return False
     return isinstance(error, SourceUnavailableError | SourceTimeoutError | SourceResponseError)
+
+
+def source_answered(error: SourceError) -> bool:
+    """Whether ``error`` is the source's own answer (a refusal of the query, an answer over a cap): it is up."""
+    return isinstance(error, SourceQueryError | SourceResponseTooLargeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +166,13 @@ class CircuitBreaker:
             self._failures = 0
 
     def failed(self, permit: Permit, error: SourceError) -> None:
-        """The call failed with ``error``; only unhealthy failures count (:func:`counts_as_failure`)."""
+        """The call failed with ``error``. Only unhealthy failures count (:func:`counts_as_failure`); a
+        refusal from the source is an answer; anything else (credentials) is no verdict either way."""
+        if source_answered(error):
+            self.succeeded(permit)
+            return
         if not counts_as_failure(error):
-            self.succeeded(permit)  # the source answered, if only to refuse the query
+            self.abandoned(permit)
             return
         if permit.generation != self._generation or self._state is BreakerState.DISABLED:
             return

@@ -181,6 +181,43 @@ class EntityRoot:
             + sum(child.node.cost(variables, people) for view in views for child in view.children)
         )
 
+    def roles(self) -> dict[int, str]:
+        """What each statement is for (by ``id`` of its node), in words, for explain."""
+        name = self.entity.entity.name
+        roles: dict[int, str] = {}
+        steps: list[KeyStep] = []
+        pending: list[KeyCondition] = [self.condition] if self.condition is not None else []
+        while pending:
+            condition = pending.pop(0)
+            if isinstance(condition, KeyStep):
+                steps.append(condition)
+            elif isinstance(condition, KeyAll | KeyAny):
+                pending[:0] = condition.parts
+        for number, step in enumerate(steps, start=1):
+            pushed = "; receives the keys found so far" if step.pushed else ""
+            roles[id(step.node)] = (
+                f"{self.response_key} step {number}: {step.description} (~{step.estimate:.0f} rows{pushed})"
+            )
+        for identifier, translation in self.translations.items():
+            key = self.entity.key_column.name
+            roles[id(translation.from_keys)] = f"{key} to {identifier} over confident links"
+            roles[id(translation.to_keys)] = f"{identifier} to {key} over confident links"
+        for node, role in (
+            (self.page_scan, "the page of keys"),
+            (self.keyed_page_scan, "the page of keys among the candidates"),
+            (self.present_scan, "the candidates the link table holds"),
+            (self.count_scan, f"count of {name} keys"),
+        ):
+            if node is not None:
+                roles[id(node)] = role
+        if self.shape is not None:
+            roles[id(self.shape.spine)] = f"link rows of each {name}"
+            members = [*self.shape.members, *(self.shape.possible.members if self.shape.possible else ())]
+            for member in members:
+                by = member.member.link_column.name if member.member.link_column is not None else "key"
+                roles[id(member.node)] = f"{name}.{member.member.member.name} by {by}"
+        return roles
+
     def statements(self) -> list[ScanNode]:
         """Every statement this root may run, for explain: keys phase first, then links and members."""
         nodes: list[ScanNode] = []
