@@ -153,7 +153,11 @@ class GraphQLAdapter(HttpAdapter[GraphQLEndpoint]):
             endpoint="graphql",
             json={"query": document, "variables": dict(variables)},
         )
-        return self._data(response.body)
+        try:
+            return self._data(response.body)
+        except SourceAuthError:
+            self.authenticator.invalidate(context)
+            raise
 
     def _data(self, body: Any) -> Any:
         if not isinstance(body, dict):
@@ -221,7 +225,9 @@ class GraphQLAdapter(HttpAdapter[GraphQLEndpoint]):
         return rows
 
     async def health(self) -> None:
-        await self.check("POST", self.url, endpoint="graphql", json={"query": "{ __typename }"})
+        response = await self.check("POST", self.url, endpoint="graphql", json={"query": "{ __typename }"})
+        if response is not None:
+            self._data(response.body)  # a GraphQL error (say, UNAUTHENTICATED) is not healthy
 
     async def introspect(self) -> Sequence[TableDescription]:
         """The remote schema's root fields that return lists of objects, as tables of their scalar fields.
@@ -232,21 +238,25 @@ class GraphQLAdapter(HttpAdapter[GraphQLEndpoint]):
         timeout = self.source.timeout_seconds
         budget = FetchBudget(self.name, self.source, timeout)
         schema = await self._post(INTROSPECTION, {}, NO_CONTEXT, budget)
-        fields = at_path(schema, "__schema.queryType.fields")
-        tables = []
-        for field in fields if isinstance(fields, list) else []:
-            target = _list_of_object(field.get("type"))
-            if target is None:
-                continue
-            described = await self._post(_OBJECT_FIELDS, {"name": target}, NO_CONTEXT, budget)
-            columns = []
-            for column in at_path(described, "__type.fields") or []:
-                scalar, nullable = _scalar(column.get("type"))
-                if scalar is not None:
-                    columns.append(ColumnDescription(column["name"], scalar, _SCALARS.get(scalar), nullable))
-            if columns:
-                keys = tuple(c.name for c in columns if c.name == "id")
-                tables.append(TableDescription(field["name"], tuple(columns), keys, (), field.get("description") or ""))
+        try:
+            tables = []
+            for field in at_path(schema, "__schema.queryType.fields"):
+                target = _list_of_object(field["type"])
+                if target is None:
+                    continue
+                described = await self._post(_OBJECT_FIELDS, {"name": target}, NO_CONTEXT, budget)
+                columns = []
+                for column in at_path(described, "__type.fields"):
+                    scalar, nullable = _scalar(column["type"])
+                    if scalar is not None:
+                        columns.append(ColumnDescription(column["name"], scalar, _SCALARS.get(scalar), nullable))
+                if columns:
+                    keys = tuple(c.name for c in columns if c.name == "id")
+                    tables.append(
+                        TableDescription(field["name"], tuple(columns), keys, (), field.get("description") or "")
+                    )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise self.transport.bad_response("an introspection result fedgate cannot read") from exc
         return tables
 
 

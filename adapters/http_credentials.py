@@ -99,6 +99,8 @@ class StaticAuthenticator(Authenticator):
 
 
 class _Cached:
+    """A token and the monotonic time after which it is renewed."""
+
     __slots__ = ("expires", "token")
 
     def __init__(self, token: str, expires: float) -> None:

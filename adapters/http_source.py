@@ -206,7 +206,8 @@ class HttpAdapter(SourceAdapter, Generic[Endpoint]):
             raise SourceTimeoutError(
                 self.name, f"department '{self.name}' did not answer within {timeout:g} s"
             ) from exc
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError, TypeError, ArithmeticError) as exc:
+            # The residual statement failed, or a value does not fit its type (an ``sql()`` mask's result).
             log.warning("residual_failed", department=self.name, error=type(exc).__name__)
             raise SourceQueryError(self.name, f"department '{self.name}' could not run the query") from exc
 
@@ -261,9 +262,11 @@ class HttpAdapter(SourceAdapter, Generic[Endpoint]):
 
     async def check(
         self, method: str, url: str, *, endpoint: str, params: QueryParams | None = None, json: Any = None
-    ) -> None:
-        """A health request. A token-exchange source has no caller token here: it is asked without a
-        credential, and refusing one (401/403) still shows the API is up."""
+    ) -> JsonResponse | None:
+        """A health request; its response, or ``None`` when only reachability could be checked.
+
+        A token-exchange source has no caller token here: it is asked without a credential, and refusing
+        one (401/403) still shows the API is up."""
         timeout = self.source.timeout_seconds
         self._check_tls()
         exchanging = isinstance(self.authenticator, TokenExchangeAuthenticator)
@@ -272,7 +275,7 @@ class HttpAdapter(SourceAdapter, Generic[Endpoint]):
                 authorization = (
                     None if exchanging else await self.authenticator.authorization(NO_CONTEXT, timeout=timeout)
                 )
-                await self.transport.request(
+                response = await self.transport.request(
                     method,
                     url,
                     timeout=timeout,
@@ -284,7 +287,9 @@ class HttpAdapter(SourceAdapter, Generic[Endpoint]):
         except SourceAuthError:
             if not exchanging:
                 raise
+            return None
         except TimeoutError as exc:
             raise SourceTimeoutError(
                 self.name, f"department '{self.name}' did not answer within {timeout:g} s"
             ) from exc
+        return None if exchanging else response

@@ -37,10 +37,14 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import structlog
+
 from adapters.values import decoder
 from gateway.errors import SourceResponseError
 from schema.catalog import Column
 from schema.types import ColumnType
+
+log = structlog.get_logger("fedgate.adapters.http")
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?$")
@@ -186,6 +190,7 @@ class RowParser:
             raw = at_path(item, path)
             if raw is _MISSING or raw is None:
                 if not nullable:
+                    log.warning("http_source_bad_value", department=department, table=self.table, column=name)
                     state = "no" if raw is _MISSING else "a null"
                     raise SourceResponseError(
                         department, f"department '{department}' returned {state} value for {self.table}.{name}"
@@ -195,6 +200,7 @@ class RowParser:
             try:
                 values.append(parse(raw))
             except WrongType as exc:
+                log.warning("http_source_bad_value", department=department, table=self.table, column=name)
                 raise SourceResponseError(
                     department, f"department '{department}' returned a wrong value for {self.table}.{name}: {exc}"
                 ) from None

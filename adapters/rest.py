@@ -133,6 +133,7 @@ class RestAdapter(HttpAdapter[RestEndpoint]):
                 if count < pagination.size:
                     return rows
                 position += 1 if is_page else pagination.size
+        seen: set[str] = set()  # a cursor or link seen before would page forever
         if isinstance(pagination, CursorPagination):
             cursor: str | None = None
             while True:
@@ -143,6 +144,9 @@ class RestAdapter(HttpAdapter[RestEndpoint]):
                 cursor = self._next_cursor(response, pagination)
                 if cursor is None:
                     return rows
+                if cursor in seen:
+                    raise self.transport.bad_response("a next-page cursor that goes round in circles")
+                seen.add(cursor)
         if isinstance(pagination, LinkPagination):
             target: str | httpx.URL = url
             query_or_none: Params | None = params + self._page_params(endpoint, "")
@@ -154,6 +158,9 @@ class RestAdapter(HttpAdapter[RestEndpoint]):
                 target = response.url.join(following)
                 if _origin(target) != self._origin:
                     raise self.transport.bad_response("a next page on another server")
+                if str(target) in seen:
+                    raise self.transport.bad_response("next-page links that go round in circles")
+                seen.add(str(target))
                 query_or_none = None
         await page(url, params)
         return rows

@@ -16,7 +16,7 @@ to adult social care, and every property they rent or rented.
   (worse in private rented and older detached houses), the score within the rating's SAP band, and a
   council tax band (A and B dominate West Yorkshire). Postcodes are in the council's districts; a
   current home is at the postcode the council's social care record holds.
-* UPRNs are fictional: twelve digits starting ``99`` (no real UPRN is that large).
+* UPRNs are made up: twelve digits starting ``99`` (UPRNs have no range reserved for testing).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from demo.social_care import SocialCareTables
 Row = dict[str, Any]
 
 UPRN_PREFIX = "99"
-"""Every demo UPRN is twelve digits starting with this (fictional: far above any allocated UPRN)."""
+"""Every demo UPRN is twelve digits starting with this (made up: UPRNs have no test range)."""
 
 PROPERTY_TYPES = ("flat", "terraced house", "semi-detached", "detached", "bungalow")
 TENURES = ("council", "housing association", "private rented")

@@ -36,7 +36,6 @@ from schema.sources import SqliteSource
 
 DEMO_DIR = Path(str(resources.files("demo")))
 SETTINGS_FILE = DEMO_DIR / "fedgate.yaml"
-CATALOG_FILE = DEMO_DIR / "catalog.yaml"
 DATA_DIR = DEMO_DIR / "data"
 
 __all__ = [

@@ -181,7 +181,9 @@ def _overlapping(paths: Sequence[str]) -> set[str]:
     """Dotted paths that repeat another or lie inside it (``where`` and ``where.id``)."""
     clashes = {path for path, count in Counter(paths).items() if count > 1}
     for path in paths:
-        clashes.update(other for other in paths if other.startswith(path + "."))
+        inside = {other for other in paths if other.startswith(path + ".")}
+        if inside:
+            clashes.update(inside | {path})
     return clashes
 
 

@@ -9,6 +9,7 @@ capped; a response over the cap fails the query rather than being truncated into
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
@@ -44,11 +45,25 @@ class HttpSource(SourceSettings, FileRelative):
         return headers
 
 
+def _no_userinfo(url: str) -> str:
+    """A URL without ``user:password@`` (secrets never live in the catalog)."""
+    if "@" in urlsplit(url).netloc:
+        raise ValueError("credentials cannot be part of the URL; use 'credential' with an environment variable")
+    return url
+
+
 class RestSource(HttpSource):
     """A department's REST API; each table maps to an endpoint (``tables[].rest``)."""
 
     kind: Literal["rest"]
     base_url: str = Field(pattern=HTTP_URL, description="The API's base URL; endpoint paths are relative to it.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _plain_base(cls, url: str) -> str:
+        if urlsplit(url).query:
+            raise ValueError("the base URL cannot have a query string; filters and pages are added per endpoint")
+        return _no_userinfo(url)
 
 
 class GraphQLSource(HttpSource):
@@ -56,3 +71,8 @@ class GraphQLSource(HttpSource):
 
     kind: Literal["graphql"]
     url: str = Field(pattern=HTTP_URL, description="The GraphQL endpoint (POST, application/json).")
+
+    @field_validator("url")
+    @classmethod
+    def _plain_url(cls, url: str) -> str:
+        return _no_userinfo(url)

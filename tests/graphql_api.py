@@ -153,7 +153,7 @@ class RemoteGraphQL:
             for row in rows[offset : offset + limit]
         ]
 
-    def _cases(self, info: Any, nhsNumbers: list[str] | None = None, status: str | None = None) -> Any:  # noqa: N803
+    def _cases(self, info: Any, nhsNumbers: list[str] | None = None, status: str | None = None) -> Any:
         rows = sorted(CASES, key=lambda row: row["case_id"])
         if nhsNumbers is not None and "nhsNumbers" not in self._ignored():
             rows = [row for row in rows if row["nhs_number"] in nhsNumbers]

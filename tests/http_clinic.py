@@ -14,6 +14,7 @@ The REST catalog declares some filters and not others, and one pagination style 
 
 from __future__ import annotations
 
+import copy
 import uuid
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,7 @@ def http_catalog_data(kind: str, urls: dict[str, str], **source: Any) -> dict[st
         location = {"base_url": urls[department["name"]]} if kind == "rest" else {"url": urls[department["name"]]}
         department["source"] = {"kind": kind, **location, **source}
         for table in department["tables"]:
-            table[kind] = mappings[table["name"]]
+            table[kind] = copy.deepcopy(mappings[table["name"]])
     return data
 
 

@@ -101,8 +101,8 @@ class Behaviour:
     status: int | None = None
     raw_body: bytes | None = None
     ignored: set[str] = field(default_factory=set)
-    #: Checks the Authorization header; False → 401.
-    authorize: Callable[[str | None], bool] | None = None
+    #: Checks the Authorization header (and the path asked for); False → 401.
+    authorize: Callable[[str | None, str], bool] | None = None
     #: Each row padded with this many bytes of junk (oversized bodies).
     padding: int = 0
     #: A next link to another origin (link pagination).
@@ -146,7 +146,7 @@ class RestApi:
         behaviour = self.behaviour
         if behaviour.delay:
             await asyncio.sleep(behaviour.delay)
-        if behaviour.authorize is not None and not behaviour.authorize(request.headers.get("authorization")):
+        if behaviour.authorize is not None and not behaviour.authorize(request.headers.get("authorization"), path):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         if behaviour.status is not None:
             return JSONResponse({"error": "failing"}, status_code=behaviour.status)

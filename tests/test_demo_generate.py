@@ -157,7 +157,7 @@ def test_identifiers_are_valid_and_from_test_ranges(
         "upn": is_valid_upn,
         "council_person_id": lambda v: re.fullmatch(r"(LDS|KIR|WAK)-[0-9]{6}", v) is not None,
         "school_urn": lambda v: re.fullmatch(r"[0-9]{6}", v) is not None,
-        "uprn": lambda v: re.fullmatch(r"99[0-9]{10}", v) is not None,  # fictional: no real UPRN starts 99...
+        "uprn": lambda v: re.fullmatch(r"99[0-9]{10}", v) is not None,  # made up: 12 digits starting 99
     }
     for name, table in tables.items():
         for column in table["columns"]:

@@ -10,6 +10,18 @@ from pydantic import BaseModel
 from gateway.errors import error_codes
 from gateway.settings import Settings
 from schema.catalog import Catalog
+from schema.credentials import BasicCredential, BearerCredential, ClientCredentials, NoCredential, TokenExchange
+from schema.endpoints import (
+    CursorPagination,
+    LinkPagination,
+    NoGraphQLPagination,
+    NoPagination,
+    OffsetGraphQLPagination,
+    OffsetPagination,
+    PageNumberPagination,
+    RelayGraphQLPagination,
+)
+from schema.http_sources import GraphQLSource, RestSource
 from schema.sources import MySQLSource, PostgresSource, SqliteSource
 
 DOCS = Path(__file__).parent.parent / "docs"
@@ -50,7 +62,29 @@ def test_every_catalog_key_is_documented() -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize("source", [SqliteSource, PostgresSource, MySQLSource])
+@pytest.mark.parametrize(
+    "source",
+    [
+        SqliteSource,
+        PostgresSource,
+        MySQLSource,
+        RestSource,
+        GraphQLSource,
+        NoCredential,
+        BearerCredential,
+        BasicCredential,
+        ClientCredentials,
+        TokenExchange,
+        NoPagination,
+        PageNumberPagination,
+        OffsetPagination,
+        CursorPagination,
+        LinkPagination,
+        NoGraphQLPagination,
+        OffsetGraphQLPagination,
+        RelayGraphQLPagination,
+    ],
+)
 def test_every_source_key_is_documented(source: type[BaseModel]) -> None:
     section = (DOCS / "configuration.md").read_text().split("### Sources", 1)[1]
     missing = [name for name in source.model_fields if f"`{name}`" not in section]

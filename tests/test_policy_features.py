@@ -79,7 +79,7 @@ async def test_explain_scope_gets_the_plan_without_values_or_keys(policy_gateway
     assert key is not None
     assert key.hex() not in json.dumps(response.extensions)
     ordinary = await run(gateway, "{ clinic { people(limit: 2) { nhsNumber } } }", None, reception("2"))
-    assert ordinary.extensions == {}
+    assert "plan" not in ordinary.extensions
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgres", "mariadb"])

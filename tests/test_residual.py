@@ -85,19 +85,21 @@ async def test_key_sets_and_per_parent_pages_by_window() -> None:
 
 
 async def test_masks_run_with_fedgates_functions_and_filters_see_the_masked_value() -> None:
-    column = exp.column("nhs_number", table="people", quoted=True)
-    masked = exp.alias_(ShowLast(this=column, count=exp.Literal.number(4)), "nhs_number", quoted=True)
+    def col(name: str) -> exp.Column:
+        return exp.column(name, table="people", quoted=True)
+
+    masked = exp.alias_(ShowLast(this=col("nhs_number"), count=exp.Literal.number(4)), "nhs_number", quoted=True)
     inner = (
-        exp.select(masked, exp.alias_(exp.column("person_id", table="people", quoted=True), "person_id", quoted=True))
+        exp.select(masked, exp.alias_(col("person_id"), "person_id", quoted=True))
         .from_(exp.to_table('"people"').as_("people", quoted=True))
-        .where(exp.EQ(this=exp.column("active", table="people", quoted=True), expression=exp.true()))
+        .where(exp.EQ(this=col("active"), expression=exp.true()))
     )
     outer = (
-        exp.select(exp.column("person_id", table="people", quoted=True), exp.column("nhs_number", table="people", quoted=True))
+        exp.select(col("person_id"), col("nhs_number"))
         .from_(exp.alias_(inner.subquery(), "people", table=True, quoted=True))
-        .where(exp.EQ(this=BinaryText(this=exp.column("nhs_number", table="people", quoted=True)), expression=exp.Placeholder(this="p0")))
-        .order_by(exp.column("person_id", table="people", quoted=True))
-    )  # fmt: skip
+        .where(exp.EQ(this=BinaryText(this=col("nhs_number")), expression=exp.Placeholder(this="p0")))
+        .order_by(col("person_id"))
+    )
     query = SourceQuery(
         "clinic",
         outer,

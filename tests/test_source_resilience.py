@@ -21,13 +21,15 @@ import yaml
 
 from adapters.base import NO_CONTEXT, FetchContext, PreparedQuery, Row
 from adapters.sqlite import SQLiteAdapter
+from demo.load import write_sqlite
 from gateway.execution.breaker import BreakerState
 from gateway.execution.sources import Sources
 from gateway.service import Gateway, GraphQLResponse
 from schema.catalog import Catalog, load_catalog
 from tests.conftest import MARIADB, PG, make_settings, run, write_catalog
 from tests.fake_clock import FakeClock
-from tests.servers import free_port
+from tests.fixtures.person_data import ROWS as PERSON_ROWS
+from tests.person_federation import person_catalog
 
 #: A request that has not answered within this long is hung (no source below is given more than 5 s).
 HANG = 30
@@ -286,10 +288,9 @@ async def _black_hole() -> AsyncIterator[int]:
         held.append(writer)
         await reader.read()
 
-    port = free_port()
-    server = await asyncio.start_server(hold, "127.0.0.1", port)
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
     try:
-        yield port
+        yield int(server.sockets[0].getsockname()[1])
     finally:
         server.close()
         for writer in held:
@@ -322,7 +323,7 @@ async def test_a_server_that_accepts_connections_but_never_answers_is_bounded(
 
 
 async def test_waiting_for_a_bulkhead_slot_ends_at_the_request_deadline(tmp_path: Path) -> None:
-    _sqlite(tmp_path / "slow.db", SLOW_VIEW)
+    _sqlite(tmp_path / "slow.db", "CREATE TABLE placeholder (x INTEGER)")  # slow only once started (statistics)
     source = {"kind": "sqlite", "path": str(tmp_path / "slow.db"), "timeout_seconds": 60, "max_concurrency": 1}
     catalog = _catalog(tmp_path, source)
     settings = make_settings()
@@ -331,6 +332,7 @@ async def test_waiting_for_a_bulkhead_slot_ends_at_the_request_deadline(tmp_path
     )
     gateway = Gateway(catalog, settings, Sources(catalog))
     await gateway.start()
+    _sqlite(tmp_path / "slow.db", SLOW_VIEW)
     try:
         # Two statements for one slot: the second waits for the first, and neither outlives the deadline.
         response = await _answer(gateway, "{ steady { numbers { n } } fragile { a: numbers { n } b: numbers { n } } }")
@@ -361,3 +363,24 @@ async def test_an_adapter_that_ignores_its_timeout_is_abandoned(tmp_path: Path) 
         _fragile_failed(await _answer(gateway), "SOURCE_TIMEOUT")  # its connection was interrupted, not left busy
     finally:
         await gateway.stop()
+
+
+async def test_the_summary_and_strict_mode_cover_merged_person_records(tmp_path: Path) -> None:
+    catalog = person_catalog(tmp_path)
+    for department in catalog.departments:
+        if department.name != "dwp":
+            write_sqlite(tmp_path / f"{department.name}.db", catalog, department, PERSON_ROWS)
+    gateway = Gateway(catalog, make_settings(), Sources(catalog))
+    await gateway.start()
+    query = '{ person(nhsNumber: "9990000001") { nhsNumber claims { claimId } } }'
+    try:
+        partial = await _answer(gateway, query)
+        strict = await _answer(gateway, f"query @strict {query}")
+    finally:
+        await gateway.stop()
+    assert partial.data == {"person": {"nhsNumber": "9990000001", "claims": None}}
+    assert partial.extensions["sources"]["dwp"]["status"] == "failed"
+    assert partial.extensions["sources"]["dwp"]["code"] == "SOURCE_UNAVAILABLE"
+    assert strict.strict_failure
+    assert strict.to_dict()["data"] is None
+    assert [error["extensions"]["department"] for error in strict.errors] == ["dwp"]

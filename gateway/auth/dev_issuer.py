@@ -189,7 +189,8 @@ def create_dev_issuer_app(settings: DevIssuerSettings) -> Starlette:
         "issuer": settings.issuer,
         "token_endpoint": f"{settings.issuer}/oauth/token",
         "jwks_uri": f"{settings.issuer}/.well-known/jwks.json",
-        "grant_types_supported": ["client_credentials", TOKEN_EXCHANGE],
+        "grant_types_supported": ["client_credentials"]
+        + ([TOKEN_EXCHANGE] if any(client.exchange_audiences for client in settings.clients) else []),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": server.scopes_supported,
         "response_types_supported": ["token"],

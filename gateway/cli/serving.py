@@ -49,7 +49,12 @@ def serve(
     _run(load_settings_or_exit(config), host, port, demo=False, config=config)
 
 
-@app.command()
+@app.command(
+    help="Build the demo departments if needed and serve them, with the dev issuer and example queries.\n\n"
+    "The gateway (:8000) and the development OAuth server (:8001) run in this process; the housing "
+    "department's REST API (:8002) runs in its own, started and stopped with the demo. "
+    "--backends postgres,mariadb moves health to PostgreSQL and DWP to MariaDB on this machine's servers."
+)
 def demo(
     port: Annotated[int | None, typer.Option(help="Port to serve the gateway on (default 8000).")] = None,
     regenerate: Annotated[bool, typer.Option(help="Rebuild the demo departments' data.")] = False,
@@ -64,11 +69,7 @@ def demo(
     ] = "",
     housing_port: Annotated[int, typer.Option(help="Port for the housing department's REST API.")] = 8002,
 ) -> None:
-    """Build the demo departments if needed and serve them, with the dev issuer and example queries.
-
-    Three processes: the gateway (:8000), the development OAuth server (:8001, same process) and the
-    housing department's REST API (:8002, its own process, stopped with the demo).
-    """
+    """``fedgate demo``: see the help above."""
     from demo.backends import BackendError
     from demo.housing_api import TOKEN_ENV
     from demo.run import SETTINGS_FILE, examples, prepare
@@ -110,7 +111,7 @@ def _print_demo(plan: Demo, housing_pid: int, port: int) -> None:
     url = f"http://{settings.server.host}:{port}/graphql"
     clients = "\n".join(f"  {client.id:<18} {client.name}" for client in settings.dev_issuer.clients)
     servers = "".join(
-        f"\n          {p.department} in {p.server.title} ({p.server.host}:{p.server.port}, database {p.database})"
+        f"\n          {p.department}: {p.server.title} on {p.server.host}:{p.server.port}, database {p.database}"
         for p in plan.placements
     )
     console.print(
@@ -118,8 +119,9 @@ def _print_demo(plan: Demo, housing_pid: int, port: int) -> None:
             f"GraphiQL: [bold]{url}[/]  (open it in a browser)\n"
             f"Token:    [bold]fedgate token --client mash-case-app[/]  then, in GraphiQL's Headers tab:\n"
             '          {"Authorization": "Bearer <token>"}\n'
-            f"Housing:  REST API on {plan.housing_url} (pid {housing_pid}): [bold]kill {housing_pid}[/] stops that "
-            "department alone\n"
+            f"Services: gateway :{port} and dev OAuth server :{settings.dev_issuer.port} (this process)\n"
+            f"          housing REST API :{plan.housing_port} (pid {housing_pid}; "
+            f"[bold]kill {housing_pid}[/] stops that department alone)\n"
             f"Data:     SQLite files in {DATA_DIR}{servers}\n"
             f"Clients:\n{clients}"
         )
