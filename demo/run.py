@@ -9,6 +9,7 @@ to the gateway in ``FEDGATE_DEMO_HOUSING_TOKEN``: the catalog names the variable
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from schema.http_sources import RestSource
 from schema.sources import SqliteSource
 
 DEMO_DIR = Path(str(resources.files("demo")))
+LEEDS = "E08000035"
 SETTINGS_FILE = DEMO_DIR / "fedgate.yaml"
 DATA_DIR = DEMO_DIR / "data"
 
@@ -139,33 +141,46 @@ class Example:
     query: str
 
 
-def examples(catalog: Catalog) -> list[Example]:
-    """Example queries using a person who really has records in several departments of this data."""
+def examples(catalog: Catalog, housing_data: Path = HOUSING_DATA) -> list[Example]:
+    """Example queries using a person who really has records in several departments of this data: a
+    confidently linked Leeds social care client with a National Insurance number and a council tenancy."""
     source = catalog.department("person_index").source
     assert isinstance(source, SqliteSource)
+    tenants = sorted(
+        {t["council_person_id"] for t in json.loads(housing_data.read_text())["tenancies"] if t["la_code"] == LEEDS}
+        if housing_data.exists()
+        else set()
+    )
     with sqlite3.connect(f"{source.file.as_uri()}?mode=ro", uri=True) as connection:
-        row = connection.execute(
-            "SELECT nhs_number FROM person_links WHERE nino IS NOT NULL AND council_person_id IS NOT NULL "
-            "AND match_method = 'deterministic' ORDER BY link_id LIMIT 1"
-        ).fetchone()
-    nhs_number = row[0] if row else "9990000000"
+        rows = connection.execute(
+            "SELECT nhs_number, council_person_id FROM person_links WHERE nino IS NOT NULL "
+            "AND council_person_id IS NOT NULL AND match_method = 'deterministic' ORDER BY link_id"
+        ).fetchall()
+    chosen = next((nhs for nhs, council_id in rows if council_id in tenants), rows[0][0] if rows else "9990000000")
     person = f"""{{
-  health {{
-    patient(nhsNumber: "{nhs_number}") {{
-      nhsNumber givenName familyName dateOfBirth postcode
-      hospitalSpells(orderBy: [{{admittedAt: DESC}}], limit: 3) {{
-        admittedAt dischargedAt admissionMethod dischargeDestination
-      }}
-      socialCareClients {{
-        laCode primarySupportReason services {{ serviceType status weeklyCost }}
-        tenancies {{ tenure endDate hasAdaptations property {{ propertyType epcRating }} }}
-      }}
-      personLink {{
-        matchScore matchMethod
-        dwpCustomer {{ nino benefitClaims {{ benefitType status weeklyAmount }} }}
-      }}
+  person(nhsNumber: "{chosen}") {{
+    nhsNumber givenName familyName dateOfBirth postcode
+    hospitalSpells(orderBy: [{{admittedAt: DESC}}], limit: 3) {{
+      admittedAt dischargedAt admissionMethod dischargeDestination
     }}
+    socialCareClients {{ clientId laCode primarySupportReason }}
+    benefitClaims(where: {{status: {{eq: "open"}}}}) {{ benefitType weeklyAmount }}
+    tenancies {{ tenure startDate endDate hasAdaptations property {{ propertyType epcRating }} }}
+    links {{ matchScore matchMethod }}
+    possibleMatches {{ link {{ matchScore matchMethod }} benefitClaims {{ benefitType }} }}
   }}
+}}"""
+    condition = """{tenancies: {hasAdaptations: {eq: true}, endDate: {isNull: true}},
+                 hospitalSpells: {admissionMethod: {eq: "emergency"}, admittedAt: {gte: "2026-06-01T00:00:00Z"}}}"""
+    vulnerable = f"""{{
+  people(where: {condition}, limit: 10) {{
+    nhsNumber givenName familyName
+    hospitalSpells(where: {{admissionMethod: {{eq: "emergency"}}}}, orderBy: [{{admittedAt: DESC}}], limit: 1) {{
+      admittedAt dischargeDestination
+    }}
+    tenancies(where: {{endDate: {{isNull: true}}}}) {{ tenure property {{ epcRating }} }}
+  }}
+  peopleCount(where: {condition})
 }}"""
     discharges = """{
   socialCare {
@@ -196,8 +211,11 @@ def examples(catalog: Catalog) -> list[Example]:
   }
 }"""
     return [
+        Example("One person merged from health, social care, DWP and the housing REST API", "mash-case-app", person),
         Example(
-            "One person's records across health, social care and DWP (via the person index)", "mash-case-app", person
+            "Tenants with home adaptations and a recent emergency admission (a cross-department filter)",
+            "mash-case-app",
+            vulnerable,
         ),
         Example("Leeds social care clients with their emergency hospital admissions", "social-worker-app", discharges),
         Example("Leeds clients' tenancies and homes, from the housing REST API", "social-worker-app", tenancies),

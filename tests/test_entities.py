@@ -34,7 +34,9 @@ query One($n: String!) {
     dwpCustomer { nino givenName }
     claims { claimId weeklyAmount }
     links { linkId score }
-    possibleMatches { link { linkId } dwpCustomer { nino } councilClients { clientId } councilCases { caseId } claims { claimId } }
+    possibleMatches {
+      link { linkId } dwpCustomer { nino } councilClients { clientId } councilCases { caseId } claims { claimId }
+    }
   }
 }
 """
@@ -218,7 +220,7 @@ async def test_keys_that_cannot_be_identifiers_are_refused(gateways: dict[str, G
 async def test_one_statement_per_member_for_a_whole_page(gateways: dict[str, Gateway], engine: str) -> None:
     response = await run(
         gateways[engine],
-        "{ people(limit: 100) { nhsNumber givenName patient { postcode } claims { claimId } councilCases { caseId } } }",
+        "{ people(limit: 100) { nhsNumber givenName patient { postcode } claims { claimId } councilCases { caseId } } }",  # noqa: E501
     )
     assert response.errors == []
     assert len(response.data["people"]) == 6

@@ -30,10 +30,11 @@ async def test_a_failed_member_is_null_on_every_person_with_an_error(tmp_path: P
         )
     finally:
         await gateway.stop()
+    spells = [{"spellId": "S1"}, {"spellId": "S2"}]
     assert response.data == {
-        "person": {"nhsNumber": "9990000001", "familyName": "Lee", "claims": None, "spells": [{"spellId": "S1"}, {"spellId": "S2"}]},
+        "person": {"nhsNumber": "9990000001", "familyName": "Lee", "claims": None, "spells": spells},
         "people": [{"nhsNumber": "9990000001", "claims": None}, {"nhsNumber": "9990000002", "claims": None}],
-    }  # fmt: skip
+    }
     paths = sorted(error["path"] for error in response.errors)
     assert paths == [["people", 0, "claims"], ["people", 1, "claims"], ["person", "claims"]]
     assert {error["extensions"]["code"] for error in response.errors} == {"SOURCE_UNAVAILABLE"}

@@ -94,7 +94,7 @@ def demo(
         raise fail(str(error)) from None
     try:
         _print_demo(plan, housing.pid, settings.server.port if port is None else port)
-        for example in examples(catalog):
+        for example in examples(catalog, plan.housing_data):
             console.print(f"\n[bold]{example.title}[/] (client: {example.client})")
             console.print(example.query, highlight=False, markup=False, soft_wrap=True)
         console.print()
