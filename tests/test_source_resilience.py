@@ -384,3 +384,14 @@ async def test_the_summary_and_strict_mode_cover_merged_person_records(tmp_path:
     assert strict.strict_failure
     assert strict.to_dict()["data"] is None
     assert [error["extensions"]["department"] for error in strict.errors] == ["dwp"]
+
+
+async def test_a_stopped_gateway_sends_nothing_and_reopens_nothing(tmp_path: Path) -> None:
+    catalog = _catalog(tmp_path, {"kind": "sqlite", "path": str(tmp_path / "steady.db")})
+    gateway = Gateway(catalog, make_settings(), Sources(catalog))
+    await gateway.start()
+    await gateway.stop()
+    late = await _answer(gateway)  # e.g. a task still running when the server shut down
+    assert late.data == {"steady": {"numbers": None}, "fragile": {"numbers": None}}
+    assert {error["extensions"]["code"] for error in late.errors} == {"SOURCE_UNAVAILABLE"}
+    assert late.statements == {}

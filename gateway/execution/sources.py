@@ -14,7 +14,8 @@ Only what the adapter reports counts towards the breaker: a statement refused by
 never got a slot or any time, was never sent. Opening, health checks and closing are bounded the same way.
 
 A department that is down at start-up does not stop the gateway: its adapter connects lazily on the
-next query, and until then its fields fail with ``SOURCE_UNAVAILABLE`` while the others answer.
+next query, and until then its fields fail with ``SOURCE_UNAVAILABLE`` while the others answer. Once
+:meth:`Sources.close_all` has run, no statement reaches an adapter (it would reopen a pool nobody closes).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import structlog
 
 from adapters.base import NO_CONTEXT, Capabilities, FetchContext, PreparedQuery, Row, SourceAdapter
 from adapters.registry import create_adapter
-from gateway.errors import SourceCircuitOpenError, SourceError, SourceTimeoutError
+from gateway.errors import SourceCircuitOpenError, SourceError, SourceTimeoutError, SourceUnavailableError
 from gateway.execution.breaker import BreakerState, CircuitBreaker, Clock
 from schema.catalog import Catalog
 
@@ -81,6 +82,8 @@ class Sources:
             )
             for department in catalog.departments
         }
+        #: After :meth:`close_all` no statement reaches an adapter (which would reopen its pool).
+        self._closed = False
 
     def adapter(self, department: str) -> SourceAdapter:
         return self.adapters[department]
@@ -96,6 +99,7 @@ class Sources:
 
     async def open_all(self) -> dict[str, SourceError | None]:
         """Open every adapter concurrently; failures are logged and returned, never raised."""
+        self._closed = False
 
         async def open_one(name: str, adapter: SourceAdapter) -> SourceError | None:
             try:
@@ -113,6 +117,8 @@ class Sources:
         return dict(zip(self.adapters, results, strict=True))
 
     async def close_all(self) -> None:
+        self._closed = True
+
         async def close_one(name: str, adapter: SourceAdapter) -> None:
             async with asyncio.timeout(self._timeouts.get(name, 5.0) + OVERRUN_GRACE):
                 await adapter.close()
@@ -135,6 +141,7 @@ class Sources:
 
         ``sent`` counts, per department, the statements actually handed to the adapter.
         """
+        self._refuse_if_closed(department)
         breaker = self.breakers[department]
         breaker.check()  # open: fail now, without queueing for a slot
         timeout = min(self._timeouts[department], deadline - time.monotonic())
@@ -152,6 +159,7 @@ class Sources:
                 department, f"department '{department}' is saturated; no slot within {timeout:g} s"
             ) from exc
         try:
+            self._refuse_if_closed(department)
             permit = breaker.admit()  # it may have opened while we waited, or another call holds the probe
             if sent is not None:
                 sent[department] = sent.get(department, 0) + 1
@@ -176,6 +184,10 @@ class Sources:
             return rows
         finally:
             bulkhead.release()
+
+    def _refuse_if_closed(self, department: str) -> None:
+        if self._closed:
+            raise SourceUnavailableError(department, f"department '{department}' was not queried: fedgate is stopping")
 
     async def health(self) -> list[SourceHealth]:
         """Check every department concurrently. A department whose breaker is open is not ready, and its
