@@ -110,28 +110,31 @@ class MySQLAdapter(SqlAdapter):
                 return
             kwargs = self._connect_kwargs()
             try:
-                probe = await asyncmy.connect(**kwargs)
-                try:
-                    is_mariadb = "mariadb" in probe.get_server_info().lower()
-                    version = _version(probe.get_server_info())
-                finally:
-                    probe.close()
-                seconds = self.config.timeout_seconds + 0.5
-                limit = (
-                    f"max_statement_time = {seconds:.3f}"
-                    if is_mariadb
-                    else f"max_execution_time = {int(seconds * 1000)}"
-                )
-                read_only = "tx_read_only = 1" if is_mariadb else "transaction_read_only = 1"
-                kwargs["init_command"] = f"SET SESSION time_zone = '+00:00', SESSION {limit}, SESSION {read_only}"
-                windows = version >= ((10, 2) if is_mariadb else (8, 0))
-                features = {Capability.WINDOW_FUNCTIONS} if windows else set()
-                self._capabilities = Capabilities(dialect="mysql", features=frozenset(features))
-                self._pool = await asyncmy.create_pool(minsize=1, maxsize=self.config.pool_size, **kwargs)
+                async with asyncio.timeout(self.config.timeout_seconds):  # asyncmy bounds only the TCP connect
+                    await self._create_pool(kwargs)
+            except TimeoutError as exc:
+                raise self.unavailable() from exc
             except Exception as exc:
                 if self._map_error(exc) is None:
                     raise
                 raise self.unavailable() from exc
+
+    async def _create_pool(self, kwargs: dict[str, Any]) -> None:
+        """Probe the server's kind and version, then create the pool with per-session settings to match."""
+        probe = await asyncmy.connect(**kwargs)
+        try:
+            is_mariadb = "mariadb" in probe.get_server_info().lower()
+            version = _version(probe.get_server_info())
+        finally:
+            probe.close()
+        seconds = self.config.timeout_seconds + 0.5
+        limit = f"max_statement_time = {seconds:.3f}" if is_mariadb else f"max_execution_time = {int(seconds * 1000)}"
+        read_only = "tx_read_only = 1" if is_mariadb else "transaction_read_only = 1"
+        kwargs["init_command"] = f"SET SESSION time_zone = '+00:00', SESSION {limit}, SESSION {read_only}"
+        windows = version >= ((10, 2) if is_mariadb else (8, 0))
+        features = {Capability.WINDOW_FUNCTIONS} if windows else set()
+        self._capabilities = Capabilities(dialect="mysql", features=frozenset(features))
+        self._pool = await asyncmy.create_pool(minsize=1, maxsize=self.config.pool_size, **kwargs)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -15,8 +15,8 @@ rest of the executor, with one addition for fields that combine departments:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.errors import IncompleteResultError, SourceError
 from gateway.planning.entity_plan import (
@@ -35,6 +35,17 @@ if TYPE_CHECKING:
     from gateway.execution.executor import _Run
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
+
+
+async def all_of(awaitables: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run concurrently; the first failure cancels the others and is raised as itself."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(awaitable) for awaitable in awaitables]
+    except BaseExceptionGroup as failures:
+        raise failures.exceptions[0]  # noqa: B904 - the failure itself, with its own cause
+    return [task.result() for task in tasks]
 
 
 class EntityRun:
@@ -104,7 +115,7 @@ class EntityRun:
             return found_all if found_all is not None else set()
         else:
             assert isinstance(condition, KeyAny)
-            parts = await asyncio.gather(*(self._evaluate(part, pushed) for part in condition.parts))
+            parts = await all_of([self._evaluate(part, pushed) for part in condition.parts])
             found = set().union(*parts) if parts else set()
         return found & pushed if pushed is not None else found
 
@@ -144,7 +155,7 @@ class EntityRun:
             return []
         size = max(self.root.chunk_size, 1)
         chunks = [ordered[start : start + size] for start in range(0, len(ordered), size)]
-        results = await asyncio.gather(*(self._fetch(node, {node.keys_parameter: chunk}) for chunk in chunks))
+        results = await all_of([self._fetch(node, {node.keys_parameter: chunk}) for chunk in chunks])
         return [row for rows in results for row in rows]
 
     async def _fetch(self, node: ScanNode, values: dict[str, Any]) -> list[Row]:
@@ -197,14 +208,17 @@ class EntityRun:
         assert shape is not None
         keys = [key for key in dict.fromkeys(keys) if key is not None]
         direct = [scan for scan in shape.members if scan.member.by_key]
-        direct_task = asyncio.gather(*(self._member_rows(scan, keys) for scan in direct))
+        # Members joined by the key need no link rows: they run alongside the link table's statement.
+        direct_tasks = [asyncio.create_task(self._member_rows(scan, keys)) for scan in direct]
         try:
             spine_rows = await self._chunked(shape.spine, keys)
+            direct_rows = await asyncio.gather(*direct_tasks)
         except SourceError as error:
-            await asyncio.gather(direct_task, return_exceptions=True)
             self.run.failures.append(_Failure(error, path=path))
             return None
-        direct_rows = await direct_task
+        finally:
+            for task in direct_tasks:
+                task.cancel()
         links: dict[Any, list[Row]] = {}
         for row in spine_rows:
             links.setdefault(row[0], []).append(row)

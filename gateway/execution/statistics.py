@@ -1,7 +1,8 @@
 """Table row counts from the departments' sources, for ordering cross-department semi-joins.
 
-Gathered when the gateway starts, concurrently and within each source's timeout; a source that cannot
-say (down, or a REST API) is planned from the catalog's ``estimated_rows`` or a default. Counts only
+Gathered when the gateway starts, concurrently, for at most :data:`LIMIT_SECONDS` per source, so a slow
+department cannot hold start-up back; a source that cannot say in time (down, slow, or a REST API) is
+planned from the catalog's ``estimated_rows`` or a default. Counts only
 decide which condition runs first; answers never depend on them.
 """
 
@@ -16,13 +17,17 @@ from gateway.planning.estimates import Statistics
 
 log = structlog.get_logger("fedgate.statistics")
 
+#: Longest wait for one source's counts at start-up.
+LIMIT_SECONDS = 2.0
+
 
 async def gather_statistics(adapters: dict[str, SourceAdapter]) -> Statistics:
     """``(department, table) → rows`` for every table whose source reports a count."""
 
     async def one(name: str, adapter: SourceAdapter) -> dict[tuple[str, str], int]:
         try:
-            counts = await adapter.table_rows()
+            async with asyncio.timeout(LIMIT_SECONDS):
+                counts = await adapter.table_rows()
         except Exception as exc:  # a hint only: never let it stop the gateway
             log.warning("statistics_unavailable", department=name, error=type(exc).__name__)
             return {}
