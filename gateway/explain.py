@@ -7,18 +7,20 @@ Served as ``extensions.plan`` to principals holding ``policy.explain_scope``, an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.planning.entity_plan import EntityRoot
 from gateway.planning.plan import Plan
 
 
-def explain(plan: Plan) -> list[dict[str, Any]]:
+def explain(plan: Plan, keys_moved: Mapping[int, Mapping[str, int]] | None = None) -> list[dict[str, Any]]:
     """One entry per statement, in the order the plan runs them (roots first, then each level).
 
     Statements of an entity field also say what they are for (``role``): a semi-join step with its
     estimate and whether it receives the keys found so far, a translation between identifiers, the page
-    of keys, the link rows, a member.
+    of keys, the link rows, a member. After execution, ``keys_moved`` adds to each semi-join step that
+    ran how many keys it received and returned (``keys: {in, out}``): counts, never values.
     """
     roles: dict[int, str] = {}
     for root in plan.roots:
@@ -42,6 +44,8 @@ def explain(plan: Plan) -> list[dict[str, Any]]:
         )
         if id(scan) in roles:
             entries[-1]["role"] = roles[id(scan)]
+        if keys_moved and id(scan) in keys_moved:
+            entries[-1]["keys"] = dict(keys_moved[id(scan)])
     return entries
 
 

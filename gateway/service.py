@@ -206,7 +206,7 @@ class Gateway:
         if result.departments:
             extensions["sources"] = sources_summary(result.departments)
         if self.policy is not None and principal.has_scope(self.settings.policy.explain_scope):
-            extensions["plan"] = explain(prepared.plan)
+            extensions["plan"] = explain(prepared.plan, result.keys_moved)
         if prepared.strict and result.failed_departments:
             return _strict_failure(result, extensions)
         errors = list(result.errors)

@@ -119,3 +119,19 @@ async def test_full_visibility_refuses_or_nulls_what_the_caller_may_not_join(sql
     # A condition on what the caller may not read is refused in every mode: ignoring it would change the answer.
     assert filtered.data is None
     assert filtered.errors[0]["extensions"]["code"] == "FORBIDDEN_FIELD"
+
+
+async def test_explain_shows_each_step_and_the_keys_it_moved(gateway: Gateway) -> None:
+    where = '{councilCases: {status: {eq: "open"}}, spells: {method: {eq: "emergency"}}}'
+    response = await run(
+        gateway, f"{{ people(where: {where}) {{ nhsNumber }} }}", None, who("everything", "fedgate:explain")
+    )
+    assert response.data == {"people": [{"nhsNumber": "9990000001"}]}
+    steps = [entry for entry in response.extensions["plan"] if entry.get("role", "").startswith("people step")]
+    # Exact SQLite counts: 5 spells against 6 cases, so spells first. Emergencies: Ann, Dee and Finn;
+    # of those only Ann has a confident council id (C1), which has an open case.
+    assert [(step["department"], step["keys"]) for step in steps] == [
+        ("health", {"in": 0, "out": 3}),
+        ("council", {"in": 1, "out": 1}),
+    ]
+    assert "receives the keys found so far" in steps[1]["role"]

@@ -55,8 +55,6 @@ class EntityRun:
         self.run = run
         self.root = root
         self.entity = root.entity
-        #: Statements and keys moved per step, for ``extensions.plan``.
-        self.trace: list[dict[str, Any]] = []
 
     async def execute(self) -> Any:
         root = self.root
@@ -126,26 +124,25 @@ class EntityRun:
             if link is None:
                 rows = await self._chunked(step.node, pushed)
                 found = {row[0] for row in rows}
-                self._note(step.description, step.node, len(pushed), len(found))
+                self._note(step.node, len(pushed), len(found))
                 return found
             pairs = await self._chunked(self.root.translations[link.name].from_keys, pushed)
             identifiers = {row[1] for row in pairs}
             matched = {row[0] for row in await self._chunked(step.node, identifiers)}
             found = {key for key, identifier in pairs if identifier in matched}
-            self._note(step.description, step.node, len(identifiers), len(matched))
+            self._note(step.node, len(identifiers), len(matched))
             return found
         rows = await self._fetch(step.node, {})
         values = {row[0] for row in rows}
-        self._note(step.description, step.node, 0, len(values))
+        self._note(step.node, 0, len(values))
         if link is None:
             return values
         pairs = await self._chunked(self.root.translations[link.name].to_keys, values)
         return {key for key, _ in pairs}
 
-    def _note(self, description: str, node: ScanNode, keys_in: int, keys_out: int) -> None:
-        self.trace.append(
-            {"step": description, "department": node.department.name, "keysIn": keys_in, "keysOut": keys_out}
-        )
+    def _note(self, node: ScanNode, keys_in: int, keys_out: int) -> None:
+        """Record how many keys (or identifiers) a step received and returned, for ``extensions.plan``."""
+        self.run.keys_moved[id(node)] = {"in": keys_in, "out": keys_out}
 
     async def _chunked(self, node: ScanNode, keys: Iterable[Any]) -> list[Row]:
         """``node`` run for ``keys`` in chunks of at most ``chunk_size`` (concurrently), rows concatenated."""

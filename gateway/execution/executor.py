@@ -46,6 +46,8 @@ class ExecutionResult:
     statements: dict[str, int] = field(default_factory=dict)
     #: Each department asked, complete or failed (``extensions.sources``, strict mode).
     departments: dict[str, DepartmentOutcome] = field(default_factory=dict)
+    #: Keys moved by each semi-join step that ran (by ``id`` of its plan node): ``{"in": n, "out": m}``.
+    keys_moved: dict[int, dict[str, int]] = field(default_factory=dict)
 
     @property
     def failed_departments(self) -> list[DepartmentOutcome]:
@@ -91,6 +93,7 @@ class _Run:
         self.statements: dict[str, int] = {}
         #: Departments asked, and every error a department's source gave (however the caller used it).
         self.asked: dict[str, None] = {}
+        self.keys_moved: dict[int, dict[str, int]] = {}
         self.source_errors: list[tuple[str, SourceError]] = []
         # Resolve every variable-fed value before any I/O: a bad limit fails the request, not half of it.
         self.values: dict[int, dict[str, Any]] = {
@@ -125,7 +128,7 @@ class _Run:
                 else:
                     data[root.response_key] = None  # introspection: filled in by the endpoint
         departments = department_outcomes(self.asked, self.statements, self.source_errors)
-        return ExecutionResult(data, self._errors(data), self.statements, departments)
+        return ExecutionResult(data, self._errors(data), self.statements, departments, self.keys_moved)
 
     async def _entity(self, root: EntityRoot, data: dict[str, Any]) -> None:
         data[root.response_key] = await EntityRun(self, root).execute()
