@@ -91,5 +91,4 @@ class ResidualQuery:
             raw = connection.execute(text, params).fetchall()
         finally:
             connection.close()
-        decoders = self.statement.decoders
-        return [tuple([decode(value) for decode, value in zip(decoders, row, strict=True)]) for row in raw]
+        return self.statement.decode_rows(raw)

@@ -16,7 +16,7 @@ import structlog
 
 from adapters.base import NO_CONTEXT, FetchContext, PreparedQuery, Row, SourceAdapter, SourceQuery
 from adapters.sql_render import MySQLDialect, Rendered, SqlDialect, padded_size
-from adapters.values import Decoder, decoder
+from adapters.values import RowDecoder
 from gateway.errors import SourceError, SourceQueryError, SourceTimeoutError, SourceUnavailableError
 from schema.catalog import Table
 
@@ -30,7 +30,7 @@ class SqlStatement(PreparedQuery):
         self.query = query
         self.dialect = dialect
         self.rendered: Rendered = dialect.render(query)
-        self.decoders: tuple[Decoder, ...] = tuple(decoder(column.type) for column in query.columns)
+        self.decode_rows = RowDecoder([column.type for column in query.columns])
         self._list_parameters = tuple(name for name, spec in query.parameters.items() if spec.is_list)
         self._by_sizes: dict[tuple[int, ...], Rendered] = {}
 
@@ -88,9 +88,8 @@ class SqlAdapter(SourceAdapter):
         assert isinstance(prepared, SqlStatement)
         text, params = prepared.bind(values, positional=self.positional_parameters)
         raw = await self.execute_text(text, params, timeout=timeout)
-        decoders = prepared.decoders
         try:
-            return [tuple([decode(value) for decode, value in zip(decoders, row, strict=True)]) for row in raw]
+            return prepared.decode_rows(raw)
         except (ValueError, TypeError, ArithmeticError) as exc:
             # The database's value does not fit the catalog's type (schema drift, or an sql() mask's result).
             log.warning("source_value_mismatch", department=self.name, error=type(exc).__name__)

@@ -9,7 +9,7 @@ Naive datetimes are taken to be UTC.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -86,6 +86,42 @@ def decoder(column_type: ColumnType) -> Decoder:
         return None if value is None else decode(value)
 
     return decode_nullable
+
+
+_NONE = type(None)
+#: Driver value types that are already canonical for a column type (decimals are normalised and
+#: datetimes moved to UTC, so they always go through their decoder).
+_CANONICAL: dict[ColumnType, frozenset[type]] = {
+    ColumnType.STRING: frozenset({str, _NONE}),
+    ColumnType.INTEGER: frozenset({int, _NONE}),
+    ColumnType.FLOAT: frozenset({float, _NONE}),
+    ColumnType.BOOLEAN: frozenset({bool, _NONE}),
+    ColumnType.DATE: frozenset({dt.date, _NONE}),
+    ColumnType.DECIMAL: frozenset({_NONE}),
+    ColumnType.DATETIME: frozenset({_NONE}),
+}
+
+
+class RowDecoder:
+    """Decodes a result's rows column by column: a column whose values all already have a canonical type
+    (text arriving as ``str``, say) is passed through without a call per value."""
+
+    def __init__(self, column_types: Sequence[ColumnType]) -> None:
+        self.decoders = tuple(decoder(column_type) for column_type in column_types)
+        self.canonical = tuple(_CANONICAL[column_type] for column_type in column_types)
+
+    def __call__(self, rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """Canonical rows; raises ``ValueError``, ``TypeError`` or ``ArithmeticError`` for a value that does
+        not fit its column's type, and ``ValueError`` for a row of the wrong width."""
+        columns = list(zip(*rows, strict=True))
+        if not columns:
+            return []
+        if len(columns) != len(self.decoders):
+            raise ValueError(f"rows have {len(columns)} columns, not {len(self.decoders)}")
+        for index, (decode, canonical) in enumerate(zip(self.decoders, self.canonical, strict=True)):
+            if not set(map(type, columns[index])) <= canonical:
+                columns[index] = tuple(map(decode, columns[index]))
+        return list(zip(*columns, strict=True))
 
 
 def utc_naive(value: dt.datetime) -> dt.datetime:

@@ -178,15 +178,18 @@ async def _load_mariadb(placement: Placement, catalog: Catalog, rows: Mapping[st
         connection.close()
 
 
+async def load_placement(placement: Placement, catalog: Catalog, rows: Mapping[str, Any]) -> None:
+    """(Re)create the placed department's database and tables on its server and copy ``rows`` in."""
+    if placement.server.kind == "postgres":
+        await _load_postgres(placement, catalog, rows)
+    else:
+        await _load_mariadb(placement, catalog, rows)
+
+
 async def load_backends(catalog: Catalog, chosen: Sequence[Placement]) -> None:
     """(Re)load each placed department from its SQLite file into its server; idempotent."""
     for placement in chosen:
-        department = catalog.department(placement.department)
-        rows = read_sqlite_rows(catalog, department)
-        if placement.server.kind == "postgres":
-            await _load_postgres(placement, catalog, rows)
-        else:
-            await _load_mariadb(placement, catalog, rows)
+        await load_placement(placement, catalog, read_sqlite_rows(catalog, catalog.department(placement.department)))
 
 
 async def drop_databases(chosen: Sequence[Placement]) -> None:

@@ -8,7 +8,10 @@ import asyncpg
 import pytest
 
 from adapters.registry import create_adapter
+from adapters.sql_render import MySQLDialect, PostgresDialect, SQLiteDialect
 from gateway.explain import explain
+from gateway.planning.entity_plan import EntityRoot
+from gateway.planning.plan import Const
 from gateway.principal import ANONYMOUS
 from gateway.service import Gateway, GraphQLRequest, PreparedRequest
 from schema.catalog import Catalog
@@ -85,3 +88,46 @@ async def test_server_departments_report_their_own_estimates(people_catalogs: di
         if engine == "postgres":  # analysed just now: exact for a table this small
             assert counts == {"customers": len(ROWS["dwp.customers"]), "claims": len(ROWS["dwp.claims"])}
         assert all(value >= 0 for value in counts.values())
+
+
+PAGE_WITH_LINKS = {
+    "sqlite": 'SELECT "links"."nhs_number", "links"."score", "links"."council_id", "links"."nino" '
+    'FROM "links" AS "links" '
+    'INNER JOIN (SELECT "links"."nhs_number" FROM "links" AS "links" GROUP BY "links"."nhs_number" '
+    'ORDER BY "links"."nhs_number" COLLATE BINARY ASC NULLS LAST LIMIT :k0 OFFSET :k1) AS "_fedgate_keys" '
+    'ON "links"."nhs_number" COLLATE BINARY = "_fedgate_keys"."nhs_number" '
+    'ORDER BY "links"."link_id" ASC NULLS LAST',
+    "postgres": 'SELECT "links"."nhs_number", "links"."score", "links"."council_id", "links"."nino" '
+    'FROM "links" AS "links" '
+    'INNER JOIN (SELECT "links"."nhs_number" FROM "links" AS "links" GROUP BY "links"."nhs_number" '
+    'ORDER BY "links"."nhs_number" COLLATE "C" ASC LIMIT $1 OFFSET $2) AS "_fedgate_keys" '
+    'ON "links"."nhs_number" = "_fedgate_keys"."nhs_number" ORDER BY "links"."link_id" ASC',
+    "mysql": "SELECT `links`.`nhs_number`, `links`.`score`, `links`.`council_id`, `links`.`nino` "
+    "FROM `links` AS `links` "
+    "INNER JOIN (SELECT `links`.`nhs_number` FROM `links` AS `links` GROUP BY `links`.`nhs_number` "
+    "ORDER BY CASE WHEN `links`.`nhs_number` COLLATE utf8mb4_bin IS NULL THEN 1 ELSE 0 END, "
+    "`links`.`nhs_number` COLLATE utf8mb4_bin ASC LIMIT ? OFFSET ?) AS `_fedgate_keys` "
+    "ON (`links`.`nhs_number` = `_fedgate_keys`.`nhs_number` "
+    "AND `links`.`nhs_number` COLLATE utf8mb4_bin = `_fedgate_keys`.`nhs_number`) "
+    "ORDER BY CASE WHEN `links`.`link_id` IS NULL THEN 1 ELSE 0 END, `links`.`link_id` ASC",
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(PAGE_WITH_LINKS))
+async def test_a_list_reads_its_page_and_link_rows_in_one_statement(gateway: Gateway, dialect: str) -> None:
+    prepared = gateway.prepare(GraphQLRequest("{ people(limit: 2, offset: 1) { nhsNumber } }", None, None), ANONYMOUS)
+    assert isinstance(prepared, PreparedRequest)
+    (root,) = prepared.plan.roots
+    assert isinstance(root, EntityRoot) and root.page_scan is not None
+    renderer = {"sqlite": SQLiteDialect(), "postgres": PostgresDialect()}.get(dialect)
+    query = root.page_scan.query
+    text = renderer.render(query).text if renderer else MySQLDialect().render_with_sizes(query, {}).text
+    assert text == PAGE_WITH_LINKS[dialect]
+    assert {name: parameter.slot for name, parameter in root.page_scan.parameters.items()} == {
+        "k0": Const(2),
+        "k1": Const(1),
+    }
+    assert root.page_scan.keys_parameter is None
+    assert [entry["role"] for entry in explain(prepared.plan) if "role" in entry] == [
+        "the page of keys and the link rows of each person"
+    ]

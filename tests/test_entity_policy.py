@@ -135,3 +135,19 @@ async def test_explain_shows_each_step_and_the_keys_it_moved(gateway: Gateway) -
         ("council", {"in": 1, "out": 1}),
     ]
     assert "receives the keys found so far" in steps[1]["role"]
+
+
+async def test_a_page_of_people_counts_only_the_link_rows_the_caller_may_see(gateway: Gateway) -> None:
+    # Deterministic links: 9990000001, -02, -03, -05 (link 5; link 6 is probabilistic) and -07; 9990000004
+    # has only a probabilistic link. The page and the link rows are one statement (gateway/planning/
+    # page_links.py): the filter must hold in both, or -04 would take a place on the page and -05 would
+    # show link 6.
+    query = "{ people(limit: 2, offset: 2) { nhsNumber links { linkId } } }"
+    response = await run(gateway, query, None, who("deterministic_links"))
+    assert response.errors == []
+    assert response.data == {
+        "people": [
+            {"nhsNumber": "9990000003", "links": [{"linkId": 3}]},
+            {"nhsNumber": "9990000005", "links": [{"linkId": 5}]},
+        ]
+    }

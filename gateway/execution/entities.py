@@ -71,6 +71,8 @@ class EntityRun:
             return None
         if root.kind == "count":
             return await self._count(keys, path)
+        if keys is None:  # no condition: the page and its link rows are one statement
+            return await self._people(None, path)
         page = await self._page(keys, path)
         if page is None:
             return None
@@ -160,13 +162,10 @@ class EntityRun:
 
     # --- page and count ----------------------------------------------------------------------------
 
-    async def _page(self, keys: set[Any] | None, path: list[str | int]) -> list[Any] | None:
+    async def _page(self, keys: set[Any], path: list[str | int]) -> list[Any] | None:
         root = self.root
         assert root.page is not None
         try:
-            if keys is None:
-                assert root.page_scan is not None
-                return [row[0] for row in await self._fetch(root.page_scan, {})]
             if not keys:
                 return []
             if len(keys) <= root.chunk_size:
@@ -197,36 +196,51 @@ class EntityRun:
 
     # --- people --------------------------------------------------------------------------------------
 
-    async def _people(self, keys: Sequence[Any], path: list[str | int]) -> list[dict[str, Any]] | None:
-        """The people of ``keys`` (in that order) who have link rows, or ``None`` if the link table failed."""
+    async def _people(self, keys: Sequence[Any] | None, path: list[str | int]) -> list[dict[str, Any]] | None:
+        """The people of ``keys`` (in that order) who have link rows, or with ``None`` those of the list's
+        page, read with their link rows in one statement; ``None`` if the link table failed."""
         from gateway.execution.executor import _Failure
 
         shape = self.root.shape
         assert shape is not None
-        keys = [key for key in dict.fromkeys(keys) if key is not None]
         direct = [scan for scan in shape.members if scan.member.by_key]
-        # Members joined by the key need no link rows: they run alongside the link table's statement.
-        direct_tasks = [asyncio.create_task(self._member_rows(scan, keys)) for scan in direct]
+        linked = [scan for scan in shape.members if not scan.member.by_key]
+        direct_tasks: list[asyncio.Task[list[Row] | SourceError]] = []
+        linked_rows: asyncio.Future[list[list[Row] | SourceError]] | None = None
         try:
-            spine_rows = await self._chunked(shape.spine, keys)
+            if keys is None:
+                assert self.root.page_scan is not None
+                spine_rows = await self._fetch(self.root.page_scan, {})
+                ordered = sorted({row[0] for row in spine_rows})  # the page's order: by key, code point
+                direct_tasks = [asyncio.create_task(self._member_rows(scan, ordered)) for scan in direct]
+            else:
+                ordered = [key for key in dict.fromkeys(keys) if key is not None]
+                # Members joined by the key need no link rows: they run alongside the link table's statement.
+                direct_tasks = [asyncio.create_task(self._member_rows(scan, ordered)) for scan in direct]
+                spine_rows = await self._chunked(shape.spine, ordered)
+            links: dict[Any, list[Row]] = {}
+            for row in spine_rows:
+                links.setdefault(row[0], []).append(row)
+            # Members joined by another identifier start as soon as the links are in, whether or not
+            # the members joined by the key have answered.
+            linked_rows = asyncio.gather(
+                *(self._member_rows(scan, self._identifiers(shape, scan, links, confident=True)) for scan in linked)
+            )
             direct_rows = await asyncio.gather(*direct_tasks)
         except SourceError as error:
             self.run.failures.append(_Failure(error, path=path))
             return None
+        except BaseException:
+            if linked_rows is not None:
+                linked_rows.cancel()
+            raise
         finally:
             for task in direct_tasks:
                 task.cancel()
-        links: dict[Any, list[Row]] = {}
-        for row in spine_rows:
-            links.setdefault(row[0], []).append(row)
-        present = [key for key in keys if key in links]
-        people = [self._person(shape, key, links[key]) for key in present]
         results: dict[int, list[Row] | SourceError] = dict(zip((id(s) for s in direct), direct_rows, strict=True))
-        linked = [scan for scan in shape.members if not scan.member.by_key]
-        linked_rows = await asyncio.gather(
-            *(self._member_rows(scan, self._identifiers(shape, scan, links, confident=True)) for scan in linked)
-        )
-        results.update(zip((id(s) for s in linked), linked_rows, strict=True))
+        results.update(zip((id(s) for s in linked), await linked_rows, strict=True))
+        present = [key for key in ordered if key in links]
+        people = self._people_of(shape, present)
         await self._fill(shape, people, present, links, results)
         return people
 
@@ -256,16 +270,21 @@ class EntityRun:
             return error
         return self.run._residual_page(scan.node, rows)
 
-    def _person(self, shape: EntityShape, key: Any, rows: list[Row]) -> dict[str, Any]:
-        person: dict[str, Any] = {}
-        for field in shape.fields:
-            if field.kind == "key":
-                person[field.response_key] = key
-            elif field.kind == "typename":
-                person[field.response_key] = field.type_name
-            else:
-                person[field.response_key] = None
-        return person
+    @staticmethod
+    def _people_of(shape: EntityShape, keys: list[Any]) -> list[dict[str, Any]]:
+        """One object per key, every response key in place (in order): the key and ``__typename`` set,
+        the rest ``None`` until filled."""
+        template: dict[str, Any] = {
+            field.response_key: field.type_name if field.kind == "typename" else None for field in shape.fields
+        }
+        key_fields = [field.response_key for field in shape.fields if field.kind == "key"]
+        people = []
+        for key in keys:
+            person = template.copy()
+            for response_key in key_fields:
+                person[response_key] = key
+            people.append(person)
+        return people
 
     async def _fill(
         self,

@@ -14,7 +14,7 @@ Merge rules (``docs/entities.md``):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import FedgateError, ForbiddenColumnError, SourceError
@@ -52,30 +52,42 @@ class EntityObjects:
         groups = [await self._groups(scan, self.results[id(scan)]) for scan in shape.members]
         link_objects = await self._view_objects(shape.links_view, [r for key in keys for r in self.links[key]])
         failed: Failed = {}
-        forbidden = {
-            field.response_key: ForbiddenColumnError(field.type_name)
-            for field in shape.fields
-            if field.kind == "forbidden"
-        }
-        possible_people: list[tuple[dict[str, Any], str, list[Row]]] = []
-        for person, key in zip(people, keys, strict=True):
-            rows = self.links[key]
-            confident = [row for row in rows if self.entity_run._confident(shape, row)]
-            for field in shape.fields:
-                if field.kind == "member":
-                    scan = shape.members[field.index]
-                    self._member(person, field, scan, groups[field.index], key, confident, failed)
-                elif field.kind == "merged":
-                    self._merged(person, field, groups, key, confident, failed)
-                elif field.kind == "links":
-                    person[field.response_key] = [link_objects[id(row)] for row in rows]
-                elif field.kind == "possible_matches":
-                    low = [row for row in rows if not self.entity_run._confident(shape, row)]
-                    possible_people.append((person, field.response_key, low))
-                elif field.kind == "forbidden":
-                    self._failed(failed, forbidden[field.response_key], person, field.response_key)
-        await self._possible(possible_people)
+        confident = self.entity_run._confident
+        confident_rows = [[row for row in self.links[key] if confident(shape, row)] for key in keys]
+        join_values = [self._join_values(scan, keys, confident_rows) for scan in shape.members]
+        for field in shape.fields:
+            response_key = field.response_key
+            if field.kind == "member":
+                pairs = zip(people, join_values[field.index], strict=True)
+                self._member(pairs, field, shape.members[field.index], groups[field.index], failed)
+            elif field.kind == "merged":
+                for position, person in enumerate(people):
+                    self._merged(person, field, groups, [values[position] for values in join_values], failed)
+            elif field.kind == "links":
+                for person, key in zip(people, keys, strict=True):
+                    person[response_key] = [link_objects[id(row)] for row in self.links[key]]
+            elif field.kind == "forbidden":
+                error = ForbiddenColumnError(field.type_name)
+                for person in people:
+                    self._failed(failed, error, person, response_key)
+        possible = [field.response_key for field in shape.fields if field.kind == "possible_matches"]
+        if possible:
+            low = [[row for row in self.links[key] if not confident(shape, row)] for key in keys]
+            await self._possible([(p, key, rows) for key in possible for p, rows in zip(people, low, strict=True)])
         self._report(failed)
+
+    def _join_values(self, scan: MemberScan, keys: list[Any], links: list[list[Row]]) -> list[list[Any]]:
+        """Per person, the values joining them to a member's records: their key, or the (distinct,
+        non-null) identifiers of their given link rows, in link order."""
+        link = scan.member.link_column
+        if link is None:
+            return [[key] for key in keys]
+        position = self.shape.identifier_index[link.name]
+        joined = []
+        for rows in links:
+            values = [row[position] for row in rows if row[position] is not None]
+            joined.append(list(dict.fromkeys(values)) if len(values) > 1 else values)
+        return joined
 
     def _report(self, failed: Failed) -> None:
         from gateway.execution.executor import _Failure
@@ -106,53 +118,41 @@ class EntityObjects:
         await self.run._children(view, rows, objects)
         return {id(row): obj for row, obj in zip(rows, objects, strict=True)}
 
-    def _values(self, scan: MemberScan, key: Any, links: Sequence[Row]) -> list[Any]:
-        """The join values of one person for a member: the key, or identifiers of the given link rows."""
-        link = scan.member.link_column
-        if link is None:
-            return [key]
-        position = self.shape.identifier_index[link.name]
-        return list(dict.fromkeys(row[position] for row in links if row[position] is not None))
-
-    def _records(self, groups: Groups, values: list[Any]) -> list[tuple[Row, dict[str, Any]]]:
-        assert not isinstance(groups, SourceError)
-        return [item for value in values for item in groups.get(value, ())]
-
     def _member(
         self,
-        person: dict[str, Any],
+        pairs: Iterable[tuple[dict[str, Any], list[Any]]],
         field: EntityField,
         scan: MemberScan,
         groups: Groups,
-        key: Any,
-        links: Sequence[Row],
         failed: Failed,
     ) -> None:
+        """Set a member field on each object of ``pairs`` (object, its join values for the member)."""
+        response_key = field.response_key
         if isinstance(groups, SourceError):
-            person[field.response_key] = None
-            self._failed(failed, groups, person, field.response_key)
+            for parent, _ in pairs:
+                parent[response_key] = None
+                self._failed(failed, groups, parent, response_key)
             return
-        records = [obj for _, obj in self._records(groups, self._values(scan, key, links))]
-        person[field.response_key] = records if scan.many else (records[0] if records else None)
+        get = groups.get
+        if scan.many:
+            for parent, values in pairs:
+                parent[response_key] = [obj for value in values for _, obj in get(value, ())]
+        else:
+            for parent, values in pairs:
+                parent[response_key] = next((group[0][1] for value in values if (group := get(value))), None)
 
     def _merged(
-        self,
-        person: dict[str, Any],
-        field: EntityField,
-        groups: list[Groups],
-        key: Any,
-        links: Sequence[Row],
-        failed: Failed,
+        self, person: dict[str, Any], field: EntityField, groups: list[Groups], values: list[list[Any]], failed: Failed
     ) -> None:
+        """``values``: the person's join values of every member scan."""
         person[field.response_key] = None
         for member_index, column in self.shape.merged[field.index].sources:
             member_groups = groups[member_index]
             if isinstance(member_groups, SourceError):
                 self._failed(failed, member_groups, person, field.response_key)
                 return
-            scan = self.shape.members[member_index]
-            records = self._records(member_groups, self._values(scan, key, links))
-            value = records[0][0][column] if records else None
+            first = next((group[0] for value in values[member_index] if (group := member_groups.get(value))), None)
+            value = first[0][column] if first is not None else None
             if value is not None:
                 person[field.response_key] = value
                 return
@@ -164,15 +164,18 @@ class EntityObjects:
             return
         low_rows = [row for _, _, rows in possible_people for row in rows]
         scans = match.members
+        # Per scan, per low row: the values joining that one link row to the scan's records.
+        join_values = [self._join_values(scan, [None] * len(low_rows), [[row] for row in low_rows]) for scan in scans]
         fetched = await asyncio.gather(
             *(
-                self.entity_run._member_rows(scan, [v for row in low_rows for v in self._values(scan, None, [row])])
-                for scan in scans
+                self.entity_run._member_rows(scan, [value for values in per_row for value in values])
+                for scan, per_row in zip(scans, join_values, strict=True)
             )
         )
         groups = [await self._groups(scan, rows) for scan, rows in zip(scans, fetched, strict=True)]
         link_objects = await self._view_objects(match.link_view, low_rows)
         failed: Failed = {}
+        position = 0
         for person, response_key, rows in possible_people:
             matches = []
             for row in rows:
@@ -183,9 +186,11 @@ class EntityObjects:
                     elif field.kind == "typename":
                         item[field.response_key] = field.type_name
                     elif field.kind == "member":
-                        self._member(item, field, scans[field.index], groups[field.index], None, [row], failed)
+                        pair = (item, join_values[field.index][position])
+                        self._member([pair], field, scans[field.index], groups[field.index], failed)
                     else:
                         item[field.response_key] = None
                 matches.append(item)
+                position += 1
             person[response_key] = matches
         self._report(failed)

@@ -38,6 +38,7 @@ from gateway.planning.entity_plan import (
 )
 from gateway.planning.estimates import selectivity, table_rows
 from gateway.planning.filters import FilterCompiler, Parameters, column_ref, comparable, value_slot
+from gateway.planning.page_links import page_with_links
 from gateway.planning.plan import Const, Page, ParentKeys, ScanNode, offset_check, page_size_check
 from gateway.planning.statements import table_ref
 from schema.catalog import Column, Department, Table
@@ -94,14 +95,15 @@ class EntityPlanner:
             ),
             offset=value_slot(arguments.get("offset"), planning.provenance, offset_check),
         )
-        if condition is None:
-            root.page_scan = self._key_scan(link_department, link_table, [key_column], page=root.page)
-        else:
+        if condition is not None:
             root.keyed_page_scan = self._key_scan(
                 link_department, link_table, [key_column], keys=key_column, page=root.page
             )
             root.present_scan = self._key_scan(link_department, link_table, [key_column], keys=key_column)
         root.shape = self._shape(planning.object_type(field_def), nodes)
+        if condition is None:
+            page = self._key_scan(link_department, link_table, [key_column], page=root.page, register=False)
+            root.page_scan = planning.add_scan(page_with_links(page, root.shape.spine))
         return self._root(root)
 
     def _root(self, root: EntityRoot) -> EntityRoot:
@@ -440,6 +442,7 @@ class EntityPlanner:
         page: Page | None = None,
         confident: bool = False,
         group: bool = True,
+        register: bool = True,
     ) -> ScanNode:
         """``SELECT outputs FROM table WHERE [keys IN :keys] [where] [confident] GROUP BY outputs [page]``."""
         planning = self.planning
@@ -485,7 +488,7 @@ class EntityPlanner:
             department, table, "", query, dict(parameters.items), (), key_index=key_index,
             keys_parameter=keys_parameter, page=page,
         )  # fmt: skip
-        return planning.add_scan(node)
+        return planning.add_scan(node) if register else node
 
     def _threshold(self, score: Column) -> Any:
         threshold = self.entity.entity.link.threshold

@@ -10,7 +10,8 @@ Answering one takes three phases, each a set of statements planned here and run 
    by another identifier through the link table, over confident links only (:class:`Translation`).
    The page (``limit``/``offset``, ordered by key) is taken last, from the link table, where it is exact.
 2. **Links.** The link rows of the page's keys (:attr:`EntityShape.spine`): they decide which people
-   exist for the caller and carry the other identifiers with their scores.
+   exist for the caller and carry the other identifiers with their scores. A list without a condition
+   reads its page and these rows in one statement (:attr:`EntityRoot.page_scan`).
 3. **Members.** One batched statement per member field: by key, or by the identifiers from the links.
    Records reached through a link scored under the threshold go to ``possibleMatches``, never merged.
 """
@@ -152,7 +153,8 @@ class EntityRoot:
     #: Link column name → translation, for the identifiers key conditions go through.
     translations: Mapping[str, Translation] = field(default_factory=dict)
     page: Page | None = None
-    #: The page of keys of the whole link table (list without a condition).
+    #: The page of keys of the whole link table with their link rows, one statement (list without a
+    #: condition; :mod:`gateway.planning.page_links`). The shape's own spine then does not run.
     page_scan: ScanNode | None = None
     #: The page of keys among candidates (``IN :keys``), when the candidates fit one statement.
     keyed_page_scan: ScanNode | None = None
@@ -203,7 +205,7 @@ class EntityRoot:
             roles[id(translation.from_keys)] = f"{key} to {identifier} over confident links"
             roles[id(translation.to_keys)] = f"{identifier} to {key} over confident links"
         for node, role in (
-            (self.page_scan, "the page of keys"),
+            (self.page_scan, f"the page of keys and the link rows of each {name}"),
             (self.keyed_page_scan, "the page of keys among the candidates"),
             (self.present_scan, "the candidates the link table holds"),
             (self.count_scan, f"count of {name} keys"),
@@ -233,7 +235,8 @@ class EntityRoot:
         nodes.extend(n for n in (self.page_scan, self.keyed_page_scan, self.present_scan, self.count_scan) if n)
         shape = self.shape
         if shape is not None:
-            nodes.append(shape.spine)
+            if self.page_scan is None:
+                nodes.append(shape.spine)
             views = [shape.links_view, shape.possible.link_view if shape.possible is not None else None]
             nodes.extend(node for view in views if view for child in view.children for node in child.node.walk())
             members = [*shape.members, *(shape.possible.members if shape.possible is not None else ())]

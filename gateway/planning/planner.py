@@ -309,7 +309,9 @@ class _Planning:
             )
             for column in filters.used.values():
                 self.guard.condition(department, table, column, f"{type_name}.{column.graphql_name}")
-            if single_child:
+            if single_child and key_column is not None and list(table.primary_key) == [key_column.name]:
+                order, page = [], None  # joined on the whole primary key: at most one row per parent already
+            elif single_child:
                 page = Page(limit=Const(1), offset=Const(0))
             elif paged:
                 sizes = self.schema.page_sizes

@@ -1,0 +1,91 @@
+"""What every benchmark shares: repeated timing with warm-up, the demo federation built into a
+temporary folder, and a plain-text report."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from demo.load import write_sqlite
+from gateway.execution.sources import Sources
+from gateway.principal import ANONYMOUS, Principal
+from gateway.service import Gateway, GraphQLRequest, GraphQLResponse
+from gateway.settings import Settings
+from schema.catalog import Catalog
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock seconds of repeated runs of one thing."""
+
+    samples: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+    def __str__(self) -> str:
+        return f"median {self.median * 1000:8.2f} ms   p95 {self.p95 * 1000:8.2f} ms   (n={len(self.samples)})"
+
+
+async def timed(run: Callable[[], Awaitable[Any]], *, repeat: int, warmup: int = 3) -> Timing:
+    """Run ``run`` ``warmup`` times unmeasured, then ``repeat`` times measured, one after another."""
+    for _ in range(warmup):
+        await run()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        await run()
+        samples.append(time.perf_counter() - started)
+    return Timing(tuple(samples))
+
+
+def bench_settings() -> Settings:
+    """Authentication off, no policy: what is timed is planning, the sources and merging."""
+    return Settings.model_validate(
+        {
+            "catalog": "unused.yaml",
+            "auth": {"enabled": False},
+            "graphql": {"max_cost": 10_000_000},
+            "logging": {"format": "console", "level": "warning"},
+        }
+    )
+
+
+async def started(catalog: Catalog, settings: Settings | None = None) -> Gateway:
+    gateway = Gateway(catalog, settings or bench_settings(), Sources(catalog))
+    await gateway.start()
+    return gateway
+
+
+async def ask(
+    gateway: Gateway, query: str, variables: dict[str, Any] | None = None, principal: Principal = ANONYMOUS
+) -> GraphQLResponse:
+    """One request through the whole service (parse, validate, plan, execute, merge), failing loudly."""
+    response = await gateway.execute(GraphQLRequest(query, None, variables), principal)
+    if response.errors:
+        raise RuntimeError(f"the benchmark query failed: {response.errors}")
+    return response
+
+
+def write_sqlite_departments(catalog: Catalog, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Write every SQLite department of ``catalog`` (its ``source.path``) with ``rows``."""
+    for department in catalog.departments:
+        path = getattr(department.source, "file", None)
+        if path is not None:
+            write_sqlite(path, catalog, department, rows)
+
+
+def ratio(value: float, reference: float) -> str:
+    return f"{value / reference:5.2f}x"
