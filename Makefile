@@ -21,8 +21,8 @@ demo-servers: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway adapters schema demo tests
-	$(BIN)/ruff format --check gateway adapters schema demo tests
+	$(BIN)/ruff check gateway adapters schema demo bench tests
+	$(BIN)/ruff format --check gateway adapters schema demo bench tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

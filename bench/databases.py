@@ -80,7 +80,7 @@ async def _sqlite(rows: Rows, directory: Path) -> AsyncIterator[Federation]:
 
     async def fetch(department: str, sql: str, keys: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with connections[department].execute(sql.format(keys=_in_list("sqlite", len(keys))), keys) as cursor:
-            return list(await cursor.fetchall())
+            return [tuple(row) for row in await cursor.fetchall()]
 
     try:
         yield Federation("sqlite", catalog, fetch, _threshold(catalog))
@@ -101,7 +101,12 @@ async def _server(engine: str, rows: Rows, directory: Path) -> AsyncIterator[Fed
     try:
         for placement in chosen:
             await load_placement(placement, catalog, rows)
-            connect = {"host": server.host, "port": server.port, "user": server.user, "database": placement.database}
+            connect: dict[str, Any] = {
+                "host": server.host,
+                "port": server.port,
+                "user": server.user,
+                "database": placement.database,
+            }
             if engine == "postgres":
                 # The same session setting as fedgate's adapter, so the reference is never the slower for lack of it.
                 settings = {"plan_cache_mode": "force_custom_plan"}

@@ -108,6 +108,7 @@ async def measure(setup: Federation, page: int, repeat: int) -> tuple[dict[str, 
     try:
         response = await ask(gateway, QUERY, {"limit": page})
         reference = await hand_written(setup.fetch, page, setup.threshold)
+        assert response.data is not None
         if _comparable(response.data["people"]) != _comparable(reference):
             raise SystemExit(f"{setup.engine}: fedgate's answer and the hand-written one differ")
         if len(reference) != page:
