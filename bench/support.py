@@ -1,5 +1,4 @@
-"""What every benchmark shares: repeated timing with warm-up, the demo federation built into a
-temporary folder, and a plain-text report."""
+"""What every benchmark shares: repeated timing with warm-up and a gateway to time, started in-process."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from demo.load import write_sqlite
 from gateway.execution.sources import Sources
 from gateway.principal import ANONYMOUS, Principal
 from gateway.service import Gateway, GraphQLRequest, GraphQLResponse
@@ -77,15 +75,3 @@ async def ask(
     if response.errors:
         raise RuntimeError(f"the benchmark query failed: {response.errors}")
     return response
-
-
-def write_sqlite_departments(catalog: Catalog, rows: dict[str, list[dict[str, Any]]]) -> None:
-    """Write every SQLite department of ``catalog`` (its ``source.path``) with ``rows``."""
-    for department in catalog.departments:
-        path = getattr(department.source, "file", None)
-        if path is not None:
-            write_sqlite(path, catalog, department, rows)
-
-
-def ratio(value: float, reference: float) -> str:
-    return f"{value / reference:5.2f}x"
