@@ -10,7 +10,7 @@ the same shape. Before timing, the two answers are compared and must be equal.
 Printed: statements per department (fedgate's own count, against the issue's target of at most one per
 department per nesting level) and the median time of each side with their ratio (target: under 2x).
 
-    python -m bench.people [--people 5000] [--page 1000] [--repeat 40] [--engines sqlite,postgres]
+    python -m bench.people [--people 5000] [--page 1000] [--repeat 40] [--engines sqlite,postgres,mariadb]
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--people", type=int, default=5000, help="population of the generated demo data")
     parser.add_argument("--page", type=int, default=1000, help="people in the page asked for")
     parser.add_argument("--repeat", type=int, default=40, help="timed runs of each side, twice, interleaved")
-    parser.add_argument("--engines", default="sqlite,postgres", help="comma-separated: sqlite, postgres, mariadb")
+    parser.add_argument("--engines", default="sqlite,postgres,mariadb", help="comma-separated, any of these three")
     args = parser.parse_args(argv)
     rows = generate(people=args.people)
     print(f"A page of {args.page} people with health, social care and DWP records ({args.people} people generated)")
