@@ -119,21 +119,21 @@ def _sqlite_key_sets(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.
     return tree
 
 
-_PG_ARRAY_TYPES = {
-    ColumnType.STRING: "TEXT[]",
-    ColumnType.INTEGER: "BIGINT[]",
-    ColumnType.FLOAT: "DOUBLE PRECISION[]",
-    ColumnType.DECIMAL: "NUMERIC[]",
-    ColumnType.BOOLEAN: "BOOLEAN[]",
-    ColumnType.DATE: "DATE[]",
-    ColumnType.DATETIME: "TIMESTAMPTZ[]",
+_PG_TYPES = {
+    ColumnType.STRING: "TEXT",
+    ColumnType.INTEGER: "BIGINT",
+    ColumnType.FLOAT: "DOUBLE PRECISION",
+    ColumnType.DECIMAL: "NUMERIC",
+    ColumnType.BOOLEAN: "BOOLEAN",
+    ColumnType.DATE: "DATE",
+    ColumnType.DATETIME: "TIMESTAMPTZ",
 }
 
 
 def _postgres_key_sets(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.Expr:
     """``col IN :keys`` → ``col = ANY(CAST(:keys AS <type>[]))``: one array parameter, one plan."""
     for node, name in _key_sets(tree, specs):
-        array_type = exp.DataType.build(_PG_ARRAY_TYPES[specs[name].type], dialect="postgres")
+        array_type = exp.DataType.build(_PG_TYPES[specs[name].type] + "[]", dialect="postgres")
         cast = exp.Cast(this=exp.Placeholder(this=name), to=array_type)
         node.replace(exp.EQ(this=node.this, expression=exp.Any(this=exp.Paren(this=cast))))
     return tree
@@ -186,15 +186,6 @@ def _expand(builders: Mapping[type[exp.Expr], Builder]) -> Rule:
     return rule
 
 
-_PG_TYPES = {
-    ColumnType.STRING: "TEXT",
-    ColumnType.INTEGER: "BIGINT",
-    ColumnType.FLOAT: "DOUBLE PRECISION",
-    ColumnType.DECIMAL: "NUMERIC",
-    ColumnType.BOOLEAN: "BOOLEAN",
-    ColumnType.DATE: "DATE",
-    ColumnType.DATETIME: "TIMESTAMPTZ",
-}
 _MYSQL_TYPES = {
     ColumnType.STRING: "CHAR",
     ColumnType.INTEGER: "SIGNED",

@@ -20,6 +20,8 @@ Operator = Literal["eq", "in", "gt", "gte", "lt", "lte"]
 JsonPath = Annotated[str, StringConstraints(pattern=r"^([A-Za-z_$][A-Za-z0-9_$-]*(\.[A-Za-z_$][A-Za-z0-9_$-]*)*)?$")]
 ParamName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\[\]-]+$")]
 GraphQLPath = Annotated[str, StringConstraints(pattern=r"^[_A-Za-z][_0-9A-Za-z]*(\.[_A-Za-z][_0-9A-Za-z]*)*$")]
+#: Rows asked for per request to the API.
+PageSize = Annotated[int, Field(ge=1, le=10_000)]
 GraphQLTypeRef = Annotated[str, StringConstraints(pattern=r"^\[?[_A-Za-z][_0-9A-Za-z]*!?\]?!?$")]
 
 
@@ -35,7 +37,7 @@ class PageNumberPagination(StrictModel):
     style: Literal["page"]
     page_param: ParamName = "page"
     size_param: ParamName = "page_size"
-    size: int = Field(100, ge=1, le=10_000)
+    size: PageSize = 100
     first_page: int = Field(1, ge=0)
 
 
@@ -45,7 +47,7 @@ class OffsetPagination(StrictModel):
     style: Literal["offset"]
     offset_param: ParamName = "offset"
     limit_param: ParamName = "limit"
-    size: int = Field(100, ge=1, le=10_000)
+    size: PageSize = 100
 
 
 class CursorPagination(StrictModel):
@@ -55,7 +57,7 @@ class CursorPagination(StrictModel):
     cursor_param: ParamName = "cursor"
     next_cursor: JsonPath = Field("next_cursor", description="Where the response holds the next cursor.")
     size_param: ParamName | None = None
-    size: int = Field(100, ge=1, le=10_000)
+    size: PageSize = 100
 
 
 class LinkPagination(StrictModel):
@@ -63,7 +65,7 @@ class LinkPagination(StrictModel):
 
     style: Literal["link"]
     size_param: ParamName | None = None
-    size: int = Field(100, ge=1, le=10_000)
+    size: PageSize = 100
 
 
 RestPagination = Annotated[
@@ -119,7 +121,7 @@ class OffsetGraphQLPagination(StrictModel):
     style: Literal["offset"]
     limit_argument: GraphQLPath = "limit"
     offset_argument: GraphQLPath = "offset"
-    size: int = Field(100, ge=1, le=10_000)
+    size: PageSize = 100
 
 
 class RelayGraphQLPagination(StrictModel):
@@ -128,7 +130,7 @@ class RelayGraphQLPagination(StrictModel):
     style: Literal["relay"]
     first_argument: GraphQLPath = "first"
     after_argument: GraphQLPath = "after"
-    size: int = Field(100, ge=1, le=10_000)
+    size: PageSize = 100
 
 
 GraphQLPagination = Annotated[

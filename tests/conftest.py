@@ -7,6 +7,7 @@ Each session creates its own uniquely named databases and drops them at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -74,6 +75,12 @@ async def run(
     return await gateway.execute(GraphQLRequest(query, None, variables), principal)
 
 
+def first_error(response: GraphQLResponse) -> dict[str, Any]:
+    """The response's first error (failing the test if there is none)."""
+    assert response.errors, response.data
+    return dict(response.errors[0])
+
+
 @pytest.fixture(scope="session")
 def sqlite_clinic(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     """The clinic fixture in two SQLite files."""
@@ -100,10 +107,10 @@ async def _mariadb_admin() -> asyncmy.Connection:
         pytest.fail(f"MariaDB is not reachable on 127.0.0.1:3306 ({exc}); start it with: {START_MARIADB}")
 
 
-@pytest.fixture(scope="session")
-async def postgres_database() -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database for this session."""
-    name = f"fedgate_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+@contextlib.asynccontextmanager
+async def scratch_postgres(prefix: str = "fedgate_test") -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database, dropped on exit."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = await _postgres_admin()
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -113,10 +120,10 @@ async def postgres_database() -> AsyncIterator[str]:
         await admin.close()
 
 
-@pytest.fixture(scope="session")
-async def mariadb_database() -> AsyncIterator[str]:
-    """A fresh, empty MariaDB database (utf8mb4) for this session."""
-    name = f"fedgate_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+@contextlib.asynccontextmanager
+async def scratch_mariadb(prefix: str = "fedgate_test") -> AsyncIterator[str]:
+    """A fresh, empty MariaDB database (utf8mb4), dropped on exit."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = await _mariadb_admin()
     async with admin.cursor() as cursor:
         await cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
@@ -128,15 +135,44 @@ async def mariadb_database() -> AsyncIterator[str]:
         admin.close()
 
 
+async def fill_postgres(database: str, catalog: Catalog, rows: Any) -> None:
+    """Create every department's tables of ``catalog`` in ``database`` and copy ``rows`` in."""
+    connection = await asyncpg.connect(database=database, **PG)
+    try:
+        for department in catalog.departments:
+            await load_postgres(connection, catalog, department, rows)
+    finally:
+        await connection.close()
+
+
+async def fill_mariadb(database: str, catalog: Catalog, rows: Any) -> None:
+    """Create every department's tables of ``catalog`` in ``database`` and insert ``rows``."""
+    connection = await asyncmy.connect(password="", database=database, **MARIADB)
+    try:
+        for department in catalog.departments:
+            await load_mysql(connection, catalog, department, rows)
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for this session."""
+    async with scratch_postgres() as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
+async def mariadb_database() -> AsyncIterator[str]:
+    """A fresh, empty MariaDB database (utf8mb4) for this session."""
+    async with scratch_mariadb() as name:
+        yield name
+
+
 @pytest.fixture(scope="session")
 async def postgres_clinic(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     template = load_catalog(CLINIC_CATALOG)
-    connection = await asyncpg.connect(database=postgres_database, **PG)
-    try:
-        for department in template.departments:
-            await load_postgres(connection, template, department, ROWS)
-    finally:
-        await connection.close()
+    await fill_postgres(postgres_database, template, ROWS)
     source = {"kind": "postgres", **PG, "database": postgres_database}
     return clinic_catalog(tmp_path_factory.mktemp("pg-clinic"), {d.name: source for d in template.departments})
 
@@ -144,12 +180,7 @@ async def postgres_clinic(postgres_database: str, tmp_path_factory: pytest.TempP
 @pytest.fixture(scope="session")
 async def mariadb_clinic(mariadb_database: str, tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     template = load_catalog(CLINIC_CATALOG)
-    connection = await asyncmy.connect(password="", database=mariadb_database, **MARIADB)
-    try:
-        for department in template.departments:
-            await load_mysql(connection, template, department, ROWS)
-    finally:
-        connection.close()
+    await fill_mariadb(mariadb_database, template, ROWS)
     source = {"kind": "mariadb", **MARIADB, "database": mariadb_database}
     return clinic_catalog(tmp_path_factory.mktemp("maria-clinic"), {d.name: source for d in template.departments})
 

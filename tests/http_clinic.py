@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import yaml
 
+from gateway.service import Gateway
 from schema.catalog import Catalog, load_catalog
 from schema.configfile import load_yaml
 from tests.fixtures.clinic_data import ROWS
@@ -182,6 +184,38 @@ def http_catalog_data(kind: str, urls: dict[str, str], **source: Any) -> dict[st
         for table in department["tables"]:
             table[kind] = copy.deepcopy(mappings[table["name"]])
     return data
+
+
+Api = TypeVar("Api")
+
+
+class HttpClinic(Generic[Api]):
+    """A clinic API served on loopback (``api`` at ``url``) and gateways over it, stopped by :meth:`stop`."""
+
+    def __init__(self, kind: str, api: Api, url: str, urls: dict[str, str], directory: Path) -> None:
+        self.kind = kind
+        self.api = api
+        self.url = url
+        self.urls = urls
+        self.directory = directory
+        self.gateways: list[Gateway] = []
+
+    def catalog(self, edit: Callable[[dict[str, Any]], None] | None = None, **source: Any) -> Catalog:
+        data = http_catalog_data(self.kind, self.urls, **source)
+        if edit is not None:
+            edit(data)
+        return load_catalog(write_http_catalog(self.directory, data))
+
+    async def gateway(self, edit: Callable[[dict[str, Any]], None] | None = None, **source: Any) -> Gateway:
+        from tests.conftest import started_gateway  # conftest serves this module's API: import late
+
+        gateway = await started_gateway(self.catalog(edit, **source))
+        self.gateways.append(gateway)
+        return gateway
+
+    async def stop(self) -> None:
+        for gateway in self.gateways:
+            await gateway.stop()
 
 
 def write_http_catalog(directory: Path, data: dict[str, Any]) -> Path:

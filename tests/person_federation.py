@@ -6,18 +6,23 @@ explicit imports (pytest finds fixtures in the module's namespace).
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncmy
-import asyncpg
 import pytest
 
-from demo.load import load_mysql, load_postgres, write_sqlite
+from demo.load import write_sqlite
 from schema.catalog import Catalog, load_catalog
-from tests.conftest import FIXTURES, MARIADB, PG, _mariadb_admin, _postgres_admin, write_catalog
+from tests.conftest import (
+    FIXTURES,
+    MARIADB,
+    PG,
+    fill_mariadb,
+    fill_postgres,
+    scratch_mariadb,
+    scratch_postgres,
+    write_catalog,
+)
 from tests.fixtures.person_data import ROWS
 
 PERSON_CATALOG = FIXTURES / "person_catalog.yaml"
@@ -44,43 +49,19 @@ def sqlite_people(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 @pytest.fixture(scope="session")
 async def postgres_people(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Catalog]:
-    name = f"fedgate_people_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = await _postgres_admin()
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
+    async with scratch_postgres("fedgate_people") as name:
         catalog = person_catalog(tmp_path_factory.mktemp("pg-people"), {"kind": "postgres", **PG, "database": name})
-        connection = await asyncpg.connect(database=name, **PG)
-        try:
-            for department in catalog.departments:
-                await load_postgres(connection, catalog, department, ROWS)
-        finally:
-            await connection.close()
+        await fill_postgres(name, catalog, ROWS)
         yield catalog
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture(scope="session")
 async def mariadb_people(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Catalog]:
-    name = f"fedgate_people_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = await _mariadb_admin()
-    async with admin.cursor() as cursor:
-        await cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
-    try:
+    async with scratch_mariadb("fedgate_people") as name:
         source = {"kind": "mariadb", **MARIADB, "database": name}
         catalog = person_catalog(tmp_path_factory.mktemp("maria-people"), source)
-        connection = await asyncmy.connect(password="", database=name, **MARIADB)
-        try:
-            for department in catalog.departments:
-                await load_mysql(connection, catalog, department, ROWS)
-        finally:
-            connection.close()
+        await fill_mariadb(name, catalog, ROWS)
         yield catalog
-    finally:
-        async with admin.cursor() as cursor:
-            await cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
 
 
 @pytest.fixture(scope="session")

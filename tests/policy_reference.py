@@ -120,7 +120,10 @@ def shows_plainly(grants: list[RefGrant], column: str) -> bool:
     return everywhere or unfiltered
 
 
-def _like(value: str, pattern: str) -> bool:
+def like(value: str | None, pattern: str) -> bool:
+    """SQL LIKE with a backslash escape, case-sensitive; NULL matches nothing."""
+    if value is None:
+        return False
     regex, index = "", 0
     while index < len(pattern):
         char = pattern[index]
@@ -159,7 +162,7 @@ def matches(row: Row, where: Mapping[str, Any] | None) -> bool:
                 if operator == "in":
                     ok = cell in operand
                 elif operator == "like":
-                    ok = _like(cell, operand)
+                    ok = like(cell, operand)
                 else:
                     ok = {"eq": cell == operand, "ne": cell != operand, "lt": cell < operand,
                           "lte": cell <= operand, "gt": cell > operand, "gte": cell >= operand}[operator]  # fmt: skip

@@ -9,7 +9,6 @@ ascending, SQL comparison rules).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -21,6 +20,7 @@ from gateway.endpoint import dumps
 from gateway.service import Gateway
 from tests.conftest import run
 from tests.fixtures.clinic_data import CASES, PEOPLE, VISITS
+from tests.policy_reference import like
 
 ENGINES = ("sqlite", "postgres", "mariadb", "rest", "graphql")
 
@@ -42,22 +42,6 @@ def _sorted(rows: list[dict[str, Any]], key: str, *, descending: bool = False) -
         present = sorted(present, key=lambda r: r[key], reverse=True)
     absent = sorted((r for r in rows if r[key] is None), key=lambda r: r["person_id"])
     return absent + present if descending else present + absent
-
-
-def _like(value: str | None, pattern: str) -> bool:
-    """SQL LIKE with a backslash escape, case-sensitive."""
-    if value is None:
-        return False
-    regex, index = "", 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\" and index + 1 < len(pattern):
-            regex += re.escape(pattern[index + 1])
-            index += 2
-            continue
-        regex += ".*" if char == "%" else "." if char == "_" else re.escape(char)
-        index += 1
-    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
 Case = tuple[str, str, dict[str, Any] | None, Callable[[], Any]]
@@ -106,7 +90,7 @@ CASES_: list[Case] = [
         "like is case-sensitive with escapes",
         r'{ clinic { people(where: {familyName: {like: "S%"}}) { personId } } }',
         None,
-        lambda: {"clinic": {"people": [{"personId": r["person_id"]} for r in PEOPLE if _like(r["family_name"], "S%")]}},
+        lambda: {"clinic": {"people": [{"personId": r["person_id"]} for r in PEOPLE if like(r["family_name"], "S%")]}},
     ),
     (
         "like with an escaped percent and underscore",
@@ -119,7 +103,7 @@ CASES_: list[Case] = [
             "a": {"people": [{"personId": "p06"}]},
             "b": {"people": [{"personId": "p06"}]},
             "c": {"people": [{"personId": "p07"}]},
-            "d": {"people": [{"personId": r["person_id"]} for r in PEOPLE if _like(r["family_name"], "_mith")]},
+            "d": {"people": [{"personId": r["person_id"]} for r in PEOPLE if like(r["family_name"], "_mith")]},
         },
     ),
     (

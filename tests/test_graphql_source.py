@@ -10,48 +10,28 @@ import pytest
 
 from adapters.graphql_source import GraphQLAdapter
 from gateway.principal import ANONYMOUS
-from gateway.service import Gateway, GraphQLRequest, GraphQLResponse, PreparedRequest
-from schema.catalog import Catalog, load_catalog
+from gateway.service import GraphQLRequest, PreparedRequest
+from schema.catalog import load_catalog
 from schema.types import ColumnType
-from tests.conftest import run, started_gateway
+from tests.conftest import first_error, run, started_gateway
 from tests.fixtures.clinic_data import PEOPLE, VISITS
 from tests.graphql_api import RemoteGraphQL
-from tests.http_clinic import http_catalog_data, write_http_catalog
+from tests.http_clinic import HttpClinic, http_catalog_data, write_http_catalog
 from tests.servers import serving
 
-
-class Remote:
-    def __init__(self, api: RemoteGraphQL, url: str, directory: Path) -> None:
-        self.api = api
-        self.url = url
-        self.directory = directory
-        self.gateways: list[Gateway] = []
-
-    def catalog(self, **source: Any) -> Catalog:
-        data = http_catalog_data("graphql", {"clinic": self.url, "council": self.url}, **source)
-        return load_catalog(write_http_catalog(self.directory, data))
-
-    async def gateway(self, **source: Any) -> Gateway:
-        gateway = await started_gateway(self.catalog(**source))
-        self.gateways.append(gateway)
-        return gateway
+Remote = HttpClinic[RemoteGraphQL]
 
 
 @pytest.fixture
 async def remote(tmp_path: Path) -> AsyncIterator[Remote]:
     api = RemoteGraphQL()
     async with serving(api.app) as url:
-        harness = Remote(api, f"{url}/graphql", tmp_path)
+        endpoint = f"{url}/graphql"
+        harness = HttpClinic("graphql", api, endpoint, {"clinic": endpoint, "council": endpoint}, tmp_path)
         try:
             yield harness
         finally:
-            for gateway in harness.gateways:
-                await gateway.stop()
-
-
-def _error(response: GraphQLResponse) -> dict[str, Any]:
-    assert response.errors, response.data
-    return dict(response.errors[0])
+            await harness.stop()
 
 
 async def test_values_travel_as_typed_variables_never_in_the_document(remote: Remote) -> None:
@@ -126,7 +106,7 @@ async def test_remote_failures_are_mapped_and_their_messages_kept_out(
         setattr(remote.api.behaviour, name, value)
     response = await run(gateway, "{ clinic { people { personId } } }")
     assert response.data == {"clinic": {"people": None}}
-    error = _error(response)
+    error = first_error(response)
     assert error["extensions"]["code"] == code
     assert error["message"].startswith("department 'clinic' ")
     assert "9990000001" not in error["message"] and "who are you" not in error["message"]
@@ -138,8 +118,8 @@ async def test_a_remote_that_rejects_the_document_fails_the_fetch(remote: Remote
     gateway = await started_gateway(load_catalog(write_http_catalog(remote.directory, data)))
     remote.gateways.append(gateway)
     response = await run(gateway, "{ clinic { people { postcode } } }")
-    assert _error(response)["extensions"]["code"] == "SOURCE_QUERY_FAILED"
-    assert "postCode" not in _error(response)["message"]
+    assert first_error(response)["extensions"]["code"] == "SOURCE_QUERY_FAILED"
+    assert "postCode" not in first_error(response)["message"]
 
 
 async def test_a_bearer_credential_health_explain_and_introspection(

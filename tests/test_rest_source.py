@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,52 +14,26 @@ from gateway.errors import SourceQueryError
 from gateway.policy.secrets import PolicySecrets
 from gateway.policy.store import load_policy
 from gateway.principal import ANONYMOUS, Principal
-from gateway.service import Gateway, GraphQLRequest, GraphQLResponse, PreparedRequest
-from schema.catalog import Catalog, load_catalog
-from tests.conftest import MASTER, RULES, run, started_gateway
+from gateway.service import GraphQLRequest, GraphQLResponse, PreparedRequest
+from schema.catalog import load_catalog
+from tests.conftest import MASTER, RULES, first_error, run, started_gateway
 from tests.fixtures.clinic_data import PEOPLE, VISITS
-from tests.http_clinic import clinic_rest_api, http_catalog_data, write_http_catalog
+from tests.http_clinic import HttpClinic, clinic_rest_api, http_catalog_data, write_http_catalog
 from tests.rest_api import RestApi
 from tests.servers import free_port, serving
 
-
-class Rest:
-    """A fresh clinic REST API and gateways over it (stopped when the test ends)."""
-
-    def __init__(self, api: RestApi, url: str, directory: Path) -> None:
-        self.api = api
-        self.url = url
-        self.directory = directory
-        self.gateways: list[Gateway] = []
-
-    def catalog(self, edit: Callable[[dict[str, Any]], None] | None = None, **source: Any) -> Catalog:
-        urls = {"clinic": f"{self.url}/clinic", "council": f"{self.url}/council"}
-        data = http_catalog_data("rest", urls, **source)
-        if edit is not None:
-            edit(data)
-        return load_catalog(write_http_catalog(self.directory, data))
-
-    async def gateway(self, edit: Callable[[dict[str, Any]], None] | None = None, **source: Any) -> Gateway:
-        gateway = await started_gateway(self.catalog(edit, **source))
-        self.gateways.append(gateway)
-        return gateway
+Rest = HttpClinic[RestApi]
 
 
 @pytest.fixture
 async def rest(tmp_path: Path) -> AsyncIterator[Rest]:
     api = clinic_rest_api()
     async with serving(api.app) as url:
-        harness = Rest(api, url, tmp_path)
+        harness = HttpClinic("rest", api, url, {"clinic": f"{url}/clinic", "council": f"{url}/council"}, tmp_path)
         try:
             yield harness
         finally:
-            for gateway in harness.gateways:
-                await gateway.stop()
-
-
-def _error(response: GraphQLResponse) -> dict[str, Any]:
-    assert response.errors, response.data
-    return dict(response.errors[0])
+            await harness.stop()
 
 
 def _ids(response: GraphQLResponse, field: str = "people", key: str = "personId") -> list[Any]:
@@ -191,7 +165,11 @@ async def test_link_headers_and_unpaged_endpoints(rest: Rest) -> None:
     rest.api.reset()
     rest.api.behaviour.foreign_next = True
     response = await run(gateway, "{ clinic { people { personId } } }")
-    assert _error(response)["extensions"] == {"code": "SOURCE_BAD_RESPONSE", "department": "clinic", "retryable": False}
+    assert first_error(response)["extensions"] == {
+        "code": "SOURCE_BAD_RESPONSE",
+        "department": "clinic",
+        "retryable": False,
+    }
     assert {r.headers.get("host") for r in rest.api.log} == {rest.url.removeprefix("http://")}
 
 
@@ -204,19 +182,19 @@ async def test_an_oversized_response_is_refused_not_truncated(rest: Rest, chunke
     rest.api.behaviour.padding, rest.api.behaviour.chunked = 4000, chunked
     response = await run(gateway, "{ clinic { people { personId } } }")
     assert response.data == {"clinic": {"people": None}}
-    assert _error(response)["extensions"]["code"] == "SOURCE_RESPONSE_TOO_LARGE"
-    assert "8192 bytes" in _error(response)["message"]
+    assert first_error(response)["extensions"]["code"] == "SOURCE_RESPONSE_TOO_LARGE"
+    assert "8192 bytes" in first_error(response)["message"]
 
 
 async def test_too_many_rows_or_pages_are_refused(rest: Rest) -> None:
     gateway = await rest.gateway(max_rows=10)
     response = await run(gateway, "{ clinic { people { personId } } }")
-    assert _error(response)["extensions"]["code"] == "SOURCE_RESPONSE_TOO_LARGE"
-    assert "more than 10 rows" in _error(response)["message"]
+    assert first_error(response)["extensions"]["code"] == "SOURCE_RESPONSE_TOO_LARGE"
+    assert "more than 10 rows" in first_error(response)["message"]
     gateway = await rest.gateway(max_pages=3)
     response = await run(gateway, "{ clinic { people { personId } } }")  # 13 people, 4 a page: 4 pages
-    assert _error(response)["extensions"]["code"] == "SOURCE_RESPONSE_TOO_LARGE"
-    assert "more than 3 pages" in _error(response)["message"]
+    assert first_error(response)["extensions"]["code"] == "SOURCE_RESPONSE_TOO_LARGE"
+    assert "more than 3 pages" in first_error(response)["message"]
     response = await run(gateway, '{ clinic { people(where: {personId: {eq: "p03"}}) { personId } } }')
     assert _ids(response) == ["p03"]  # pushed down: one page suffices
 
@@ -242,7 +220,7 @@ async def test_http_statuses_are_mapped(rest: Rest, status: int, code: str, retr
     rest.api.behaviour.status = status
     response = await run(gateway, "{ clinic { people { personId } } }")
     assert response.data == {"clinic": {"people": None}}
-    assert _error(response)["extensions"] == {"code": code, "department": "clinic", "retryable": retryable}
+    assert first_error(response)["extensions"] == {"code": code, "department": "clinic", "retryable": retryable}
 
 
 @pytest.mark.parametrize(
@@ -261,7 +239,7 @@ async def test_malformed_or_mistyped_answers_fail_without_echoing_them(rest: Res
     gateway = await rest.gateway()
     rest.api.behaviour.raw_body = body
     response = await run(gateway, "{ clinic { people { personId givenName } } }")
-    error = _error(response)
+    error = first_error(response)
     assert error["extensions"]["code"] == "SOURCE_BAD_RESPONSE"
     assert problem in error["message"]
     assert "1234567" not in error["message"]
@@ -281,7 +259,7 @@ async def test_a_slow_api_times_out_and_the_other_department_still_answers(tmp_p
     assert response.data is not None
     assert response.data["clinic"] == {"people": None}
     assert len(response.data["council"]["cases"]) == 6
-    assert _error(response)["extensions"] == {"code": "SOURCE_TIMEOUT", "department": "clinic", "retryable": True}
+    assert first_error(response)["extensions"] == {"code": "SOURCE_TIMEOUT", "department": "clinic", "retryable": True}
 
 
 async def test_an_unreachable_api_is_unavailable_and_unhealthy(tmp_path: Path) -> None:
@@ -292,7 +270,11 @@ async def test_an_unreachable_api_is_unavailable_and_unhealthy(tmp_path: Path) -
         health = await gateway.sources.health()
     finally:
         await gateway.stop()
-    assert _error(response)["extensions"] == {"code": "SOURCE_UNAVAILABLE", "department": "clinic", "retryable": True}
+    assert first_error(response)["extensions"] == {
+        "code": "SOURCE_UNAVAILABLE",
+        "department": "clinic",
+        "retryable": True,
+    }
     assert {(h.department, h.ok, h.code) for h in health} == {
         ("clinic", False, "SOURCE_UNAVAILABLE"),
         ("council", False, "SOURCE_UNAVAILABLE"),
@@ -329,7 +311,7 @@ async def test_static_bearer_and_basic_credentials(rest: Rest, monkeypatch: pyte
     assert _ids(await run(basic, '{ clinic { people(where: {personId: {eq: "p02"}}) { personId } } }')) == ["p02"]
     anonymous = await rest.gateway()
     response = await run(anonymous, "{ clinic { people { personId } } }")
-    assert _error(response)["extensions"]["code"] == "SOURCE_AUTH_FAILED"
+    assert first_error(response)["extensions"]["code"] == "SOURCE_AUTH_FAILED"
     assert seen[-1] is None
     assert "s3rvice-t0ken" not in str(response.errors)
 

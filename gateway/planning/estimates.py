@@ -39,12 +39,12 @@ def table_rows(statistics: Statistics, department: str, table: Table) -> int:
 
 def selectivity(where: Any, table: Table, rows: int, columns: Mapping[str, Column]) -> float:
     """Fraction of ``table``'s rows a ``where`` argument (GraphQL input, variables kept as Var) keeps."""
-    where = where.value if isinstance(where, Var) else where
+    where = _current(where)
     if not where:
         return 1.0
     fraction = 1.0
     for key, value in where.items():
-        value = value.value if isinstance(value, Var) else value
+        value = _current(value)
         if value is None:
             continue
         if key == "and":
@@ -62,12 +62,18 @@ def selectivity(where: Any, table: Table, rows: int, columns: Mapping[str, Colum
     return min(max(fraction, 0.0), 1.0)
 
 
+def _current(value: Any) -> Any:
+    """A variable's value in this request: an estimate may use it without making it structural (it only
+    orders the steps, which are correct in any order)."""
+    return value.value if isinstance(value, Var) else value
+
+
 def _column(column: Column, operators: Mapping[str, Any], table: Table, rows: int) -> float:
     unique = column.identifier is not None or table.primary_key == [column.name]
     equal = 1 / rows if unique else _EQUAL
     fraction = 1.0
     for operator, value in operators.items():
-        value = value.value if isinstance(value, Var) else value
+        value = _current(value)
         if value is None:
             continue
         if operator == "eq":

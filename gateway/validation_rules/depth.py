@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, ValidationRule
+from graphql import FieldNode, OperationDefinitionNode, ValidationRule
 
-from gateway.validation_rules.walk import walk_fields
+from gateway.validation_rules.walk import limit_exceeded, walk_fields
 
 
 def max_depth_rule(limit: int) -> type[ValidationRule]:
@@ -17,13 +17,7 @@ def max_depth_rule(limit: int) -> type[ValidationRule]:
             def too_deep(field: FieldNode, depth: int) -> bool:
                 if depth <= limit:
                     return False
-                self.report_error(
-                    GraphQLError(
-                        f"the query nests fields deeper than {limit} levels",
-                        field,
-                        extensions={"code": "QUERY_LIMIT_EXCEEDED", "limit": "depth"},
-                    )
-                )
+                self.report_error(limit_exceeded(f"the query nests fields deeper than {limit} levels", field, "depth"))
                 return True
 
             walk_fields(self.context, node.selection_set, too_deep)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, ValidationRule
+from graphql import FieldNode, OperationDefinitionNode, ValidationRule
 
-from gateway.validation_rules.walk import walk_fields
+from gateway.validation_rules.walk import limit_exceeded, walk_fields
 
 
 def max_root_fields_rule(limit: int) -> type[ValidationRule]:
@@ -32,13 +32,7 @@ def max_root_fields_rule(limit: int) -> type[ValidationRule]:
                 count += 1
                 if count <= limit:
                     return False
-                self.report_error(
-                    GraphQLError(
-                        f"the query has more than {limit} root fields",
-                        field,
-                        extensions={"code": "QUERY_LIMIT_EXCEEDED", "limit": "root_fields"},
-                    )
-                )
+                self.report_error(limit_exceeded(f"the query has more than {limit} root fields", field, "root_fields"))
                 return True
 
             walk_fields(self.context, node.selection_set, over)

@@ -1,4 +1,4 @@
-"""Walking an operation's fields with fragments expanded, for the limit rules.
+"""Walking an operation's fields with fragments expanded, and the error the limit rules report.
 
 Expansion is bounded: a visit stops as soon as its callback says the limit is exceeded, and a fragment
 already being expanded on the current path is not expanded again (cycles are reported by
@@ -12,13 +12,21 @@ from collections.abc import Callable
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
+    GraphQLError,
     InlineFragmentNode,
     SelectionSetNode,
     ValidationContext,
 )
 
+from gateway.errors import QueryLimitError
+
 #: Called for each field with its depth (root fields are 1); returns True to stop the walk.
 FieldVisitor = Callable[[FieldNode, int], bool]
+
+
+def limit_exceeded(message: str, field: FieldNode, limit: str) -> GraphQLError:
+    """A ``QUERY_LIMIT_EXCEEDED`` error at ``field`` whose ``extensions.limit`` names the limit."""
+    return GraphQLError(message, field, extensions={"code": QueryLimitError.code, "limit": limit})
 
 
 def walk_fields(context: ValidationContext, selection_set: SelectionSetNode, visit: FieldVisitor) -> bool:
