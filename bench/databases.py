@@ -50,29 +50,24 @@ def _in_list(engine: str, count: int) -> str:
     return f"IN ({', '.join(marker for _ in range(count))})" if count else "IN (NULL)"
 
 
-def _write_catalog(directory: Path, sources: dict[str, dict[str, Any]]) -> Catalog:
+def _write_catalog(directory: Path, source_of: Callable[[str], dict[str, Any]]) -> tuple[Catalog, list[str]]:
+    """The demo catalog with each database department's source replaced by ``source_of(name)``; returns
+    it and the names of those departments."""
     data = load_yaml(DEMO_DIR / "catalog.yaml").data
+    names = [department["name"] for department in data["departments"] if department["source"]["kind"] == "sqlite"]
     for department in data["departments"]:
-        if department["name"] in sources:
-            department["source"] = sources[department["name"]]
+        if department["name"] in names:
+            department["source"] = source_of(department["name"])
     path = directory / "catalog.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     # The housing REST department is in the catalog (the Person entity names it) but never asked here.
     os.environ.setdefault(TOKEN_ENV, "unused-by-the-benchmarks-" + "x" * 16)
-    return load_catalog(path)
-
-
-def _database_departments() -> list[str]:
-    data = load_yaml(DEMO_DIR / "catalog.yaml").data
-    return [department["name"] for department in data["departments"] if department["source"]["kind"] == "sqlite"]
+    return load_catalog(path), names
 
 
 @contextlib.asynccontextmanager
 async def _sqlite(rows: Rows, directory: Path) -> AsyncIterator[Federation]:
-    names = _database_departments()
-    catalog = _write_catalog(
-        directory, {name: {"kind": "sqlite", "path": str(directory / f"{name}.db")} for name in names}
-    )
+    catalog, names = _write_catalog(directory, lambda name: {"kind": "sqlite", "path": str(directory / f"{name}.db")})
     connections: dict[str, aiosqlite.Connection] = {}
     for name in names:
         write_sqlite(directory / f"{name}.db", catalog, catalog.department(name), rows)
@@ -92,11 +87,12 @@ async def _sqlite(rows: Rows, directory: Path) -> AsyncIterator[Federation]:
 @contextlib.asynccontextmanager
 async def _server(engine: str, rows: Rows, directory: Path) -> AsyncIterator[Federation]:
     server = next(server for server in SERVERS if server.backend == engine)
-    chosen = [
-        Placement(dataclasses.replace(server, department=name), f"{DATABASE_PREFIX}{name}")
-        for name in _database_departments()
-    ]
-    catalog = _write_catalog(directory, {placement.department: placement.source() for placement in chosen})
+
+    def placed(name: str) -> Placement:
+        return Placement(dataclasses.replace(server, department=name), f"{DATABASE_PREFIX}{name}")
+
+    catalog, names = _write_catalog(directory, lambda name: placed(name).source())
+    chosen = [placed(name) for name in names]
     pools: dict[str, Any] = {}
     try:
         for placement in chosen:
