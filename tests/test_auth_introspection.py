@@ -134,12 +134,13 @@ async def test_the_cache_never_outlives_the_token(
     endpoint: tuple[IntrospectionServer, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, base_url = endpoint
-    server.tokens["short"] = active(exp=int(time.time()) + 1)
+    expires = int(time.time()) + 2  # at least a second away: the first two calls come before it
+    server.tokens["short"] = active(exp=expires)
     auth = authenticator(base_url, monkeypatch)
     await auth(bearer("short"))
     await auth(bearer("short"))
     assert server.calls == 1
-    time.sleep(1.1)  # the token's exp passes: the cached answer must not be used
+    time.sleep(expires - time.time() + 0.1)  # the token's exp passes: the cached answer must not be used
     with pytest.raises(InvalidTokenError, match="not active"):
         await auth(bearer("short"))
     assert server.calls == 2
