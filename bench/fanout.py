@@ -16,12 +16,8 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
@@ -29,7 +25,7 @@ import asyncmy
 import asyncpg
 import yaml
 
-from bench.support import REPO, Timing, ask, started, timed
+from bench.support import Timing, ask, free_port, running, started, timed
 from schema.catalog import Catalog, load_catalog
 
 DATABASE = "fedgate_bench_fanout"
@@ -41,30 +37,12 @@ TABLE: dict[str, object] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _rest_api(delay: float) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "FEDGATE_BENCH_DELAY": str(delay)}
+    port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bench.slow_api:app", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=REPO, env=env)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the benchmark REST API did not start")
-            time.sleep(0.05)
+    with running(command, port, env={"FEDGATE_BENCH_DELAY": str(delay)}, timeout=20):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def _load_postgres(delay: float) -> None:

@@ -1,19 +1,35 @@
-"""Running the gateway (and, in the demo, the dev issuer beside it) under uvicorn in one process."""
+"""Running the gateway under uvicorn: in this process (with, in the demo, the dev issuer beside it), or as
+several worker processes sharing one listening socket.
+
+Workers share nothing but the socket: each loads the same settings, opens its own pools and keeps its own
+caches, so a request may land on any of them (or on any host behind a load balancer). What must be the same
+everywhere is configured, not generated: the policy secret (pseudonyms and hidden-key order) must come from
+``policy.secret_env`` or ``policy.secret_file``, which :func:`check_workers` insists on.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
+from pathlib import Path
+from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from gateway.app import create_app
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.auth.dev_issuer import create_dev_issuer_app
-from gateway.settings import Settings
+from gateway.errors import ConfigError, ConfigIssue
+from gateway.logs import configure_logging
+from gateway.settings import Settings, load_settings
+
+#: The settings file a worker process loads (set by :func:`serve_workers` for its children).
+CONFIG_ENV = "FEDGATE_CONFIG"
 
 
 class _Server(uvicorn.Server):
@@ -24,11 +40,55 @@ class _Server(uvicorn.Server):
         yield
 
 
+_UVICORN: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False, "lifespan": "on"}
+
+
 def _server(app: ASGIApp, host: str, port: int) -> _Server:
-    config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, server_header=False, lifespan="on"
+    return _Server(uvicorn.Config(app, host=host, port=port, **_UVICORN))
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop when it is installed (it is with ``uvicorn[standard]``), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; kept for platforms without it
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
+def check_workers(settings: Settings, workers: int, *, file: str) -> None:
+    """Several workers must agree on everything a response depends on: refuse what would differ per process."""
+    if workers == 1:
+        return
+    issues = []
+    if settings.policy.file is not None and settings.policy.secret_env is None and settings.policy.secret_file is None:
+        issues.append(
+            ConfigIssue(
+                file,
+                "policy.secret_env",
+                "several workers need one policy secret (set secret_env or secret_file): a generated secret "
+                "would give each worker its own pseudonyms",
+            )
+        )
+    if issues:
+        raise ConfigError(issues)
+
+
+def app_from_environment() -> Starlette:
+    """The application of one worker process (a uvicorn factory): the settings file named by $FEDGATE_CONFIG."""
+    settings = load_settings(Path(os.environ[CONFIG_ENV]))
+    configure_logging(settings.logging)
+    return create_app(settings)
+
+
+def serve_workers(config: Path, host: str, port: int, workers: int) -> None:
+    """Serve with ``workers`` processes on one socket until SIGINT or SIGTERM (uvicorn supervises them)."""
+    os.environ[CONFIG_ENV] = str(config.resolve())
+    uvicorn.run(
+        "gateway.serving:app_from_environment", factory=True, host=host, port=port, workers=workers, **_UVICORN
     )
-    return _Server(config)
 
 
 async def serve(settings: Settings, host: str, port: int, dev_issuer: DevIssuerSettings | None = None) -> None:

@@ -27,6 +27,9 @@ class ServerSettings(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_body_bytes: int = Field(1_000_000, ge=1024, le=100_000_000, description="Largest request body accepted.")
+    workers: int = Field(
+        1, ge=1, le=256, description="Worker processes sharing the port; more than one needs a configured policy secret."
+    )
 
 
 class GraphQLSettings(StrictModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,20 +20,26 @@ if TYPE_CHECKING:
     from demo.run import Demo
 
 
-def _run(settings: Settings, host: str | None, port: int | None, *, demo: bool, config: Path) -> None:
-    from gateway.serving import serve
+def _run(
+    settings: Settings, host: str | None, port: int | None, *, demo: bool, config: Path, workers: int | None = None
+) -> None:
+    from gateway.serving import check_workers, run_event_loop, serve, serve_workers
 
     configure_logging(settings.logging)
+    host = host or settings.server.host
+    port = settings.server.port if port is None else port
+    workers = workers or settings.server.workers
     dev_issuer = None
-    if settings.dev_issuer is not None and (demo or settings.dev_issuer.enabled):
-        try:
-            dev_issuer = refuse_outside_demo(settings.dev_issuer, demo=demo, file=str(config))
-        except ConfigError as error:
-            raise fail(str(error)) from None
     try:
-        asyncio.run(
-            serve(settings, host or settings.server.host, settings.server.port if port is None else port, dev_issuer)
-        )
+        if settings.dev_issuer is not None and (demo or settings.dev_issuer.enabled):
+            if workers > 1:
+                raise fail("the dev issuer runs only with one worker: serve it alone, or set server.workers to 1")
+            dev_issuer = refuse_outside_demo(settings.dev_issuer, demo=demo, file=str(config))
+        check_workers(settings, workers, file=str(config))
+        if workers > 1:
+            serve_workers(config, host, port, workers)
+        else:
+            run_event_loop(serve(settings, host, port, dev_issuer))
     except ConfigError as error:
         raise fail(str(error)) from None
 
@@ -44,9 +49,10 @@ def serve(
     config: ConfigOption = Path("fedgate.yaml"),
     host: Annotated[str | None, typer.Option(help="Override server.host.")] = None,
     port: Annotated[int | None, typer.Option(help="Override server.port.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=256, help="Override server.workers.")] = None,
 ) -> None:
     """Serve the gateway described by a settings file."""
-    _run(load_settings_or_exit(config), host, port, demo=False, config=config)
+    _run(load_settings_or_exit(config), host, port, demo=False, config=config, workers=workers)
 
 
 @app.command(

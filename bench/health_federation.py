@@ -1,0 +1,181 @@
+"""The side-by-side benchmark's federation: the reference ``health`` PostgreSQL database and a SQLite ``care``
+department, with a catalog, a policy (one row filter and one mask on the queried table) and settings.
+
+``health`` is ``../shared/bench/health.sql`` (200,000 patients, 600,000 appointments), loaded once into the
+database ``health`` on 127.0.0.1:5432 (reloaded only when its row counts are wrong). ``care`` is a SQLite
+file with one care plan for every fourth patient, written next to the settings.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import asyncpg
+import yaml
+
+from bench.support import REPO
+
+SHARED = REPO.parent / "shared" / "bench"
+HEALTH_SQL = SHARED / "health.sql"
+DSN = "postgres://postgres@127.0.0.1:5432/health"
+PATIENTS, APPOINTMENTS = 200_000, 600_000
+SCOPE = "bench.clinician"
+AUDIENCE = "fedgate"
+
+CATALOG = {
+    "version": 1,
+    "departments": [
+        {
+            "name": "health",
+            "title": "Health (the reference data set)",
+            "source": {
+                "kind": "postgres",
+                "host": "127.0.0.1",
+                "database": "health",
+                "user": "postgres",
+                "pool_size": 8,
+            },
+            "tables": [
+                {
+                    "name": "patients",
+                    "type_name": "Patient",
+                    "lookup_field": "patient",
+                    "primary_key": ["nhs_number"],
+                    "columns": [
+                        {"name": "nhs_number", "type": "string", "nullable": False},
+                        {"name": "given_name", "type": "string", "nullable": False},
+                        {"name": "family_name", "type": "string", "nullable": False},
+                        {"name": "date_of_birth", "type": "date", "nullable": False},
+                        {"name": "postcode", "type": "string", "nullable": False},
+                        {"name": "gp_practice", "type": "string", "nullable": False},
+                        {"name": "deceased", "type": "boolean", "nullable": False},
+                    ],
+                    "relationships": [
+                        {
+                            "name": "appointments",
+                            "target": "health.appointments",
+                            "on": {"nhs_number": "nhs_number"},
+                            "kind": "many",
+                        }
+                    ],
+                },
+                {
+                    "name": "appointments",
+                    "type_name": "Appointment",
+                    "primary_key": ["id"],
+                    "columns": [
+                        {"name": "id", "type": "integer", "nullable": False},
+                        {"name": "nhs_number", "type": "string", "nullable": False},
+                        {"name": "at", "type": "datetime", "nullable": False},
+                        {"name": "clinic", "type": "string", "nullable": False},
+                        {"name": "outcome", "type": "string", "nullable": False},
+                    ],
+                },
+            ],
+        },
+        {
+            "name": "care",
+            "title": "Adult social care",
+            "source": {"kind": "sqlite", "path": "care.db", "pool_size": 4},
+            "tables": [
+                {
+                    "name": "care_plans",
+                    "type_name": "CarePlan",
+                    "primary_key": ["plan_id"],
+                    "columns": [
+                        {"name": "plan_id", "type": "integer", "nullable": False},
+                        {"name": "nhs_number", "type": "string", "nullable": False},
+                        {"name": "started_on", "type": "date", "nullable": False},
+                        {"name": "status", "type": "string", "nullable": False},
+                    ],
+                }
+            ],
+        },
+    ],
+}
+
+POLICY = {
+    "version": 1,
+    "scopes": [
+        {
+            "name": SCOPE,
+            "description": "A clinician: living patients only, given names shortened.",
+            "grants": [
+                {
+                    "table": "health.patients",
+                    "columns": "*",
+                    "row_filter": "deceased = FALSE",
+                    "masks": {"given_name": "show_first(3)"},
+                },
+                {"table": "health.appointments", "columns": "*", "via": ["health.patients.appointments"]},
+                {"table": "care.care_plans", "columns": "*"},
+            ],
+        }
+    ],
+}
+
+
+async def ensure_health_data() -> None:
+    """Create and load the ``health`` database unless it already holds the reference data set."""
+    admin = await asyncpg.connect("postgres://postgres@127.0.0.1:5432/postgres")
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = 'health'"):
+            await admin.execute("CREATE DATABASE health")
+    finally:
+        await admin.close()
+    connection = await asyncpg.connect(DSN)
+    try:
+        counts = await connection.fetchrow(
+            "SELECT (SELECT count(*) FROM pg_tables WHERE tablename IN ('patients', 'appointments')) AS tables"
+        )
+        loaded = counts["tables"] == 2 and (
+            await connection.fetchval("SELECT count(*) FROM patients") == PATIENTS
+            and await connection.fetchval("SELECT count(*) FROM appointments") == APPOINTMENTS
+        )
+        if not loaded:
+            print(f"loading {HEALTH_SQL} into 'health' (about a minute)...", flush=True)
+            await connection.execute(HEALTH_SQL.read_text())
+    finally:
+        await connection.close()
+
+
+def write_care(path: Path) -> None:
+    """One care plan for every fourth patient of the reference data set, keyed by NHS number."""
+    if path.exists():
+        return
+    scratch = path.with_suffix(".tmp")
+    scratch.unlink(missing_ok=True)
+    with sqlite3.connect(scratch) as db:
+        db.execute(
+            "CREATE TABLE care_plans (plan_id INTEGER PRIMARY KEY, nhs_number TEXT NOT NULL, "
+            "started_on TEXT NOT NULL, status TEXT NOT NULL)"
+        )
+        db.executemany(
+            "INSERT INTO care_plans VALUES (?, ?, ?, ?)",
+            (
+                (i, f"{9_000_000_000 + i:010d}", f"20{10 + i % 16}-0{1 + i % 9}-1{i % 10}", ("open", "closed")[i % 2])
+                for i in range(4, PATIENTS + 1, 4)
+            ),
+        )
+        db.execute("CREATE INDEX care_plans_nhs_number ON care_plans (nhs_number)")
+    scratch.rename(path)
+
+
+def write_files(directory: Path, issuer_port: int) -> Path:
+    """The catalog, policy and settings fedgate is served with, in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    write_care(directory / "care.db")
+    (directory / "catalog.yaml").write_text(yaml.safe_dump(CATALOG, sort_keys=False))
+    (directory / "policy.yaml").write_text(yaml.safe_dump(POLICY, sort_keys=False))
+    settings = {
+        "catalog": "catalog.yaml",
+        "auth": {
+            "issuers": [{"issuer": f"http://127.0.0.1:{issuer_port}", "audiences": [AUDIENCE], "profile": "rfc9068"}]
+        },
+        "policy": {"file": "policy.yaml", "secret_file": "policy-secret"},
+        "logging": {"level": "warning", "format": "json"},
+    }
+    path = directory / "fedgate.yaml"
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return path
