@@ -26,6 +26,8 @@ class Principal:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     authenticated: bool = False
     token: SecretStr | None = field(default=None, repr=False, compare=False)
+    #: When the credential stops being valid (seconds since the epoch), if it says.
+    expires_at: float | None = field(default=None, compare=False)
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

@@ -86,9 +86,7 @@ def app_from_environment() -> Starlette:
 def serve_workers(config: Path, host: str, port: int, workers: int) -> None:
     """Serve with ``workers`` processes on one socket until SIGINT or SIGTERM (uvicorn supervises them)."""
     os.environ[CONFIG_ENV] = str(config.resolve())
-    uvicorn.run(
-        "gateway.serving:app_from_environment", factory=True, host=host, port=port, workers=workers, **_UVICORN
-    )
+    uvicorn.run("gateway.serving:app_from_environment", factory=True, host=host, port=port, workers=workers, **_UVICORN)
 
 
 async def serve(settings: Settings, host: str, port: int, dev_issuer: DevIssuerSettings | None = None) -> None:

@@ -28,7 +28,10 @@ class ServerSettings(StrictModel):
     port: int = Field(8000, ge=0, le=65535)
     max_body_bytes: int = Field(1_000_000, ge=1024, le=100_000_000, description="Largest request body accepted.")
     workers: int = Field(
-        1, ge=1, le=256, description="Worker processes sharing the port; more than one needs a configured policy secret."
+        1,
+        ge=1,
+        le=256,
+        description="Worker processes sharing the port; more than one needs a configured policy secret.",
     )
 
 

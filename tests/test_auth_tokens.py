@@ -418,3 +418,79 @@ async def test_several_issuers_each_with_their_own_keys(idp: IdentityProvider) -
             # The council's key cannot vouch for a token claiming to come from the NHS issuer.
             await auth(bearer(sign(claims(), RSA_B)))
         await auth.close()
+
+
+class CountingVerifier:
+    """Wraps the authenticator's JWT verifier to count full verifications (signature and claims)."""
+
+    def __init__(self, auth: Authenticator) -> None:
+        assert auth.jwt is not None
+        self.verify, self.calls = auth.jwt.verify, 0
+        auth.jwt.verify = self  # type: ignore[method-assign]
+
+    async def __call__(self, token: str) -> Any:
+        self.calls += 1
+        return await self.verify(token)
+
+
+def caching_authenticator(idp: IdentityProvider, wall: Clock, **settings: Any) -> Authenticator:
+    base = authenticator(idp).settings.model_dump()
+    return Authenticator(AuthSettings.model_validate({**base, **settings}), clock=Clock(), wall_clock=wall)
+
+
+async def test_a_repeated_token_is_verified_once_until_the_cache_time_passes(idp: IdentityProvider) -> None:
+    wall = Clock()
+    wall.now = time.time()
+    auth = caching_authenticator(idp, wall, token_cache_seconds=60)
+    counter = CountingVerifier(auth)
+    token = sign(claims(exp=int(wall.now) + 3600))
+    first, second = await auth(bearer(token)), await auth(bearer(token))
+    assert (first.subject, second.subject, counter.calls) == ("user-1", "user-1", 1)
+    assert second.token is not None and second.token.get_secret_value() == token
+    wall.now += 61
+    assert (await auth(bearer(token))).subject == "user-1"
+    assert counter.calls == 2
+    await auth.close()
+
+
+async def test_a_cached_token_is_forgotten_when_it_expires(idp: IdentityProvider) -> None:
+    wall = Clock()
+    wall.now = time.time()
+    auth = caching_authenticator(idp, wall, token_cache_seconds=3600)
+    counter = CountingVerifier(auth)
+    token = sign(claims(exp=int(wall.now) + 5))
+    await auth(bearer(token))
+    wall.now += 6  # past the token's exp, within the cache time: it must be verified again
+    await auth(bearer(token))
+    assert counter.calls == 2
+    await auth.close()
+
+
+async def test_no_cache_verifies_every_time(idp: IdentityProvider) -> None:
+    auth = caching_authenticator(idp, Clock(), token_cache_seconds=0)
+    counter = CountingVerifier(auth)
+    token = sign(claims())
+    for _ in range(3):
+        await auth(bearer(token))
+    assert counter.calls == 3
+    await auth.close()
+
+
+async def test_a_cached_token_does_not_vouch_for_a_tampered_copy(idp: IdentityProvider) -> None:
+    auth = caching_authenticator(idp, Clock(), token_cache_seconds=60)
+    token = sign(claims())
+    await auth(bearer(token))
+    header, payload, signature = token.split(".")
+    forged = _b64({**json.loads(base64.urlsafe_b64decode(payload + "==")), "scope": "everything"})
+    await _refused(auth, f"{header}.{forged}.{signature}", "the token's signature is invalid")
+
+
+async def test_a_refused_token_is_not_remembered(idp: IdentityProvider) -> None:
+    auth = caching_authenticator(idp, Clock(), token_cache_seconds=60)
+    counter = CountingVerifier(auth)
+    token = sign(claims(), ATTACKER)
+    for _ in range(2):
+        with pytest.raises(InvalidTokenError):
+            await auth(bearer(token))
+    assert counter.calls == 2
+    await auth.close()

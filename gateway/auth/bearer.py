@@ -4,16 +4,22 @@ Only the ``Authorization: Bearer <token>`` header is accepted. A token in the UR
 is refused: URLs end up in logs and browser history. JWTs are verified locally against the issuer's
 keys (:mod:`gateway.auth.tokens`); other tokens are introspected (:mod:`gateway.auth.introspection`).
 Tokens and claim sets are never logged.
+
+A JWT that passed every check is remembered by its SHA-256 (never the token itself as the key) until it
+expires or ``auth.token_cache_seconds`` pass, whichever is sooner: a client repeating its token, which
+is what clients do, costs one hash instead of a signature check. Tokens that fail are not remembered.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import time
 from collections.abc import Callable
 
 import httpx
+from cachetools import TLRUCache
 from pydantic import SecretStr
 from starlette.requests import Request
 
@@ -46,12 +52,30 @@ def bearer_token(request: Request) -> str:
     return credentials
 
 
+_Verified = tuple[Principal, float]
+
+
+def _until(key: bytes, entry: _Verified, now: float) -> float:
+    return entry[1]
+
+
 class Authenticator:
     """Turns a request's bearer token into a :class:`Principal`; one per gateway."""
 
-    def __init__(self, settings: AuthSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
-        """``clock`` (monotonic seconds) paces key refreshes; tests pass their own."""
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``clock`` (monotonic seconds) paces key refreshes, ``wall_clock`` (epoch seconds) ages verified
+        tokens; tests pass their own."""
         self.settings = settings
+        self.wall_clock = wall_clock
+        self._verified: TLRUCache[bytes, _Verified] = TLRUCache(
+            maxsize=settings.token_cache_size, ttu=_until, timer=wall_clock
+        )
         self.client = httpx.AsyncClient(
             timeout=settings.http_timeout_seconds,
             follow_redirects=False,
@@ -84,12 +108,22 @@ class Authenticator:
         if len(token) > self.settings.max_token_bytes:
             raise InvalidTokenError("the token is too large")
         if self.jwt is not None and looks_like_jwt(token):
-            principal = await self.jwt.verify(token)
-        elif self.introspector is not None:
-            principal = await self.introspector.verify(token)
-        else:
-            raise InvalidTokenError("the token is malformed")
-        return dataclasses.replace(principal, token=SecretStr(token))
+            return await self._verified_jwt(token)
+        if self.introspector is not None:
+            return dataclasses.replace(await self.introspector.verify(token), token=SecretStr(token))
+        raise InvalidTokenError("the token is malformed")
+
+    async def _verified_jwt(self, token: str) -> Principal:
+        assert self.jwt is not None
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._verified.get(digest)
+        if cached is not None:
+            return cached[0]
+        principal = dataclasses.replace(await self.jwt.verify(token), token=SecretStr(token))
+        seconds = self.settings.token_cache_seconds
+        if seconds and principal.expires_at is not None:
+            self._verified[digest] = (principal, min(principal.expires_at, self.wall_clock() + seconds))
+        return principal
 
     async def close(self) -> None:
         await self.client.aclose()

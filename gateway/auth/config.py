@@ -96,3 +96,7 @@ class AuthSettings(StrictModel):
     jwks_min_refresh_interval_seconds: int = Field(
         30, ge=1, le=3600, description="At most one re-fetch per interval when a token names an unknown key."
     )
+    token_cache_seconds: int = Field(
+        60, ge=0, le=3600, description="A verified JWT is trusted again without re-verification this long (0: never)."
+    )
+    token_cache_size: int = Field(10_000, ge=1, le=1_000_000, description="Most verified JWTs remembered.")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -89,7 +90,8 @@ class JwtVerifier:
         except JoseError as exc:
             raise InvalidTokenError("the token's signature is invalid") from exc
         claims = _validated_claims(decoded.claims, decoded.header, issuer)
-        return principal_from_claims(claims, issuer.claims, issuer=issuer.issuer)
+        principal = principal_from_claims(claims, issuer.claims, issuer=issuer.issuer)
+        return dataclasses.replace(principal, expires_at=float(claims["exp"]))
 
 
 def _validated_claims(claims: dict[str, Any], header: dict[str, Any], issuer: IssuerSettings) -> JWTClaims:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cachetools import LRUCache
 
 from gateway.errors import ConfigError
 from gateway.policy.expressions import PolicyExpression, PolicyExpressionError, parse_condition
@@ -118,6 +120,54 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+def _hashable(value: Any) -> Hashable:
+    """A claim value (JSON: objects, arrays, scalars) as a hashable cache key."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(key), _hashable(item)) for key, item in value.items()))
+    if isinstance(value, list | tuple):
+        return ("list", *(_hashable(item) for item in value))
+    return (type(value).__name__, value)
+
+
+@dataclass(frozen=True)
+class _ScopedGrants:
+    """What a set of scopes grants, before any principal's attribute values are applied."""
+
+    tables: Mapping[TableKey, TableAccess]
+    used: frozenset[str]
+    #: The principal attributes the grants' row filters use, sorted.
+    attributes: tuple[str, ...]
+    pseudonyms: bool
+    visibility_key: str
+
+    @classmethod
+    def of(cls, grants: Iterable[CompiledGrant]) -> _ScopedGrants:
+        by_table: dict[TableKey, list[CompiledGrant]] = {}
+        for grant in grants:
+            by_table.setdefault((grant.department, grant.table.name), []).append(grant)
+        tables: dict[TableKey, TableAccess] = {}
+        needed: set[str] = set()
+        pseudonyms = False
+        for key, table_grants in by_table.items():
+            columns = frozenset().union(*(grant.columns for grant in table_grants))
+            via = (
+                None
+                if any(not grant.via for grant in table_grants)
+                else frozenset().union(*(g.via for g in table_grants))
+            )
+            tables[key] = TableAccess(columns, tuple(table_grants), via, plain_columns(table_grants))
+            for grant in table_grants:
+                needed |= grant.row_filter.attributes if grant.row_filter else frozenset()
+                pseudonyms |= any(mask.kind == "pseudonym" for mask in grant.masks.values())
+        return cls(
+            tables,
+            frozenset(grant.scope for grants in by_table.values() for grant in grants),
+            tuple(sorted(needed)),
+            pseudonyms,
+            _digest(sorted((k, sorted(t.columns), sorted(t.via or ()), sorted(t.plain)) for k, t in tables.items())),
+        )
+
+
 def full_access(catalog: Catalog) -> Access:
     """Everything in the catalog, unrewritten (authentication switched off: development only)."""
     tables = {
@@ -150,6 +200,8 @@ class Policy:
         self.pseudonym_recipient = pseudonym_recipient
         self.scopes: dict[str, ScopeDefinition] = {scope.name: scope for scope in document.scopes}
         self.compiled = grants
+        self._scoped: LRUCache[frozenset[str], _ScopedGrants] = LRUCache(maxsize=1024)
+        self._accesses: LRUCache[Hashable, Access] = LRUCache(maxsize=10_000)
 
     def grants(self, scopes: Iterable[str]) -> Iterator[CompiledGrant]:
         for name in sorted(set(scopes)):
@@ -162,34 +214,29 @@ class Policy:
         return frozenset(grant.columns)
 
     def access(self, principal: Principal) -> Access:
-        """The union of the principal's scopes' grants (scopes fedgate does not know grant nothing)."""
-        by_table: dict[TableKey, list[CompiledGrant]] = {}
-        for grant in self.grants(principal.scopes):
-            by_table.setdefault((grant.department, grant.table.name), []).append(grant)
-        tables: dict[TableKey, TableAccess] = {}
-        needed: set[str] = set()
-        pseudonyms = False
-        for key, grants in by_table.items():
-            columns = frozenset().union(*(grant.columns for grant in grants))
-            via = None if any(not grant.via for grant in grants) else frozenset().union(*(g.via for g in grants))
-            tables[key] = TableAccess(columns, tuple(grants), via, plain_columns(grants))
-            for grant in grants:
-                needed |= grant.row_filter.attributes if grant.row_filter else frozenset()
-                pseudonyms |= any(mask.kind == "pseudonym" for mask in grant.masks.values())
-        attributes = {name: principal_attribute(principal, name) for name in sorted(needed)}
-        recipient = principal_attribute(principal, self.pseudonym_recipient) if pseudonyms else None
-        pseudonym_key = self.secrets.pseudonym_key(str(recipient)) if isinstance(recipient, str | int) else None
-        used = frozenset(grant.scope for grants in by_table.values() for grant in grants)
-        return Access(
-            tables,
-            used,
-            attributes,
-            pseudonym_key,
-            key=_digest([self.version, sorted(used), attributes, recipient]),
-            visibility_key=_digest(
-                sorted((k, sorted(t.columns), sorted(t.via or ()), sorted(t.plain)) for k, t in tables.items())
-            ),
-        )
+        """The union of the principal's scopes' grants (scopes fedgate does not know grant nothing).
+
+        Computed once per set of scopes and attribute values, then remembered: principals that hold the
+        same scopes and the same values of the attributes their grants use get the same :class:`Access`.
+        """
+        scoped = self._scoped.get(principal.scopes)
+        if scoped is None:
+            scoped = self._scoped[principal.scopes] = _ScopedGrants.of(self.grants(principal.scopes))
+        attributes = {name: principal_attribute(principal, name) for name in scoped.attributes}
+        recipient = principal_attribute(principal, self.pseudonym_recipient) if scoped.pseudonyms else None
+        key = (principal.scopes, _hashable(attributes), _hashable(recipient))
+        access = self._accesses.get(key)
+        if access is None:
+            pseudonym_key = self.secrets.pseudonym_key(str(recipient)) if isinstance(recipient, str | int) else None
+            access = self._accesses[key] = Access(
+                scoped.tables,
+                scoped.used,
+                attributes,
+                pseudonym_key,
+                key=_digest([self.version, sorted(scoped.used), attributes, recipient]),
+                visibility_key=scoped.visibility_key,
+            )
+        return access
 
     def scopes_granting(self, department: str, table: str, column: str | None = None) -> list[str]:
         """Scopes whose grants let a holder read ``department.table`` (and ``column``, if given)."""
