@@ -15,10 +15,12 @@ from typing import Any
 
 import structlog
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from gateway.auth.bearer import Authenticator
 from gateway.endpoint import SECURITY_HEADERS, GraphQLEndpoint, dumps
@@ -51,7 +53,7 @@ def _readiness(check: SourceHealth) -> dict[str, Any]:
     return entry
 
 
-def create_app(settings: Settings, *, catalog: Catalog | None = None, sources: Sources | None = None) -> Starlette:
+def create_app(settings: Settings, *, catalog: Catalog | None = None, sources: Sources | None = None) -> GatewayApp:
     """Build the application: catalog and policy are loaded and validated now, sources open at start-up."""
     catalog = catalog or load_catalog(settings.catalog_path)
     policy = policy_from_settings(settings, catalog)
@@ -98,4 +100,29 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, sources: S
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
-    return app
+    return GatewayApp(app, endpoint)
+
+
+class GatewayApp:
+    """The ASGI application: ``GET``/``POST /graphql`` go straight to the endpoint, the rest to Starlette.
+
+    The endpoint answers every request it is given itself, errors included, so Starlette's router and
+    exception middleware have nothing to add on the hot path; skipping them saves about a sixth of a
+    small query's time in the server (``bench/throughput.py``). Other paths, other methods (405) and the
+    lifespan go through the Starlette application.
+    """
+
+    def __init__(self, app: Starlette, endpoint: GraphQLEndpoint) -> None:
+        self.app = app
+        self.endpoint = endpoint
+
+    @property
+    def state(self) -> State:
+        return self.app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/graphql" and scope["method"] in ("GET", "POST"):
+            response = await self.endpoint.handle(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from gateway.app import create_app
+from gateway.app import GatewayApp, create_app
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.auth.dev_issuer import create_dev_issuer_app
 from gateway.errors import ConfigError, ConfigIssue
@@ -76,7 +75,7 @@ def check_workers(settings: Settings, workers: int, *, file: str) -> None:
         raise ConfigError(issues)
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> GatewayApp:
     """The application of one worker process (a uvicorn factory): the settings file named by $FEDGATE_CONFIG."""
     settings = load_settings(Path(os.environ[CONFIG_ENV]))
     configure_logging(settings.logging)

@@ -172,3 +172,10 @@ def test_health_and_readiness(server: str) -> None:
     assert body["status"] == "ready"
     assert set(body["departments"]) == {"clinic", "council"}
     assert all(check["ok"] for check in body["departments"].values())
+
+
+def test_other_methods_and_paths_go_through_the_router(server: str) -> None:
+    refused = httpx.put(f"{server}/graphql", json={"query": QUERY})
+    assert refused.status_code == 405
+    assert set(refused.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert httpx.get(f"{server}/nothing-here").status_code == 404

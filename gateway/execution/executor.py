@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,26 +107,31 @@ class _Run:
 
     async def execute(self) -> ExecutionResult:
         data: dict[str, Any] = {}
-        tasks: list[asyncio.Task[None]] = []
-        async with asyncio.TaskGroup() as group:
-            for root in self.plan.roots:
-                if isinstance(root, Typename):
-                    data[root.response_key] = root.type_name
-                elif isinstance(root, Namespace):
-                    namespace: dict[str, Any] = {}
-                    data[root.response_key] = namespace
-                    for entry in root.entries:
-                        if isinstance(entry, Typename):
-                            namespace[entry.response_key] = entry.type_name
-                        else:
-                            namespace[entry.response_key] = None
-                            path: list[str | int] = [root.response_key, entry.response_key]
-                            tasks.append(group.create_task(self._root(entry, namespace, path)))
-                elif isinstance(root, EntityRoot):
-                    data[root.response_key] = None
-                    tasks.append(group.create_task(self._entity(root, data)))
-                else:
-                    data[root.response_key] = None  # introspection: filled in by the endpoint
+        work: list[Coroutine[Any, Any, None]] = []
+        for root in self.plan.roots:
+            if isinstance(root, Typename):
+                data[root.response_key] = root.type_name
+            elif isinstance(root, Namespace):
+                namespace: dict[str, Any] = {}
+                data[root.response_key] = namespace
+                for entry in root.entries:
+                    if isinstance(entry, Typename):
+                        namespace[entry.response_key] = entry.type_name
+                    else:
+                        namespace[entry.response_key] = None
+                        path: list[str | int] = [root.response_key, entry.response_key]
+                        work.append(self._root(entry, namespace, path))
+            elif isinstance(root, EntityRoot):
+                data[root.response_key] = None
+                work.append(self._entity(root, data))
+            else:
+                data[root.response_key] = None  # introspection: filled in by the endpoint
+        if len(work) == 1:  # one root field: no task needed to run it
+            await work[0]
+        elif work:
+            async with asyncio.TaskGroup() as group:
+                for coroutine in work:
+                    group.create_task(coroutine)
         departments = department_outcomes(self.asked, self.statements, self.source_errors)
         return ExecutionResult(data, self._errors(data), self.statements, departments, self.keys_moved)
 
@@ -175,7 +180,9 @@ class _Run:
         return objects
 
     async def _children(self, node: ScanNode, rows: list[tuple[Any, ...]], objects: list[dict[str, Any]]) -> None:
-        if node.children and rows:
+        if len(node.children) == 1 and rows:  # one child field: no task needed to run it
+            await self._child(node.children[0], rows, objects)
+        elif node.children and rows:
             async with asyncio.TaskGroup() as group:
                 for edge in node.children:
                     group.create_task(self._child(edge, rows, objects))

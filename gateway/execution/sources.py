@@ -151,13 +151,16 @@ class Sources:
             )
         started = time.monotonic()
         bulkhead = self._bulkheads[department]
-        try:
-            async with asyncio.timeout(timeout):
-                await bulkhead.acquire()
-        except TimeoutError as exc:
-            raise SourceTimeoutError(
-                department, f"department '{department}' is saturated; no slot within {timeout:g} s"
-            ) from exc
+        if bulkhead.locked():  # no free slot: wait for one, within the time left
+            try:
+                async with asyncio.timeout(timeout):
+                    await bulkhead.acquire()
+            except TimeoutError as exc:
+                raise SourceTimeoutError(
+                    department, f"department '{department}' is saturated; no slot within {timeout:g} s"
+                ) from exc
+        else:
+            await bulkhead.acquire()  # a free slot is taken at once
         try:
             self._refuse_if_closed(department)
             permit = breaker.admit()  # it may have opened while we waited, or another call holds the probe

@@ -1,0 +1,96 @@
+"""``fedgate serve --workers N``: several processes on one port, and what they must agree on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from schema.catalog import Catalog
+from tests.servers import free_port
+
+REPO = Path(__file__).parent.parent
+
+
+def _write(directory: Path, catalog: Catalog, **settings: object) -> Path:
+    catalog_file = directory / "catalog.yaml"
+    catalog_file.write_text(yaml.safe_dump(catalog.model_dump(mode="json", by_alias=True, exclude_none=True)))
+    document = {"catalog": str(catalog_file), "logging": {"format": "json", "level": "warning"}, **settings}
+    path = directory / "fedgate.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def _serve(config: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port), *extra]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def _workers(pid: int) -> list[int]:
+    """uvicorn's worker processes under ``pid`` (multiprocessing's spawned children)."""
+    return [child for child in _children(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+def test_two_workers_share_the_port_and_answer(sqlite_clinic: Catalog, tmp_path: Path) -> None:
+    config = _write(tmp_path, sqlite_clinic, auth={"enabled": False})
+    port = free_port()
+    process = _serve(config, port, "--workers", "2")
+    try:
+        deadline = time.monotonic() + 30
+        while len(_workers(process.pid)) < 2 or not _ready(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode() if process.stdout else ""
+                pytest.fail(f"fedgate serve --workers 2 did not start:\n{output}")
+            time.sleep(0.2)
+        assert len(_workers(process.pid)) == 2
+        with httpx.Client() as client:
+            answers = [
+                client.post(
+                    f"http://127.0.0.1:{port}/graphql",
+                    json={"query": '{ clinic { person(personId: "p03") { personId } } }'},
+                )
+                for _ in range(20)
+            ]
+        assert {answer.status_code for answer in answers} == {200}
+        assert all(answer.json()["data"]["clinic"]["person"] == {"personId": "p03"} for answer in answers)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert process.returncode == 0
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_several_workers_need_a_configured_policy_secret(sqlite_clinic: Catalog, tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump({"version": 1, "scopes": []}))
+    issuer = {"issuer": "https://idp.example.test", "audiences": ["fedgate"], "jwks_uri": "https://idp.example.test/k"}
+    config = _write(tmp_path, sqlite_clinic, auth={"issuers": [issuer]}, policy={"file": "policy.yaml"})
+    process = _serve(config, free_port(), "--workers", "2")
+    output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 2
+    assert "policy.secret_env" in output and "several workers need one policy secret" in output
