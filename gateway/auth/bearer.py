@@ -36,7 +36,7 @@ _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 
 def bearer_token(request: Request) -> str:
     """The request's bearer token; :class:`MissingTokenError` or :class:`InvalidAuthRequestError` otherwise."""
-    if "access_token" in request.query_params:
+    if request.scope.get("query_string") and "access_token" in request.query_params:
         raise InvalidAuthRequestError("send the token in the Authorization header, not in the URL")
     headers = request.headers.getlist("authorization")
     if not headers:

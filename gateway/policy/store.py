@@ -224,7 +224,9 @@ class Policy:
             scoped = self._scoped[principal.scopes] = _ScopedGrants.of(self.grants(principal.scopes))
         attributes = {name: principal_attribute(principal, name) for name in scoped.attributes}
         recipient = principal_attribute(principal, self.pseudonym_recipient) if scoped.pseudonyms else None
-        key = (principal.scopes, _hashable(attributes), _hashable(recipient))
+        key: Hashable = principal.scopes
+        if attributes or recipient is not None:
+            key = (principal.scopes, _hashable(attributes), _hashable(recipient))
         access = self._accesses.get(key)
         if access is None:
             pseudonym_key = self.secrets.pseudonym_key(str(recipient)) if isinstance(recipient, str | int) else None
