@@ -1,14 +1,18 @@
-"""``make bench``: every benchmark, one after another, each printing its own figures and ratios."""
+"""``make bench``: every benchmark, one after another, each printing its own figures and ratios.
+
+``bench.throughput`` (fedgate against PostGraphile and the ceiling, one and two workers) installs
+PostGraphile and autocannon from npm into ``$BENCH_CACHE`` on first use.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
-from bench import fanout, memory, people
+from bench import fanout, memory, people, throughput
 
 
 async def main() -> None:
-    for benchmark in (fanout, people, memory):
+    for benchmark in (fanout, people, memory, throughput):
         await benchmark.main([])
         print()
 

@@ -33,6 +33,10 @@ class Timing:
         return statistics.median(self.samples)
 
     @property
+    def mean(self) -> float:
+        return statistics.fmean(self.samples)
+
+    @property
     def p95(self) -> float:
         ordered = sorted(self.samples)
         return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
