@@ -57,20 +57,17 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-def check_workers(settings: Settings, workers: int, *, file: str) -> None:
+def check_workers(settings: Settings, workers: int, *, file: str, dev_issuer: bool = False) -> None:
     """Several workers must agree on everything a response depends on: refuse what would differ per process."""
     if workers == 1:
         return
     issues = []
-    if settings.policy.file is not None and settings.policy.secret_env is None and settings.policy.secret_file is None:
-        issues.append(
-            ConfigIssue(
-                file,
-                "policy.secret_env",
-                "several workers need one policy secret (set secret_env or secret_file): a generated secret "
-                "would give each worker its own pseudonyms",
-            )
-        )
+    if dev_issuer:
+        issues.append(ConfigIssue(file, "dev_issuer", "the dev issuer runs in one process only: serve one worker"))
+    policy = settings.policy
+    if policy.file is not None and policy.secret_env is None and policy.secret_file is None:
+        reason = "several workers need one policy secret (set secret_env or secret_file): a generated secret "
+        issues.append(ConfigIssue(file, "policy.secret_env", reason + "would give each worker its own pseudonyms"))
     if issues:
         raise ConfigError(issues)
 

@@ -94,3 +94,20 @@ def test_several_workers_need_a_configured_policy_secret(sqlite_clinic: Catalog,
     output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 2
     assert "policy.secret_env" in output and "several workers need one policy secret" in output
+
+
+def test_the_dev_issuer_is_never_served_by_several_workers(sqlite_clinic: Catalog, tmp_path: Path) -> None:
+    issuer = {"issuer": "http://127.0.0.1:8001", "audiences": ["fedgate"], "jwks_uri": "http://127.0.0.1:8001/k"}
+    client = {"id": "app-one", "name": "An app", "scopes": ["clinic.read"]}
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump({"version": 1, "scopes": []}))
+    config = _write(
+        tmp_path,
+        sqlite_clinic,
+        auth={"issuers": [issuer]},
+        policy={"file": "policy.yaml", "secret_file": "policy-secret"},
+        dev_issuer={"enabled": True, "clients": [client]},
+    )
+    process = _serve(config, free_port(), "--workers", "3")
+    output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 2
+    assert "dev_issuer" in output and "one process only" in output

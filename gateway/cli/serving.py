@@ -32,10 +32,8 @@ def _run(
     dev_issuer = None
     try:
         if settings.dev_issuer is not None and (demo or settings.dev_issuer.enabled):
-            if workers > 1:
-                raise fail("the dev issuer runs only with one worker: serve it alone, or set server.workers to 1")
             dev_issuer = refuse_outside_demo(settings.dev_issuer, demo=demo, file=str(config))
-        check_workers(settings, workers, file=str(config))
+        check_workers(settings, workers, file=str(config), dev_issuer=dev_issuer is not None)
         if workers > 1:
             serve_workers(config, host, port, workers)
         else:
