@@ -35,6 +35,8 @@ class Capability(enum.Enum):
 
     #: ``ROW_NUMBER() OVER (PARTITION BY ...)``: per-parent pages of nested lists in one statement.
     WINDOW_FUNCTIONS = "window_functions"
+    #: ``LEFT JOIN LATERAL``: a nested level answered by its parent's statement (one round trip).
+    LATERAL_JOINS = "lateral_joins"
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,7 +115,9 @@ class PostgresAdapter(SqlAdapter):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(dialect="postgres", features=frozenset({Capability.WINDOW_FUNCTIONS}))
+        return Capabilities(
+            dialect="postgres", features=frozenset({Capability.WINDOW_FUNCTIONS, Capability.LATERAL_JOINS})
+        )
 
     async def open(self) -> None:
         async with self._opening:

@@ -23,6 +23,7 @@ from gateway.execution.entities import EntityRun
 from gateway.execution.outcome import DepartmentOutcome, department_outcomes
 from gateway.execution.sources import Sources
 from gateway.planning.entity_plan import EntityRoot
+from gateway.planning.fusion import split_rows
 from gateway.planning.plan import ChildEdge, Namespace, ParentKeys, Plan, RootScan, ScanNode, Typename
 
 #: At most this many errors are reported for one failed child field (one per affected path).
@@ -145,8 +146,11 @@ class _Run:
         except SourceError as error:
             self.failures.append(_Failure(error, path=path))
             return
+        fused_rows: list[list[tuple[Any, ...]]] = []
+        if node.fused is not None:
+            rows, fused_rows = split_rows(node.fused, rows)
         objects = self._objects(node, rows)
-        await self._children(node, rows, objects)
+        await self._children(node, rows, objects, fused_rows)
         namespace[entry.response_key] = (objects[0] if objects else None) if entry.single else objects
 
     async def _fetch(self, node: ScanNode, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -179,13 +183,39 @@ class _Run:
                 self.failures.append(_Failure(error, parents=objects, response_key=output.response_key))
         return objects
 
-    async def _children(self, node: ScanNode, rows: list[tuple[Any, ...]], objects: list[dict[str, Any]]) -> None:
-        if len(node.children) == 1 and rows:  # one child field: no task needed to run it
-            await self._child(node.children[0], rows, objects)
-        elif node.children and rows:
+    async def _children(
+        self,
+        node: ScanNode,
+        rows: list[tuple[Any, ...]],
+        objects: list[dict[str, Any]],
+        fused_rows: list[list[tuple[Any, ...]]] | None = None,
+    ) -> None:
+        """Each child level of ``node``'s rows: fetched, or already in hand when fused into ``node``."""
+        if not rows:
+            return
+        fused = node.fused.edge_index if node.fused is not None else None
+        work = [
+            self._attach(edge, fused_rows or [], objects) if index == fused else self._child(edge, rows, objects)
+            for index, edge in enumerate(node.children)
+        ]
+        if len(work) == 1:  # one child field: no task needed to run it
+            await work[0]
+        elif work:
             async with asyncio.TaskGroup() as group:
-                for edge in node.children:
-                    group.create_task(self._child(edge, rows, objects))
+                for coroutine in work:
+                    group.create_task(coroutine)
+
+    async def _attach(
+        self, edge: ChildEdge, groups: list[list[tuple[Any, ...]]], parents: list[dict[str, Any]]
+    ) -> None:
+        """A fused child level: ``groups[i]`` holds the rows of ``parents[i]``, already paged and ordered."""
+        rows = [row for group in groups for row in group]
+        objects = self._objects(edge.node, rows)
+        await self._children(edge.node, rows, objects)
+        start = 0
+        for parent, group in zip(parents, groups, strict=True):
+            mine, start = objects[start : start + len(group)], start + len(group)
+            parent[edge.response_key] = mine if edge.many else (mine[0] if mine else None)
 
     async def _child(self, edge: ChildEdge, parent_rows: list[tuple[Any, ...]], parents: list[dict[str, Any]]) -> None:
         child = edge.node

@@ -122,6 +122,18 @@ class Page:
 # --- scans --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FusedChild:
+    """One child level answered by its parent's statement (:mod:`gateway.planning.fusion`): each row holds
+    ``parent_width`` parent columns, the parent's row number, then ``child_width`` child columns (whose
+    ``child_key_index``-th is null when the parent has no children), then the child's row number."""
+
+    edge_index: int
+    parent_width: int
+    child_width: int
+    child_key_index: int
+
+
 @dataclass
 class ScanNode:
     """One statement against one department, the shape of its objects, and its children."""
@@ -144,6 +156,8 @@ class ScanNode:
     #: The grants enforced in this statement, described (for explain).
     grants: tuple[str, ...] = ()
     prepared: PreparedQuery | None = None
+    #: A child level this statement answers too, so that child runs no statement of its own.
+    fused: FusedChild | None = None
 
     def cost(self, variables: Mapping[str, Any], parents: int = 1) -> int:
         """Most rows this scan and its children can return: page sizes multiplied down the nesting."""
@@ -151,9 +165,11 @@ class ScanNode:
         return rows + sum(child.node.cost(variables, rows) for child in self.children)
 
     def walk(self) -> list[ScanNode]:
+        """This statement and every statement below it (a fused child runs none: its descendants do)."""
         nodes = [self]
-        for child in self.children:
-            nodes.extend(child.node.walk())
+        for index, child in enumerate(self.children):
+            below = child.node.walk()
+            nodes.extend(below[1:] if self.fused is not None and index == self.fused.edge_index else below)
         return nodes
 
 

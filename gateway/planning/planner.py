@@ -33,6 +33,7 @@ from gateway.planning.arguments import Provenance
 from gateway.planning.entities import EntityPlanner
 from gateway.planning.estimates import Statistics
 from gateway.planning.filters import FilterCompiler, Parameters, column_ref, ordering, value_slot
+from gateway.planning.fusion import fuse_root
 from gateway.planning.guard import FieldGuard, ForbiddenMode
 from gateway.planning.plan import (
     ChildEdge,
@@ -177,6 +178,9 @@ class _Planning:
             self.guard.root(department, binding.table, f"{namespace_type.name}.{name}")
             single = binding.kind == "lookup"
             node = self._scan(department, binding.table, namespace_type.fields[name], sub_nodes, lookup=single)
+            fused = fuse_root(node, self.capabilities)
+            if fused is not None:
+                self.scans.remove(fused)
             entries.append(RootScan(sub_key, node, single=single))
         return Namespace(key, department, tuple(entries))
 

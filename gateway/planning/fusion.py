@@ -1,0 +1,135 @@
+"""Fusing a nested level into its parent's statement, on sources that can join laterally.
+
+A root scan and one of its child levels on the same department normally take two statements: the
+parents, then the children of all of them (``WHERE key IN :keys``). Where the source has ``LATERAL``
+joins (:attr:`~adapters.base.Capability.LATERAL_JOINS`), the two become one round trip:
+
+    SELECT parent.*, parent._fedgate_prn, child.*, child._fedgate_rn
+    FROM (<parent statement> + ROW_NUMBER() OVER (<its order>) AS _fedgate_prn) AS _fedgate_parent
+    LEFT JOIN LATERAL (<child statement, its key set now "key = _fedgate_parent.key">) AS _fedgate_child
+      ON TRUE
+    ORDER BY _fedgate_prn, _fedgate_rn
+
+Both statements are taken as the planner finished them, policy subqueries included, so the same rows
+and masked values come out: only where the child's keys come from changes (the parent row, instead
+of a list bound from the parent rows). The executor splits each row back into its parent part and its
+child part (:func:`split_rows`). A child level is fused only when its page is computed by the source
+(a window, or no page at all): a page the executor would slice is left as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlglot import exp
+
+from adapters.base import Capabilities, Capability, OutputColumn, SourceQuery
+from adapters.canonical import key_set_parameter
+from gateway.planning.plan import ChildEdge, FusedChild, ScanNode
+from gateway.planning.statements import PAGE_ALIAS, ROW_NUMBER
+from schema.types import ColumnType
+
+PARENT_ALIAS = "_fedgate_parent"
+CHILD_ALIAS = "_fedgate_child"
+PARENT_ROW = "_fedgate_prn"
+#: Prefix of the child statement's parameters once fused (the parent's keep their names).
+CHILD_PARAMETER_PREFIX = "c"
+
+
+def fuse_root(node: ScanNode, capabilities: Mapping[str, Capabilities]) -> ScanNode | None:
+    """Fuse one of ``node``'s child levels into ``node``'s statement, if a source can; return the child
+    scan that no longer runs on its own (``None`` when nothing was fused)."""
+    source = capabilities.get(node.department.name)
+    if source is None or not source.supports(Capability.LATERAL_JOINS) or node.keys_parameter is not None:
+        return None
+    for index, edge in enumerate(node.children):
+        if _fusable(node, edge):
+            _fuse(node, index, edge)
+            return edge.node
+    return None
+
+
+def _fusable(parent: ScanNode, edge: ChildEdge) -> bool:
+    child = edge.node
+    return (
+        child.department.name == parent.department.name
+        and child.keys_parameter is not None
+        and child.key_index is not None
+        and child.residual_page is None
+    )
+
+
+def _fuse(parent: ScanNode, index: int, edge: ChildEdge) -> None:
+    child = edge.node
+    assert child.keys_parameter is not None and child.key_index is not None
+    windowed = child.page is not None
+    parent_select = parent.query.select.copy()
+    order = parent_select.args.get("order")
+    window = exp.Window(
+        this=exp.RowNumber(),
+        order=exp.Order(expressions=[item.copy() for item in order.expressions]) if order else None,
+    )
+    parent_select = parent_select.select(exp.alias_(window, PARENT_ROW, quoted=True))
+
+    renamed = {name: f"{CHILD_PARAMETER_PREFIX}{name}" for name in child.parameters if name != child.keys_parameter}
+    child_select = child.query.select.copy()
+    parent_key = parent.query.columns[edge.parent_key_index].name
+    _correlate(child_select, child.keys_parameter, exp.column(parent_key, table=PARENT_ALIAS, quoted=True))
+    for placeholder in child_select.find_all(exp.Placeholder):
+        placeholder.set("this", renamed[placeholder.name])
+    if windowed:
+        child_select = child_select.select(exp.column(ROW_NUMBER, table=PAGE_ALIAS, quoted=True))
+
+    outputs = [exp.column(column.name, table=PARENT_ALIAS, quoted=True) for column in parent.query.columns]
+    outputs.append(exp.column(PARENT_ROW, table=PARENT_ALIAS, quoted=True))
+    outputs += [exp.column(column.name, table=CHILD_ALIAS, quoted=True) for column in child.query.columns]
+    order_by = [exp.Ordered(this=exp.column(PARENT_ROW, table=PARENT_ALIAS, quoted=True), desc=False)]
+    if windowed:
+        outputs.append(exp.column(ROW_NUMBER, table=CHILD_ALIAS, quoted=True))
+        order_by.append(exp.Ordered(this=exp.column(ROW_NUMBER, table=CHILD_ALIAS, quoted=True), desc=False))
+    lateral = exp.Lateral(this=child_select.subquery(), alias=exp.TableAlias(this=exp.to_identifier(CHILD_ALIAS, True)))
+    fused = (
+        exp.select(*outputs)
+        .from_(exp.alias_(parent_select.subquery(), PARENT_ALIAS, quoted=True, table=True))
+        .join(lateral, join_type="LEFT", on=exp.true())
+        .order_by(*order_by)
+    )
+    parent_width = len(parent.query.columns)
+    columns = (*parent.query.columns, OutputColumn(PARENT_ROW, ColumnType.INTEGER), *child.query.columns)
+    if windowed:
+        columns = (*columns, OutputColumn(ROW_NUMBER, ColumnType.INTEGER))
+    specs = dict(parent.query.parameters)
+    specs.update({renamed[name]: spec for name, spec in child.query.parameters.items() if name in renamed})
+    parent.query = SourceQuery(parent.query.department, fused, columns, specs)
+    parent.parameters = {**parent.parameters, **{renamed[name]: child.parameters[name] for name in renamed}}
+    parent.grants = tuple(dict.fromkeys((*parent.grants, *child.grants)))
+    parent.fused = FusedChild(index, parent_width, len(child.query.columns), child.key_index)
+
+
+def _correlate(select: exp.Select, keys_parameter: str, parent_key: exp.Expr) -> None:
+    """The child's key set (``key IN :keys``) becomes ``key = <the parent row's key>``."""
+    for node in list(select.find_all(exp.In)):
+        if key_set_parameter(node) == keys_parameter:
+            node.replace(exp.EQ(this=node.this.copy(), expression=parent_key))
+            return
+    raise AssertionError("a child statement without its key set")
+
+
+def split_rows(
+    fused: FusedChild, rows: Iterable[tuple[Any, ...]]
+) -> tuple[list[tuple[Any, ...]], list[list[tuple[Any, ...]]]]:
+    """A fused statement's rows as the parent rows and, for each of them, its child rows in order."""
+    width, child_width, key = fused.parent_width, fused.child_width, fused.child_key_index
+    parents: list[tuple[Any, ...]] = []
+    children: list[list[tuple[Any, ...]]] = []
+    last: object = object()
+    for row in rows:
+        if row[width] != last:
+            last = row[width]
+            parents.append(row[:width])
+            children.append([])
+        child = row[width + 1 : width + 1 + child_width]
+        if child[key] is not None:  # the key matched, so this is a child row, not the LEFT JOIN's nulls
+            children[-1].append(child)
+    return parents, children
