@@ -81,6 +81,16 @@ class Executor:
         return await run.execute()
 
 
+async def _concurrently(work: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``work`` concurrently; a single coroutine is simply awaited (no task needed for it)."""
+    if len(work) == 1:
+        await work[0]
+    elif work:
+        async with asyncio.TaskGroup() as group:
+            for coroutine in work:
+                group.create_task(coroutine)
+
+
 class _Run:
     def __init__(
         self, sources: Sources, plan: Plan, variables: Mapping[str, Any], deadline: float, context: FetchContext
@@ -127,12 +137,7 @@ class _Run:
                 work.append(self._entity(root, data))
             else:
                 data[root.response_key] = None  # introspection: filled in by the endpoint
-        if len(work) == 1:  # one root field: no task needed to run it
-            await work[0]
-        elif work:
-            async with asyncio.TaskGroup() as group:
-                for coroutine in work:
-                    group.create_task(coroutine)
+        await _concurrently(work)
         departments = department_outcomes(self.asked, self.statements, self.source_errors)
         return ExecutionResult(data, self._errors(data), self.statements, departments, self.keys_moved)
 
@@ -198,12 +203,7 @@ class _Run:
             self._attach(edge, fused_rows or [], objects) if index == fused else self._child(edge, rows, objects)
             for index, edge in enumerate(node.children)
         ]
-        if len(work) == 1:  # one child field: no task needed to run it
-            await work[0]
-        elif work:
-            async with asyncio.TaskGroup() as group:
-                for coroutine in work:
-                    group.create_task(coroutine)
+        await _concurrently(work)
 
     async def _attach(
         self, edge: ChildEdge, groups: list[list[tuple[Any, ...]]], parents: list[dict[str, Any]]
