@@ -129,16 +129,23 @@ async def idp() -> AsyncIterator[IdentityProvider]:
 
 
 class Clock:
-    """A monotonic clock the tests move forward."""
+    """A clock the tests move forward (monotonic by default; ``start=time.time()`` for a wall clock)."""
 
-    def __init__(self) -> None:
-        self.now = 1000.0
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
 
     def __call__(self) -> float:
         return self.now
 
 
-def authenticator(idp: IdentityProvider, clock: Clock | None = None, **issuer: Any) -> Authenticator:
+def authenticator(
+    idp: IdentityProvider,
+    clock: Clock | None = None,
+    *,
+    wall: Clock | None = None,
+    token_cache_seconds: int = 60,
+    **issuer: Any,
+) -> Authenticator:
     settings = {
         "issuers": [
             {
@@ -150,8 +157,9 @@ def authenticator(idp: IdentityProvider, clock: Clock | None = None, **issuer: A
             }
         ],
         "jwks_min_refresh_interval_seconds": 60,
+        "token_cache_seconds": token_cache_seconds,
     }
-    return Authenticator(AuthSettings.model_validate(settings), clock=clock or Clock())
+    return Authenticator(AuthSettings.model_validate(settings), clock=clock or Clock(), wall_clock=wall or time.time)
 
 
 async def test_a_valid_token_becomes_a_principal(idp: IdentityProvider) -> None:
@@ -433,15 +441,9 @@ class CountingVerifier:
         return await self.verify(token)
 
 
-def caching_authenticator(idp: IdentityProvider, wall: Clock, **settings: Any) -> Authenticator:
-    base = authenticator(idp).settings.model_dump()
-    return Authenticator(AuthSettings.model_validate({**base, **settings}), clock=Clock(), wall_clock=wall)
-
-
 async def test_a_repeated_token_is_verified_once_until_the_cache_time_passes(idp: IdentityProvider) -> None:
-    wall = Clock()
-    wall.now = time.time()
-    auth = caching_authenticator(idp, wall, token_cache_seconds=60)
+    wall = Clock(start=time.time())
+    auth = authenticator(idp, wall=wall, token_cache_seconds=60)
     counter = CountingVerifier(auth)
     token = sign(claims(exp=int(wall.now) + 3600))
     first, second = await auth(bearer(token)), await auth(bearer(token))
@@ -454,9 +456,8 @@ async def test_a_repeated_token_is_verified_once_until_the_cache_time_passes(idp
 
 
 async def test_a_cached_token_is_forgotten_when_it_expires(idp: IdentityProvider) -> None:
-    wall = Clock()
-    wall.now = time.time()
-    auth = caching_authenticator(idp, wall, token_cache_seconds=3600)
+    wall = Clock(start=time.time())
+    auth = authenticator(idp, wall=wall, token_cache_seconds=3600)
     counter = CountingVerifier(auth)
     token = sign(claims(exp=int(wall.now) + 5))
     await auth(bearer(token))
@@ -467,7 +468,7 @@ async def test_a_cached_token_is_forgotten_when_it_expires(idp: IdentityProvider
 
 
 async def test_no_cache_verifies_every_time(idp: IdentityProvider) -> None:
-    auth = caching_authenticator(idp, Clock(), token_cache_seconds=0)
+    auth = authenticator(idp, token_cache_seconds=0)
     counter = CountingVerifier(auth)
     token = sign(claims())
     for _ in range(3):
@@ -477,16 +478,20 @@ async def test_no_cache_verifies_every_time(idp: IdentityProvider) -> None:
 
 
 async def test_a_cached_token_does_not_vouch_for_a_tampered_copy(idp: IdentityProvider) -> None:
-    auth = caching_authenticator(idp, Clock(), token_cache_seconds=60)
+    auth = authenticator(idp, token_cache_seconds=60)
     token = sign(claims())
     await auth(bearer(token))
     header, payload, signature = token.split(".")
     forged = _b64({**json.loads(base64.urlsafe_b64decode(payload + "==")), "scope": "everything"})
-    await _refused(auth, f"{header}.{forged}.{signature}", "the token's signature is invalid")
+    with pytest.raises(InvalidTokenError, match="signature is invalid"):  # same signature, other claims
+        await auth(bearer(f"{header}.{forged}.{signature}"))
+    other = sign(claims(), ATTACKER).split(".")[2]
+    # same header and claims, another signature: the cache must key on the whole token, signature included
+    await _refused(auth, f"{header}.{payload}.{other}", "the token's signature is invalid")
 
 
 async def test_a_refused_token_is_not_remembered(idp: IdentityProvider) -> None:
-    auth = caching_authenticator(idp, Clock(), token_cache_seconds=60)
+    auth = authenticator(idp, token_cache_seconds=60)
     counter = CountingVerifier(auth)
     token = sign(claims(), ATTACKER)
     for _ in range(2):
