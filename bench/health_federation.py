@@ -23,6 +23,12 @@ PATIENTS, APPOINTMENTS = 200_000, 600_000
 SCOPE = "bench.clinician"
 AUDIENCE = "fedgate"
 
+
+def _required(*columns: tuple[str, str]) -> list[dict[str, object]]:
+    """Catalog columns that are never null: (name, type) pairs."""
+    return [{"name": name, "type": type_, "nullable": False} for name, type_ in columns]
+
+
 CATALOG = {
     "version": 1,
     "departments": [
@@ -42,15 +48,15 @@ CATALOG = {
                     "type_name": "Patient",
                     "lookup_field": "patient",
                     "primary_key": ["nhs_number"],
-                    "columns": [
-                        {"name": "nhs_number", "type": "string", "nullable": False},
-                        {"name": "given_name", "type": "string", "nullable": False},
-                        {"name": "family_name", "type": "string", "nullable": False},
-                        {"name": "date_of_birth", "type": "date", "nullable": False},
-                        {"name": "postcode", "type": "string", "nullable": False},
-                        {"name": "gp_practice", "type": "string", "nullable": False},
-                        {"name": "deceased", "type": "boolean", "nullable": False},
-                    ],
+                    "columns": _required(
+                        ("nhs_number", "string"),
+                        ("given_name", "string"),
+                        ("family_name", "string"),
+                        ("date_of_birth", "date"),
+                        ("postcode", "string"),
+                        ("gp_practice", "string"),
+                        ("deceased", "boolean"),
+                    ),
                     "relationships": [
                         {
                             "name": "appointments",
@@ -64,13 +70,13 @@ CATALOG = {
                     "name": "appointments",
                     "type_name": "Appointment",
                     "primary_key": ["id"],
-                    "columns": [
-                        {"name": "id", "type": "integer", "nullable": False},
-                        {"name": "nhs_number", "type": "string", "nullable": False},
-                        {"name": "at", "type": "datetime", "nullable": False},
-                        {"name": "clinic", "type": "string", "nullable": False},
-                        {"name": "outcome", "type": "string", "nullable": False},
-                    ],
+                    "columns": _required(
+                        ("id", "integer"),
+                        ("nhs_number", "string"),
+                        ("at", "datetime"),
+                        ("clinic", "string"),
+                        ("outcome", "string"),
+                    ),
                 },
             ],
         },
@@ -83,12 +89,9 @@ CATALOG = {
                     "name": "care_plans",
                     "type_name": "CarePlan",
                     "primary_key": ["plan_id"],
-                    "columns": [
-                        {"name": "plan_id", "type": "integer", "nullable": False},
-                        {"name": "nhs_number", "type": "string", "nullable": False},
-                        {"name": "started_on", "type": "date", "nullable": False},
-                        {"name": "status", "type": "string", "nullable": False},
-                    ],
+                    "columns": _required(
+                        ("plan_id", "integer"), ("nhs_number", "string"), ("started_on", "date"), ("status", "string")
+                    ),
                 }
             ],
         },
@@ -126,11 +129,12 @@ async def ensure_health_data() -> None:
         await admin.close()
     connection = await asyncpg.connect(DSN)
     try:
-        counts = await connection.fetchrow(
-            "SELECT (SELECT count(*) FROM pg_tables WHERE tablename IN ('patients', 'appointments')) AS tables"
+        tables = await connection.fetchval(
+            "SELECT count(*) FROM pg_tables WHERE tablename IN ('patients', 'appointments')"
         )
-        loaded = counts["tables"] == 2 and (
-            await connection.fetchval("SELECT count(*) FROM patients") == PATIENTS
+        loaded = (
+            tables == 2
+            and await connection.fetchval("SELECT count(*) FROM patients") == PATIENTS
             and await connection.fetchval("SELECT count(*) FROM appointments") == APPOINTMENTS
         )
         if not loaded:

@@ -38,10 +38,10 @@ CHILD_PARAMETER_PREFIX = "c"
 
 
 def fuse_root(node: ScanNode, capabilities: Mapping[str, Capabilities]) -> ScanNode | None:
-    """Fuse one of ``node``'s child levels into ``node``'s statement, if a source can; return the child
+    """Fuse one of root scan ``node``'s child levels into its statement, if its source can; return the child
     scan that no longer runs on its own (``None`` when nothing was fused)."""
     source = capabilities.get(node.department.name)
-    if source is None or not source.supports(Capability.LATERAL_JOINS) or node.keys_parameter is not None:
+    if source is None or not source.supports(Capability.LATERAL_JOINS):
         return None
     for index, edge in enumerate(node.children):
         if _fusable(node, edge):
@@ -75,36 +75,37 @@ def _fuse(parent: ScanNode, index: int, edge: ChildEdge) -> None:
     renamed = {name: f"{CHILD_PARAMETER_PREFIX}{name}" for name in child.parameters if name != child.keys_parameter}
     child_select = child.query.select.copy()
     parent_key = parent.query.columns[edge.parent_key_index].name
-    _correlate(child_select, child.keys_parameter, exp.column(parent_key, table=PARENT_ALIAS, quoted=True))
+    _correlate(child_select, child.keys_parameter, _ref(PARENT_ALIAS, parent_key))
     for placeholder in child_select.find_all(exp.Placeholder):
         placeholder.set("this", renamed[placeholder.name])
     if windowed:
-        child_select = child_select.select(exp.column(ROW_NUMBER, table=PAGE_ALIAS, quoted=True))
+        child_select = child_select.select(_ref(PAGE_ALIAS, ROW_NUMBER))
 
-    outputs = [exp.column(column.name, table=PARENT_ALIAS, quoted=True) for column in parent.query.columns]
-    outputs.append(exp.column(PARENT_ROW, table=PARENT_ALIAS, quoted=True))
-    outputs += [exp.column(column.name, table=CHILD_ALIAS, quoted=True) for column in child.query.columns]
-    order_by = [exp.Ordered(this=exp.column(PARENT_ROW, table=PARENT_ALIAS, quoted=True), desc=False)]
+    selected = [(PARENT_ALIAS, column) for column in parent.query.columns]
+    selected.append((PARENT_ALIAS, OutputColumn(PARENT_ROW, ColumnType.INTEGER)))
+    selected += [(CHILD_ALIAS, column) for column in child.query.columns]
+    order_by = [(PARENT_ALIAS, PARENT_ROW)]
     if windowed:
-        outputs.append(exp.column(ROW_NUMBER, table=CHILD_ALIAS, quoted=True))
-        order_by.append(exp.Ordered(this=exp.column(ROW_NUMBER, table=CHILD_ALIAS, quoted=True), desc=False))
+        selected.append((CHILD_ALIAS, OutputColumn(ROW_NUMBER, ColumnType.INTEGER)))
+        order_by.append((CHILD_ALIAS, ROW_NUMBER))
     lateral = exp.Lateral(this=child_select.subquery(), alias=exp.TableAlias(this=exp.to_identifier(CHILD_ALIAS, True)))
     fused = (
-        exp.select(*outputs)
+        exp.select(*(_ref(alias, column.name) for alias, column in selected))
         .from_(exp.alias_(parent_select.subquery(), PARENT_ALIAS, quoted=True, table=True))
         .join(lateral, join_type="LEFT", on=exp.true())
-        .order_by(*order_by)
+        .order_by(*(exp.Ordered(this=_ref(alias, name), desc=False) for alias, name in order_by))
     )
-    parent_width = len(parent.query.columns)
-    columns = (*parent.query.columns, OutputColumn(PARENT_ROW, ColumnType.INTEGER), *child.query.columns)
-    if windowed:
-        columns = (*columns, OutputColumn(ROW_NUMBER, ColumnType.INTEGER))
     specs = dict(parent.query.parameters)
     specs.update({renamed[name]: spec for name, spec in child.query.parameters.items() if name in renamed})
-    parent.query = SourceQuery(parent.query.department, fused, columns, specs)
+    parent_width = len(parent.query.columns)
+    parent.query = SourceQuery(parent.query.department, fused, tuple(column for _, column in selected), specs)
     parent.parameters = {**parent.parameters, **{renamed[name]: child.parameters[name] for name in renamed}}
     parent.grants = tuple(dict.fromkeys((*parent.grants, *child.grants)))
     parent.fused = FusedChild(index, parent_width, len(child.query.columns), child.key_index)
+
+
+def _ref(alias: str, name: str) -> exp.Column:
+    return exp.column(name, table=alias, quoted=True)
 
 
 def _correlate(select: exp.Select, keys_parameter: str, parent_key: exp.Expr) -> None:

@@ -126,7 +126,7 @@ class Page:
 class FusedChild:
     """One child level answered by its parent's statement (:mod:`gateway.planning.fusion`): each row holds
     ``parent_width`` parent columns, the parent's row number, then ``child_width`` child columns (whose
-    ``child_key_index``-th is null when the parent has no children), then the child's row number."""
+    ``child_key_index``-th is null when the parent has no children) and, for a paged child, its row number."""
 
     edge_index: int
     parent_width: int
