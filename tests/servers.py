@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -41,3 +46,18 @@ async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def fedgate_serve(config: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """``fedgate serve`` as its own process (output captured, for a failure message)."""
+    command = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port), *extra]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+
+
+def healthy(port: int) -> bool:
+    """Whether a gateway on 127.0.0.1:``port`` answers ``/healthz``."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,14 +11,9 @@ import yaml
 
 from gateway.graphiql import ASSETS
 from schema.catalog import Catalog
+from tests.servers import fedgate_serve, free_port, healthy
 
 QUERY = '{ clinic { person(personId: "p03") { givenName born balance updatedAt cases { caseId } } } }'
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -39,22 +29,12 @@ def server(sqlite_clinic: Catalog, tmp_path_factory: pytest.TempPathFactory) -> 
         "logging": {"format": "json", "level": "warning"},
     }
     (directory / "fedgate.yaml").write_text(yaml.safe_dump(settings))
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--config", str(directory / "fedgate.yaml"), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
-    )
+    port = free_port()
+    process = fedgate_serve(directory / "fedgate.yaml", port)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        while not healthy(port):
             if process.poll() is not None or time.monotonic() > deadline:
                 output = process.stdout.read().decode() if process.stdout else ""
                 pytest.fail(f"fedgate serve did not start:\n{output}")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,9 +10,7 @@ import pytest
 import yaml
 
 from schema.catalog import Catalog
-from tests.servers import free_port
-
-REPO = Path(__file__).parent.parent
+from tests.servers import fedgate_serve, free_port, healthy
 
 
 def _write(directory: Path, catalog: Catalog, **settings: object) -> Path:
@@ -25,12 +20,6 @@ def _write(directory: Path, catalog: Catalog, **settings: object) -> Path:
     path = directory / "fedgate.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
-
-
-def _serve(config: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port), *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
 
 
 def _children(pid: int) -> list[int]:
@@ -54,10 +43,10 @@ def _workers(pid: int) -> list[int]:
 def test_two_workers_share_the_port_and_answer(sqlite_clinic: Catalog, tmp_path: Path) -> None:
     config = _write(tmp_path, sqlite_clinic, auth={"enabled": False})
     port = free_port()
-    process = _serve(config, port, "--workers", "2")
+    process = fedgate_serve(config, port, "--workers", "2")
     try:
         deadline = time.monotonic() + 30
-        while len(_workers(process.pid)) < 2 or not _ready(port):
+        while len(_workers(process.pid)) < 2 or not healthy(port):
             if process.poll() is not None or time.monotonic() > deadline:
                 output = process.stdout.read().decode() if process.stdout else ""
                 pytest.fail(f"fedgate serve --workers 2 did not start:\n{output}")
@@ -79,18 +68,11 @@ def test_two_workers_share_the_port_and_answer(sqlite_clinic: Catalog, tmp_path:
     assert process.returncode == 0
 
 
-def _ready(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 def test_several_workers_need_a_configured_policy_secret(sqlite_clinic: Catalog, tmp_path: Path) -> None:
     (tmp_path / "policy.yaml").write_text(yaml.safe_dump({"version": 1, "scopes": []}))
     issuer = {"issuer": "https://idp.example.test", "audiences": ["fedgate"], "jwks_uri": "https://idp.example.test/k"}
     config = _write(tmp_path, sqlite_clinic, auth={"issuers": [issuer]}, policy={"file": "policy.yaml"})
-    process = _serve(config, free_port(), "--workers", "2")
+    process = fedgate_serve(config, free_port(), "--workers", "2")
     output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 2
     assert "policy.secret_env" in output and "several workers need one policy secret" in output
@@ -107,7 +89,7 @@ def test_the_dev_issuer_is_never_served_by_several_workers(sqlite_clinic: Catalo
         policy={"file": "policy.yaml", "secret_file": "policy-secret"},
         dev_issuer={"enabled": True, "clients": [client]},
     )
-    process = _serve(config, free_port(), "--workers", "3")
+    process = fedgate_serve(config, free_port(), "--workers", "3")
     output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 2
     assert "dev_issuer" in output and "one process only" in output
