@@ -3,10 +3,10 @@
 The planner builds every statement from sqlglot expressions plus the few nodes defined here, whose
 meaning is fixed by fedgate rather than by any one database:
 
-* :class:`BinaryText`: compare or sort this text by code point. SQLite already does; PostgreSQL needs
-  ``COLLATE "C"`` for ordering; MariaDB's default collations are case-insensitive, so it needs
-  ``COLLATE utf8mb4_bin`` everywhere. Without it the same query would give different answers from
-  different departments.
+* :class:`BinaryText`: compare or sort this text by code point, trailing spaces significant. SQLite
+  already does; PostgreSQL needs ``COLLATE "C"`` for ordering; MariaDB's default collations are
+  case-insensitive and pad with spaces, so it needs ``COLLATE utf8mb4_nopad_bin`` everywhere. Without
+  it the same query would give different answers from different departments.
 * a *key set*: ``exp.In(this=column, expressions=[placeholder])`` where the placeholder's
   :class:`~adapters.base.ParameterSpec` has ``is_list``. Each dialect renders it its own way
   (``= ANY($1)``, ``IN (SELECT value FROM json_each(?))``, an expanded ``IN (...)``) so the statement

@@ -4,7 +4,9 @@ Statements run as server-side prepared statements (binary protocol): values trav
 SQL text, never escaped into it. Sessions are read-only, in UTC, ``utf8mb4``, with a server-side
 statement time limit (``max_statement_time`` on MariaDB, ``max_execution_time`` on MySQL) backing the
 client-side timeout. A connection whose query was cancelled mid-flight is closed, not reused.
-Text columns must use a ``utf8mb4`` character set: comparisons apply ``COLLATE utf8mb4_bin``.
+Text columns must use a ``utf8mb4`` character set: comparisons apply a binary NO PAD collation
+(``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL 8), so the catalog's ``kind`` must name
+the server it is: a mismatch stops the department at start-up.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import asyncmy
 from asyncmy import errors as mysql_errors
 
 from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
-from adapters.sql import SqlAdapter
-from adapters.sql_render import MySQLDialect
+from adapters.sql import SqlAdapter, log
+from adapters.sql_render import MARIADB_BINARY, MYSQL_BINARY, MySQLDialect
 from gateway.errors import SourceError
 from schema.catalog import Department, Table
 from schema.sources import MySQLSource
@@ -68,13 +70,15 @@ class MySQLAdapter(SqlAdapter):
     """A department held in MariaDB or MySQL."""
 
     kind = "mysql"
-    dialect = MySQLDialect()
     positional_parameters = True
 
     def __init__(self, department: Department) -> None:
         super().__init__(department)
         assert isinstance(department.source, MySQLSource)
         self.config = department.source
+        self.dialect = MySQLDialect(MARIADB_BINARY if self.config.kind == "mariadb" else MYSQL_BINARY)
+        #: What the server said it is when last connected to (``mariadb`` or ``mysql``).
+        self.server_kind: str | None = None
         self._pool: asyncmy.Pool | None = None
         self._opening = asyncio.Lock()
         self._statements: dict[tuple[int, int], OrderedDict[str, Any]] = {}
@@ -127,6 +131,10 @@ class MySQLAdapter(SqlAdapter):
             version = _version(probe.get_server_info())
         finally:
             probe.close()
+        self.server_kind = "mariadb" if is_mariadb else "mysql"
+        if self.server_kind != self.config.kind:  # its binary collation has another name: every statement would fail
+            log.error("source_kind_mismatch", department=self.name, declared=self.config.kind, server=self.server_kind)
+            raise self.unavailable()
         seconds = self.config.timeout_seconds + 0.5
         limit = f"max_statement_time = {seconds:.3f}" if is_mariadb else f"max_execution_time = {int(seconds * 1000)}"
         read_only = "tx_read_only = 1" if is_mariadb else "transaction_read_only = 1"

@@ -75,7 +75,7 @@ class SqlStatement(PreparedQuery):
 class SqlAdapter(SourceAdapter):
     """Base of the SQLite, PostgreSQL and MariaDB adapters."""
 
-    dialect: ClassVar[SqlDialect]
+    dialect: SqlDialect
     #: Whether the driver binds parameters by position (``$1``) rather than by name.
     positional_parameters: ClassVar[bool] = False
 

@@ -140,7 +140,11 @@ def _postgres_key_sets(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> ex
 
 
 def _mysql_binary_equality(tree: exp.Expr, specs: Mapping[str, ParameterSpec]) -> exp.Expr:
-    """``BINARY(col) = v`` → ``col = v AND col COLLATE utf8mb4_bin = v``: the index narrows, binary decides."""
+    """``BINARY(col) = v`` → ``col = v AND col COLLATE <binary> = v``: the index narrows, binary decides.
+
+    Sound whatever the column's own collation: equal code points are equal under every collation, so the
+    loose comparison only ever admits a superset of the binary one.
+    """
     for node in list(tree.find_all(exp.EQ, exp.In)):
         operand = node.this
         if isinstance(operand, BinaryText):
@@ -281,11 +285,14 @@ _POSTGRES_RULES: tuple[Rule, ...] = (
     _strip_binary_under_equality,
     _collate(exp.Identifier(this="C", quoted=True)),
 )
-_MYSQL_RULES: tuple[Rule, ...] = (
-    _expand(_MYSQL_MASKS),
-    _mysql_binary_equality,
-    _collate(exp.Var(this="utf8mb4_bin")),
-)
+#: Binary, NO PAD collations: code-point comparison in which trailing spaces count, as on SQLite and
+#: PostgreSQL. ``utf8mb4_bin`` would not do: it is a PAD SPACE collation ('Bentley ' = 'Bentley').
+MARIADB_BINARY = "utf8mb4_nopad_bin"
+MYSQL_BINARY = "utf8mb4_0900_bin"
+
+
+def _mysql_rules(collation: str) -> tuple[Rule, ...]:
+    return (_expand(_MYSQL_MASKS), _mysql_binary_equality, _collate(exp.Var(this=collation)))
 
 
 def apply_rules(query: SourceQuery, rules: tuple[Rule, ...]) -> exp.Expr:
@@ -300,7 +307,7 @@ class SqlDialect:
 
     name: ClassVar[str]
     sqlglot_dialect: ClassVar[type]
-    rules: ClassVar[tuple[Rule, ...]]
+    rules: tuple[Rule, ...]
 
     def render(self, query: SourceQuery) -> Rendered:
         """Render the statement (for dialects whose text does not depend on the values bound)."""
@@ -379,12 +386,16 @@ class MySQLDialect(SqlDialect):
     one placeholder per key.
 
     To keep the number of distinct statement texts small, key sets are padded (repeating the last key)
-    to the next power of two; an empty key set becomes ``FALSE``.
+    to the next power of two; an empty key set becomes ``FALSE``. Text is compared and sorted with a binary
+    NO PAD ``collation``: :data:`MARIADB_BINARY` (the default) or, for MySQL 8, :data:`MYSQL_BINARY`.
     """
 
     name = "mysql"
     sqlglot_dialect = FedgateMySQL
-    rules = _MYSQL_RULES
+
+    def __init__(self, collation: str = MARIADB_BINARY) -> None:
+        self.collation = collation
+        self.rules = _mysql_rules(collation)
 
     def render(self, query: SourceQuery) -> Rendered:
         return self.render_with_sizes(query, {})

@@ -8,6 +8,7 @@ in a bounded LRU, keyed by the schema the caller sees and the exact text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from graphql import (
     validate,
 )
 
-from gateway.errors import GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED
+from gateway.errors import GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, QueryLimit, QueryLimitError
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,22 @@ class DocumentErrors:
     errors: tuple[dict[str, Any], ...]
 
 
-def _formatted(error: GraphQLError, code: str) -> dict[str, Any]:
-    formatted: dict[str, Any] = {"message": error.message}
+#: graphql-core's "Did you mean ...?" tail (graphql.pyutils.did_you_mean): quoted names, at the end.
+_NAME = r"'[_A-Za-z][_0-9A-Za-z]*'"
+_SUGGESTION = re.compile(rf" Did you mean (?:[a-z]+(?: [a-z]+)* )?{_NAME}(?:(?:, |,? or ){_NAME})*\?$")
+
+
+#: How graphql-core's parser ends the message when it stops at one of its limits.
+_PARSER_LIMIT = "Parsing aborted."
+
+
+def without_suggestions(message: str) -> str:
+    """``message`` without graphql-core's "Did you mean ...?" suggestions (as Apollo Server hides them)."""
+    return _SUGGESTION.sub("", message)
+
+
+def _formatted(error: GraphQLError, code: str, suggestions: bool) -> dict[str, Any]:
+    formatted: dict[str, Any] = {"message": error.message if suggestions else without_suggestions(error.message)}
     if error.locations:
         formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
     extensions = dict(error.extensions or {})
@@ -61,11 +76,13 @@ class DocumentCache:
         size: int,
         max_tokens: int,
         extra_rules: Sequence[type[ASTValidationRule]] = (),
+        suggestions: bool = False,
     ) -> None:
         self._cache: LRUCache[tuple[Hashable, str], ParsedDocument | DocumentErrors] | None = (
             LRUCache(maxsize=size) if size > 0 else None
         )
         self._max_tokens = max_tokens
+        self._suggestions = suggestions
         self._rules = (*specified_rules, *extra_rules)
 
     def get(self, schema_key: Hashable, schema: GraphQLSchema, text: str) -> ParsedDocument | DocumentErrors:
@@ -83,10 +100,17 @@ class DocumentCache:
         try:
             document = parse(text, max_tokens=self._max_tokens)
         except GraphQLError as error:
-            return DocumentErrors((_formatted(error, GRAPHQL_PARSE_FAILED),))
+            if error.message.endswith(_PARSER_LIMIT):  # graphql-core's own bounds: too many tokens, too deep
+                limit = QueryLimit.TOKENS if "tokens" in error.message else QueryLimit.DEPTH
+                message = error.message.removesuffix(_PARSER_LIMIT).rstrip()
+                refusal = {"message": message, "extensions": QueryLimitError(message, limit=limit).extensions()}
+                return DocumentErrors((refusal,))
+            return DocumentErrors((_formatted(error, GRAPHQL_PARSE_FAILED, self._suggestions),))
         errors = validate(schema, document, self._rules)
         if errors:
-            return DocumentErrors(tuple(_formatted(error, GRAPHQL_VALIDATION_FAILED) for error in errors))
+            return DocumentErrors(
+                tuple(_formatted(error, GRAPHQL_VALIDATION_FAILED, self._suggestions) for error in errors)
+            )
         operations = {
             (definition.name.value if definition.name else None): definition
             for definition in document.definitions

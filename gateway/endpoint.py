@@ -29,6 +29,7 @@ from gateway.errors import (
     BadRequestError,
     FedgateError,
     InsufficientScopeError,
+    QueryLimit,
     QueryLimitError,
     RequestTooLargeError,
 )
@@ -141,7 +142,7 @@ class GraphQLEndpoint:
             if not body:
                 raise BadRequestError("a batch must hold at least one request")
             if len(body) > limit:
-                raise QueryLimitError(f"a batch may hold at most {limit} requests", limit="batch_size")
+                raise QueryLimitError(f"a batch may hold at most {limit} requests", limit=QueryLimit.BATCH_SIZE)
             return body
         return body
 

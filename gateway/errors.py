@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar
 
 
@@ -112,17 +113,32 @@ class RequestTooLargeError(RequestError):
     http_status = 413
 
 
+class QueryLimit(StrEnum):
+    """Each limit a request can exceed, as ``extensions.limit`` names it (docs/security.md lists them all)."""
+
+    DEPTH = "depth"
+    ALIASES = "aliases"
+    ROOT_FIELDS = "root_fields"
+    COST = "cost"
+    PAGE_SIZE = "page_size"
+    OFFSET = "offset"
+    IN_LIST = "in_list"
+    BATCH_SIZE = "batch_size"
+    DOCUMENT_SIZE = "document_size"
+    TOKENS = "tokens"
+
+
 class QueryLimitError(RequestError):
     """The query exceeds a configured limit (page size, list length, depth, cost...)."""
 
     code = "QUERY_LIMIT_EXCEEDED"
 
-    def __init__(self, message: str, *, limit: str) -> None:
+    def __init__(self, message: str, *, limit: QueryLimit) -> None:
         super().__init__(message)
         self.limit = limit
 
     def extensions(self) -> dict[str, Any]:
-        return {"code": self.code, "limit": self.limit}
+        return {"code": self.code, "limit": self.limit.value}
 
 
 class BadUserInputError(RequestError):

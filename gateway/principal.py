@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
+#: Attributes every principal has, whatever the issuer maps: the policy may name them without a mapping.
+BUILTIN_ATTRIBUTES = frozenset({"subject", "client_id", "issuer"})
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -31,6 +34,16 @@ class Principal:
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+    def attribute(self, name: str) -> Any:
+        """A built-in attribute (:data:`BUILTIN_ATTRIBUTES`) or a mapped claim (``None`` when absent)."""
+        if name == "subject":
+            return self.subject
+        if name == "client_id":
+            return self.client_id
+        if name == "issuer":
+            return self.issuer
+        return self.attributes.get(name)
 
 
 ANONYMOUS = Principal(subject="anonymous")

@@ -31,13 +31,14 @@ from graphql.execution.values import get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from adapters.base import FetchContext
-from gateway.documents import DocumentCache, DocumentErrors
+from gateway.documents import DocumentCache, DocumentErrors, without_suggestions
 from gateway.errors import (
     OPERATION_NAME_REQUIRED,
     OPERATION_NOT_FOUND,
     BadUserInputError,
     FedgateError,
     InternalError,
+    QueryLimit,
     QueryLimitError,
 )
 from gateway.execution.executor import ExecutionResult as PlanResult
@@ -134,7 +135,7 @@ class Gateway:
         self.policy = policy
         self.row_key_secret = policy.secrets.row_key() if policy is not None else b""
         graphql = settings.graphql
-        self.page_sizes = PageSizes(graphql.default_page_size, graphql.max_page_size)
+        self.page_sizes = PageSizes(graphql.default_page_size, graphql.max_page_size, graphql.max_offset)
         self.schema = build_schema(catalog, self.page_sizes)
         self.full_access = full_access(catalog)
         rules = limit_rules(
@@ -143,7 +144,10 @@ class Gateway:
         if not graphql.introspection:
             rules = (*rules, NoSchemaIntrospectionCustomRule)
         self.documents = DocumentCache(
-            size=graphql.document_cache_size, max_tokens=graphql.max_tokens, extra_rules=rules
+            size=graphql.document_cache_size,
+            max_tokens=graphql.max_tokens,
+            extra_rules=rules,
+            suggestions=graphql.suggestions,
         )
         self._schemas: LRUCache[str, GatewaySchema] = LRUCache(maxsize=256)
         self._plans: LRUCache[Hashable, Plan] = LRUCache(maxsize=max(graphql.plan_cache_size, 1))
@@ -224,7 +228,7 @@ class Gateway:
         schema = self.schema_for(access)
         limit = self.settings.graphql.max_document_chars
         if len(request.query) > limit:
-            raise QueryLimitError(f"the document is longer than {limit} characters", limit="document_size")
+            raise QueryLimitError(f"the document is longer than {limit} characters", limit=QueryLimit.DOCUMENT_SIZE)
         parsed = self.documents.get(schema.key, schema.graphql, request.query)
         if isinstance(parsed, DocumentErrors):
             return GraphQLResponse(None, list(parsed.errors))
@@ -235,8 +239,9 @@ class Gateway:
             schema.graphql, operation.variable_definitions or (), dict(request.variables or {}), max_errors=20
         )
         if isinstance(coerced, list):
+            shown = (lambda text: text) if self.settings.graphql.suggestions else without_suggestions
             return GraphQLResponse(
-                None, [{"message": e.message, "extensions": {"code": BadUserInputError.code}} for e in coerced]
+                None, [{"message": shown(e.message), "extensions": {"code": BadUserInputError.code}} for e in coerced]
             )
         plan = self.plan(schema, access, parsed.document, operation, request, coerced)
         return PreparedRequest(schema, access, parsed.document, operation, coerced, plan, strict=is_strict(operation))

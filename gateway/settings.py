@@ -40,11 +40,17 @@ class GraphQLSettings(StrictModel):
 
     default_page_size: int = Field(100, ge=1, le=10_000)
     max_page_size: int = Field(1000, ge=1, le=100_000)
+    max_offset: int = Field(10_000, ge=0, le=10_000_000, description="Largest 'offset' of a list field.")
     max_in_list: int = Field(1000, ge=1, le=100_000, description="Most values in one 'in' filter.")
     max_document_chars: int = Field(100_000, ge=100, le=10_000_000, description="Longest query document accepted.")
     max_tokens: int = Field(10_000, ge=10, le=1_000_000, description="Most lexical tokens in one document.")
     max_batch_size: int = Field(10, ge=1, le=1000, description="Most operations in one batched POST.")
     introspection: bool = Field(True, description="Allow __schema / __type queries.")
+    suggestions: bool = Field(
+        False,
+        description="Add graphql-core's \"Did you mean ...?\" to errors for unknown names (off: OWASP's advice; "
+        "the demo turns it on).",
+    )
     max_depth: int = Field(10, ge=1, le=100, description="Deepest field nesting, fragments expanded.")
     max_aliases: int = Field(30, ge=0, le=10_000, description="Most aliased fields in one document.")
     max_root_fields: int = Field(20, ge=1, le=1000, description="Most fields at the root and in department namespaces.")
@@ -162,8 +168,16 @@ class Settings(FileRelative):
     @classmethod
     def _a_policy_when_authenticating(cls, policy: PolicySettings, info: ValidationInfo) -> PolicySettings:
         auth = info.data.get("auth")
-        if auth is not None and auth.enabled and policy.file is None:
+        if auth is None or not auth.enabled:
+            return policy
+        if policy.file is None:
             raise ValueError("authentication is on (the default), so policy.file must name the scopes file")
+        available = auth.principal_attributes()
+        if policy.pseudonym_recipient not in available:
+            raise ValueError(
+                f"pseudonym_recipient '{policy.pseudonym_recipient}' is not an attribute any issuer maps; "
+                f"principals carry: {', '.join(sorted(available))}"
+            )
         return policy
 
     @property

@@ -141,7 +141,9 @@ class EntityTypes:
                 "limit": graphene.Argument(
                     graphene.Int, default_value=sizes.default, description=f"Page size, at most {sizes.maximum}."
                 ),
-                "offset": graphene.Argument(graphene.Int, default_value=0, description="How many to skip."),
+                "offset": graphene.Argument(
+                    graphene.Int, default_value=0, description=f"How many to skip, at most {sizes.max_offset}."
+                ),
             },
             description=f"A page of {type_name} records, ordered by {key_field}.",
         )

@@ -78,10 +78,11 @@ class TableInputs:
 
 @dataclass(frozen=True)
 class PageSizes:
-    """Default and maximum page size of every list field."""
+    """Default and maximum page size of every list field, and its largest offset."""
 
     default: int = 100
     maximum: int = 1000
+    max_offset: int = 10_000
 
 
 @dataclass
@@ -298,7 +299,9 @@ class _Builder:
             "limit": graphene.Argument(
                 graphene.Int, default_value=sizes.default, description=f"Page size, at most {sizes.maximum}."
             ),
-            "offset": graphene.Argument(graphene.Int, default_value=0, description="Rows to skip."),
+            "offset": graphene.Argument(
+                graphene.Int, default_value=0, description=f"Rows to skip, at most {sizes.max_offset}."
+            ),
         }
         if key in self.order_types:
             arguments["orderBy"] = graphene.Argument(

@@ -14,8 +14,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from adapters.base import TableDescription
+from adapters.mysql import MySQLAdapter
 from adapters.registry import create_adapter
-from gateway.errors import BadRequestError
+from gateway.errors import BadRequestError, SourceUnavailableError
 from schema.catalog import Department
 from schema.sources import MySQLSource, PostgresSource, SqliteSource
 
@@ -54,14 +55,23 @@ async def catalog_skeleton(url: str, department_name: str, password_env: str | N
         "mysql": MySQLSource,
         "mariadb": MySQLSource,
     }
-    source = model[source_data["kind"]].model_validate(source_data)
-    department = Department.model_construct(name=department_name, title=department_name, source=source, tables=[])
-    adapter = create_adapter(department)
-    try:
-        await adapter.open()
-        tables = await adapter.introspect()
-    finally:
-        await adapter.close()
+    tables: list[TableDescription] = []
+    for attempt in range(2):
+        source = model[source_data["kind"]].model_validate(source_data)
+        department = Department.model_construct(name=department_name, title=department_name, source=source, tables=[])
+        adapter = create_adapter(department)
+        try:
+            await adapter.open()
+            tables = list(await adapter.introspect())
+            break
+        except SourceUnavailableError:
+            # A mysql:// URL naming a MariaDB server (or the reverse): the catalog must say which it is.
+            actual = adapter.server_kind if isinstance(adapter, MySQLAdapter) else None
+            if attempt or actual is None or actual == source_data["kind"]:
+                raise
+            source_data["kind"] = actual
+        finally:
+            await adapter.close()
     return {
         "version": 1,
         "identifiers": [],

@@ -257,6 +257,13 @@ async def sqlite_gateway(sqlite_clinic: Catalog) -> AsyncIterator[Gateway]:
 
 RULES = FIXTURES / "clinic_rules.yaml"
 MASTER = b"a test master secret, not for production"
+#: The principal attributes the test policies' row filters use, as if an issuer mapped them.
+ATTRS = frozenset({"min_visits", "people", "org_code", "org"})
+
+
+def load_test_policy(path: Path, catalog: Catalog) -> Policy:
+    """A test policy file loaded with the fixed test secret, as if an issuer mapped :data:`ATTRS`."""
+    return load_policy(path, catalog, secrets=PolicySecrets(MASTER), secret_configured=True, attributes=ATTRS)
 
 
 @pytest.fixture(scope="session")
@@ -264,7 +271,7 @@ async def policy_gateways(engine_catalogs: dict[str, Catalog]) -> AsyncIterator[
     """A started gateway per engine enforcing tests/fixtures/clinic_rules.yaml, with a fixed secret."""
     started = {}
     for engine, catalog in engine_catalogs.items():
-        policy = load_policy(RULES, catalog, secrets=PolicySecrets(MASTER), secret_configured=True)
+        policy = load_test_policy(RULES, catalog)
         started[engine] = await started_gateway(catalog, policy=policy)
     try:
         yield started

@@ -167,3 +167,32 @@ def note_grant_strategy(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[Con
     if draw(st.booleans()):
         grant["via"] = ["shop.items.notes"]
     return [grant], [condition]
+
+
+@dataclass
+class Mistake:
+    """One careless edit to a grant: refused at ``refused`` (a key path inside the grant), or, when
+    ``refused`` is None, a row filter (``condition``) over columns the grant does not show, which is allowed."""
+
+    refused: str | None
+    condition: Condition | None = None
+
+
+@st.composite
+def careless_grant(draw: st.DrawFn, grant: dict[str, Any]) -> Mistake:
+    """Edit ``grant`` (an items grant) as a careless author might; say where the edit must be refused."""
+    granted = ITEM_COLUMNS if grant["columns"] == "*" else list(grant["columns"])
+    hidden = [column for column in ITEM_COLUMNS if column not in granted and COLUMN_TYPES[column] != "datetime"]
+    kinds = ["mask_other_column", "mask_other_table", "mask_attribute", "filter_other_table", "filter_unmapped"]
+    kind = draw(st.sampled_from(kinds + (["filter_hidden"] if hidden else [])))
+    if kind == "filter_hidden":
+        return Mistake(None, draw(condition_strategy(hidden)))
+    if kind.startswith("mask"):
+        target = draw(st.sampled_from(granted))
+        other = draw(st.sampled_from([column for column in ITEM_COLUMNS if column != target]))
+        expression = {"mask_other_column": f"COALESCE({target}, {other})" if draw(st.booleans()) else other,
+                      "mask_other_table": "notes.body", "mask_attribute": ":principal.org"}[kind]  # fmt: skip
+        grant.setdefault("masks", {})[target] = f"sql({expression})"
+        return Mistake(f"masks.{target}")
+    grant["row_filter"] = "notes.weight > 1" if kind == "filter_other_table" else "code = :principal.tenant"
+    return Mistake("row_filter")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ class IntrospectionServer:
     failing: bool = False
     #: Answer with the stored record even after its exp (to test fedgate's own expiry check).
     stale: bool = False
+    #: Raw JSON text to answer with for a token, instead of its record (for answers no encoder writes).
+    raw: dict[str, str] = field(default_factory=dict)
 
     def app(self) -> Starlette:
         async def introspect(request: Request) -> Response:
@@ -43,6 +46,8 @@ class IntrospectionServer:
             if request.headers.get("authorization") != expected:
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
             form = parse_qs((await request.body()).decode())
+            if form.get("token", [""])[0] in self.raw:
+                return Response(self.raw[form["token"][0]], media_type="application/json")
             answer = self.tokens.get(form.get("token", [""])[0], {"active": False})
             if answer.get("exp", float("inf")) < time.time() and not self.stale:
                 answer = {"active": False}  # a real authorization server stops vouching for expired tokens
@@ -160,3 +165,23 @@ async def test_an_unreachable_endpoint_fails_closed(
     with pytest.raises(AuthUnavailableError):
         await closed(bearer("opaque-3"))
     await closed.close()
+
+
+async def test_an_answer_naming_a_member_twice_refuses_the_token(
+    endpoint: tuple[IntrospectionServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which of two 'scope' (or 'active') members did the issuer mean? Neither is trusted: 401, not a guess."""
+    server, base_url = endpoint
+    text = json.dumps(active(scope="social_care.casework"))
+    server.raw["twice"] = text[:-1] + ', "scope": "social_care.casework fedgate:explain"}'
+    server.raw["inactive-then-active"] = '{"active": false, ' + text[1:]
+    server.raw["broken"] = text[:-1]
+    auth = authenticator(base_url, monkeypatch)
+    for token in ("twice", "inactive-then-active"):
+        with pytest.raises(InvalidTokenError) as raised:
+            await auth(bearer(token))
+        assert raised.value.http_status == 401
+        assert raised.value.message == "the token's introspection answer is ambiguous"
+    with pytest.raises(AuthUnavailableError):  # not JSON at all: the issuer is broken, not the token
+        await auth(bearer("broken"))
+    await auth.close()

@@ -294,6 +294,28 @@ async def test_token_supplied_keys_are_ignored(idp: IdentityProvider) -> None:
     assert idp.fetches == fetches + 1  # only the configured JWKS URI, once, for the new authenticator
 
 
+def _signed_text(header: str, payload: str) -> str:
+    """A token signed with the issuer's real key over header and payload JSON written as given."""
+    encode = lambda text: base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()  # noqa: E731
+    signing_input = f"{encode(header)}.{encode(payload)}"
+    signature = JWSRegistry.algorithms["RS256"].sign(signing_input.encode(), RSA_A)
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+async def test_a_member_named_twice_makes_a_correctly_signed_token_invalid(idp: IdentityProvider) -> None:
+    """Issuer, proxy and fedgate could each read a different 'scope': the token is refused, not guessed at."""
+    payload = json.dumps(claims(scope="health.read"))
+    header = '{"alg": "RS256", "kid": "rsa-a"}'
+    assert (await authenticator(idp)(bearer(_signed_text(header, payload)))).scopes == {"health.read"}
+    twice = payload[:-1] + ', "scope": "health.read fedgate:explain"}'
+    await _refused(authenticator(idp), _signed_text(header, twice), "the token is malformed")
+    nested = payload[:-1] + ', "act": {"sub": "a", "sub": "b"}}'
+    await _refused(authenticator(idp), _signed_text(header, nested), "the token is malformed")
+    await _refused(authenticator(idp), _signed_text('{"alg": "RS256", "kid": "rsa-a", "alg": "RS256"}', payload),
+                   "the token is malformed")  # fmt: skip
+    await _refused(authenticator(idp), _signed_text(header, payload[:-1] + ', "n": NaN}'), "the token is malformed")
+
+
 async def test_unknown_critical_headers_are_refused(idp: IdentityProvider) -> None:
     header = {"alg": "RS256", "kid": "rsa-a", "crit": ["urn:example:mandatory"], "urn:example:mandatory": True}
     rs256 = JWSRegistry.algorithms["RS256"]

@@ -105,10 +105,10 @@ PAGE_WITH_LINKS = {
     "mysql": "SELECT `links`.`nhs_number`, `links`.`score`, `links`.`council_id`, `links`.`nino` "
     "FROM `links` AS `links` "
     "INNER JOIN (SELECT `links`.`nhs_number` FROM `links` AS `links` GROUP BY `links`.`nhs_number` "
-    "ORDER BY CASE WHEN `links`.`nhs_number` COLLATE utf8mb4_bin IS NULL THEN 1 ELSE 0 END, "
-    "`links`.`nhs_number` COLLATE utf8mb4_bin ASC LIMIT ? OFFSET ?) AS `_fedgate_keys` "
+    "ORDER BY CASE WHEN `links`.`nhs_number` COLLATE utf8mb4_nopad_bin IS NULL THEN 1 ELSE 0 END, "
+    "`links`.`nhs_number` COLLATE utf8mb4_nopad_bin ASC LIMIT ? OFFSET ?) AS `_fedgate_keys` "
     "ON (`links`.`nhs_number` = `_fedgate_keys`.`nhs_number` "
-    "AND `links`.`nhs_number` COLLATE utf8mb4_bin = `_fedgate_keys`.`nhs_number`) "
+    "AND `links`.`nhs_number` COLLATE utf8mb4_nopad_bin = `_fedgate_keys`.`nhs_number`) "
     "ORDER BY CASE WHEN `links`.`link_id` IS NULL THEN 1 ELSE 0 END, `links`.`link_id` ASC",
 }
 

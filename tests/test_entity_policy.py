@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 
-from gateway.policy.secrets import PolicySecrets
-from gateway.policy.store import load_policy
 from gateway.principal import Principal
 from gateway.service import Gateway
 from gateway.settings import Settings
 from schema.catalog import Catalog
-from tests.conftest import FIXTURES, MASTER, make_settings, run, started_gateway
+from tests.conftest import FIXTURES, load_test_policy, make_settings, run, started_gateway
 from tests.person_federation import sqlite_people
 
 __all__ = ["sqlite_people"]
@@ -27,7 +25,7 @@ def who(*scopes: str, **attributes: Any) -> Principal:
 
 
 async def _gateway(catalog: Catalog, settings: Settings | None = None) -> Gateway:
-    policy = load_policy(POLICY, catalog, secrets=PolicySecrets(MASTER), secret_configured=True)
+    policy = load_test_policy(POLICY, catalog)
     return await started_gateway(catalog, settings, policy=policy)
 
 

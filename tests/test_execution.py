@@ -244,6 +244,35 @@ async def test_introspection_can_be_switched_off(sqlite_clinic: Catalog) -> None
     assert response.errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
+MISSPELT: list[tuple[str, dict[str, Any] | None, str]] = [
+    ("{ clinic { people { nhsNumbr } } }", None, "Did you mean 'nhsNumber'?"),
+    ("{ clinic { people(limt: 2) { personId } } }", None, "Did you mean 'limit'?"),
+    ("{ clinic { people(where: {givnName: {eq: \"x\"}}) { personId } } }", None, "Did you mean 'givenName'?"),
+    ("{ clinic { people(orderBy: [{born: ASCE}]) { personId } } }", None, "Did you mean the enum value 'ASC'?"),
+    ("query($o: [ClinicPersonOrderBy!]) { clinic { people(orderBy: $o) { personId } } }",
+     {"o": [{"born": "DSC"}]}, "Did you mean the enum value 'ASC' or 'DESC'?"),
+    ("query($w: ClinicPersnFilter) { clinic { people(where: $w) { personId } } }", None,
+     "Did you mean 'ClinicPersonFilter', 'ClinicVisitFilter', 'ClinicPerson', 'ClinicPersonOrderBy', or "
+     "'CouncilCaseFilter'?"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("query", "variables", "suggestion"), MISSPELT)
+async def test_no_suggestions_by_default_and_a_setting_to_give_them(
+    sqlite_clinic: Catalog, query: str, variables: dict[str, Any] | None, suggestion: str
+) -> None:
+    """OWASP's GraphQL checklist: "Did you mean ...?" maps the schema for an attacker; it is off unless asked for."""
+    quiet = await run(Gateway(sqlite_clinic, make_settings(), Sources(sqlite_clinic)), query, variables)
+    helpful = await run(
+        Gateway(sqlite_clinic, make_settings(suggestions=True), Sources(sqlite_clinic)), query, variables
+    )
+    assert quiet.data is None
+    assert len(quiet.errors) == len(helpful.errors) == 1
+    assert helpful.errors[0]["message"].endswith(" " + suggestion)
+    assert quiet.errors[0]["message"] == helpful.errors[0]["message"].removesuffix(" " + suggestion)
+    assert "Did you mean" not in quiet.errors[0]["message"]
+
+
 def _plan(gateway: Gateway, query: str, variables: dict[str, Any] | None = None) -> Plan:
     prepared = gateway.prepare(GraphQLRequest(query, None, variables), ANONYMOUS)
     assert isinstance(prepared, PreparedRequest), prepared

@@ -14,12 +14,11 @@ import orjson
 import pytest
 
 from gateway.endpoint import dumps
-from gateway.policy.secrets import PolicySecrets
-from gateway.policy.store import Policy, load_policy
+from gateway.policy.store import Policy
 from gateway.principal import Principal
 from gateway.service import Gateway
 from schema.catalog import Catalog
-from tests.conftest import MASTER, RULES, run
+from tests.conftest import MASTER, RULES, load_test_policy, run
 from tests.fixtures.clinic_data import CASES, PEOPLE, VISITS
 from tests.policy_reference import RefGrant, matches, ordered, pseudonym_key, row_key, shows_plainly, visible
 
@@ -230,7 +229,5 @@ async def test_pseudonyms_join_departments_but_differ_per_recipient(gateways: di
 
 
 def test_the_policy_fixture_loads_cleanly(engine_catalogs: dict[str, Catalog]) -> None:
-    policy: Policy = load_policy(
-        RULES, engine_catalogs["sqlite"], secrets=PolicySecrets(MASTER), secret_configured=True
-    )
+    policy: Policy = load_test_policy(RULES, engine_catalogs["sqlite"])
     assert sorted(policy.scopes) == ["audit", "linkage", "reception", "research"]

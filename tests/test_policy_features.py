@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,11 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from gateway.execution.sources import Sources
-from gateway.policy.secrets import PolicySecrets
-from gateway.policy.store import load_policy
 from gateway.principal import Principal
 from gateway.service import Gateway, GraphQLRequest, PreparedRequest
+from gateway.settings import Settings
 from schema.catalog import Catalog
-from tests.conftest import MASTER, RULES, make_settings, run
+from tests.conftest import RULES, load_test_policy, make_settings, run
 
 QUERY = "{ clinic { people(orderBy: [{personId: ASC}]) { personId nhsNumber } } }"
 
@@ -48,13 +48,13 @@ async def test_callers_with_different_rights_never_share_a_plan(policy_gateways:
 
 
 def test_a_new_policy_version_never_reuses_plans(sqlite_clinic: Catalog, tmp_path: Path) -> None:
-    first = load_policy(RULES, sqlite_clinic, secrets=PolicySecrets(MASTER), secret_configured=True)
+    first = load_test_policy(RULES, sqlite_clinic)
     edited = tmp_path / "rules.yaml"
     shutil.copy(RULES, edited)
     edited.write_text(
         edited.read_text().replace("visit_count > :principal.min_visits", "visit_count >= :principal.min_visits")
     )
-    second = load_policy(edited, sqlite_clinic, secrets=PolicySecrets(MASTER), secret_configured=True)
+    second = load_test_policy(edited, sqlite_clinic)
     assert first.version != second.version
     assert first.access(reception("2")).key != second.access(reception("2")).key
 
@@ -115,23 +115,32 @@ def test_fedgate_explain_for_a_demo_client() -> None:
     ]
 
 
-async def test_forbidden_fields_can_be_answered_with_null(engine_catalogs: dict[str, Catalog]) -> None:
-    catalog = engine_catalogs["sqlite"]
-    policy = load_policy(RULES, catalog, secrets=PolicySecrets(MASTER), secret_configured=True)
+def _full_visibility(mode: str) -> Settings:
     settings = make_settings()
-    settings = settings.model_copy(
-        update={"policy": settings.policy.model_copy(update={"schema_visibility": "full", "forbidden_fields": "null"})}
-    )
-    gateway = Gateway(catalog, settings, Sources(catalog), policy)
+    update = {"schema_visibility": "full", "forbidden_fields": mode}
+    return settings.model_copy(update={"policy": settings.policy.model_copy(update=update)})
+
+
+@pytest.fixture
+async def null_mode(sqlite_clinic: Catalog) -> AsyncIterator[Gateway]:
+    """The clinic on SQLite with a schema showing everything and forbidden fields answered null."""
+    policy = load_test_policy(RULES, sqlite_clinic)
+    gateway = Gateway(sqlite_clinic, _full_visibility("null"), Sources(sqlite_clinic), policy)
     await gateway.start()
     try:
-        researcher = Principal(subject="r", client_id="r", scopes=frozenset({"research"}))
-        response = await run(
-            gateway, "{ clinic { people(limit: 2, orderBy: [{born: ASC}]) { personId born } } }", None, researcher
-        )
-        refused = await run(gateway, '{ clinic { people(where: {personId: {eq: "p01"}}) { born } } }', None, researcher)
+        yield gateway
     finally:
         await gateway.stop()
+
+
+RESEARCHER = Principal(subject="r", client_id="r", scopes=frozenset({"research"}))
+
+
+async def test_forbidden_fields_can_be_answered_with_null(null_mode: Gateway) -> None:
+    response = await run(
+        null_mode, "{ clinic { people(limit: 2, orderBy: [{born: ASC}]) { personId born } } }", None, RESEARCHER
+    )
+    refused = await run(null_mode, '{ clinic { people(where: {personId: {eq: "p01"}}) { born } } }', None, RESEARCHER)
     people = response.data["clinic"]["people"]  # type: ignore[index]
     assert [person["personId"] for person in people] == [None, None]
     assert all(person["born"] is not None for person in people)
@@ -143,3 +152,55 @@ async def test_forbidden_fields_can_be_answered_with_null(engine_catalogs: dict[
     # Filtering on what one may not read is refused even in this mode.
     assert refused.data is None
     assert refused.errors[0]["extensions"]["code"] == "FORBIDDEN_FIELD"
+
+
+@pytest.mark.parametrize(
+    ("query", "path", "fields"),
+    [
+        # Every selected column forbidden: there is nothing to ask the department for.
+        ("{ clinic { people { personId givenName } } }", ["clinic", "people"],
+         ["ClinicPerson.personId", "ClinicPerson.givenName"]),
+        ('{ clinic { person(personId: "p01") { givenName } } }', None, None),  # the key is not readable: refused
+        # A table with no grant at all, whatever is selected (its rows are not even counted).
+        ("{ clinic { visits { visitId } } }", ["clinic", "visits"], ["ClinicQuery.visits"]),
+        ("{ clinic { visits { __typename } } }", ["clinic", "visits"], ["ClinicQuery.visits"]),
+        ("{ council { cases(limit: 1) { caseId status } } }", ["council", "cases"], ["CouncilQuery.cases"]),
+    ],
+)  # fmt: skip
+async def test_null_mode_answers_what_reads_nothing_without_asking_the_source(
+    null_mode: Gateway, query: str, path: list[str] | None, fields: list[str] | None
+) -> None:
+    response = await run(null_mode, query, None, RESEARCHER)
+    assert response.statements == {}
+    if path is None:
+        assert response.data is None
+        assert response.errors[0]["extensions"]["code"] == "FORBIDDEN_FIELD"
+        return
+    department, field = path
+    assert response.data == {department: {field: None}}
+    assert [error["path"] for error in response.errors] == [path] * len(fields or ())
+    assert [error["extensions"] for error in response.errors] == [
+        {"code": "FORBIDDEN_COLUMN", "field": name} for name in fields or ()
+    ]
+    assert "sources" not in response.extensions  # no department was asked, so none can be counted as failing
+
+
+async def test_only_typename_still_counts_the_rows_one_may_see(null_mode: Gateway) -> None:
+    response = await run(null_mode, "{ clinic { people(limit: 3) { __typename } } }", None, RESEARCHER)
+    assert response.errors == []
+    assert response.data == {"clinic": {"people": [{"__typename": "ClinicPerson"}] * 3}}
+    assert response.statements == {"clinic": 1}
+
+
+async def test_reject_mode_refuses_a_table_without_a_grant_whatever_is_selected(sqlite_clinic: Catalog) -> None:
+    policy = load_test_policy(RULES, sqlite_clinic)
+    gateway = Gateway(sqlite_clinic, _full_visibility("reject"), Sources(sqlite_clinic), policy)
+    await gateway.start()
+    try:
+        response = await run(gateway, "{ clinic { visits { __typename } } }", None, RESEARCHER)
+    finally:
+        await gateway.stop()
+    assert response.data is None
+    assert response.statements == {}
+    assert response.errors[0]["extensions"]["code"] == "FORBIDDEN_FIELD"
+    assert "ClinicQuery.visits" in response.errors[0]["message"]

@@ -20,7 +20,7 @@ from gateway.principal import Principal
 from gateway.service import Gateway, GraphQLRequest, PreparedRequest
 from schema.catalog import load_catalog
 from schema.configfile import load_yaml
-from tests.conftest import CLINIC_CATALOG, make_settings
+from tests.conftest import ATTRS, CLINIC_CATALOG, make_settings
 from tests.test_compile_fixtures import _normal
 
 FIXTURES = load_yaml(Path(__file__).parent / "fixtures" / "compile" / "policy_queries.yaml").data
@@ -30,7 +30,9 @@ RULES = Path(__file__).parent / "fixtures" / "clinic_rules.yaml"
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[fixture["name"] for fixture in FIXTURES])
 def test_policy_rewrite(fixture: dict[str, Any]) -> None:
     catalog = load_catalog(CLINIC_CATALOG)
-    policy = load_policy(RULES, catalog, secrets=PolicySecrets(b"fixture secret"), secret_configured=True)
+    policy = load_policy(
+        RULES, catalog, secrets=PolicySecrets(b"fixture secret"), secret_configured=True, attributes=ATTRS
+    )
     gateway = Gateway(catalog, make_settings(), Sources(catalog), policy)
     principal = Principal(
         subject="tester",

@@ -30,12 +30,12 @@ from hypothesis import strategies as st
 
 from demo.load import load_mysql, load_postgres, write_sqlite
 from gateway.endpoint import dumps
-from gateway.policy.secrets import PolicySecrets
-from gateway.policy.store import load_policy
+from gateway.errors import ConfigError
+from gateway.policy.store import Policy
 from gateway.principal import Principal
 from gateway.service import Gateway, GraphQLRequest
 from schema.catalog import Catalog, load_catalog
-from tests.conftest import MARIADB, MASTER, PG, started_gateway, write_catalog
+from tests.conftest import MARIADB, MASTER, PG, load_test_policy, started_gateway, write_catalog
 from tests.policy_reference import RefGrant, matches, ordered, pseudonym_key, row_key, shows_plainly, visible
 from tests.property_strategies import (
     COLUMN_TYPES,
@@ -43,6 +43,7 @@ from tests.property_strategies import (
     NOTE_COLUMNS,
     Condition,
     Row,
+    careless_grant,
     domain,
     grants_strategy,
     note_grant_strategy,
@@ -74,17 +75,21 @@ class Harness:
             write_sqlite(department.source.file, self.catalog, department, rows, in_place=True)  # type: ignore[union-attr]
         else:
             self.loop.run_until_complete(_load_server(self.engine, self.catalog, rows))
+        policy = self.policy(grants["items"] + grants["notes"])
+        self.gateway.policy = policy
+        self.gateway.row_key_secret = policy.secrets.row_key()
+
+    def policy(self, grants: list[dict[str, Any]]) -> Policy:
+        """A new policy version: one scope ``probe<i>`` per grant (a scope may grant a table only once)."""
         self.version += 1
         path = self.directory / f"policy-{self.version}.yaml"
-        scopes = [  # one scope per grant: a scope may grant a table only once, a principal hold several scopes
+        scopes = [
             {"name": f"probe{index}", "description": "random grant", "grants": [grant]}
-            for index, grant in enumerate(grants["items"] + grants["notes"])
+            for index, grant in enumerate(grants)
         ]
         self.scopes = frozenset(scope["name"] for scope in scopes)
         path.write_text(yaml.safe_dump({"version": 1, "scopes": scopes}, allow_unicode=True))
-        policy = load_policy(path, self.catalog, secrets=PolicySecrets(MASTER), secret_configured=True)
-        self.gateway.policy = policy
-        self.gateway.row_key_secret = policy.secrets.row_key()
+        return load_test_policy(path, self.catalog)
 
     def ask(self, query: str, principal: Principal) -> Any:
         response = self.loop.run_until_complete(self.gateway.execute(GraphQLRequest(query), principal))
@@ -345,9 +350,11 @@ def _expected(
     return _json({"shop": {"items": answer}})
 
 
-def check(harness: Harness, data: st.DataObject) -> None:
+def check(
+    harness: Harness, data: st.DataObject, items: tuple[list[dict[str, Any]], list[Condition | None]] | None = None
+) -> None:
     rows = data.draw(rows_strategy())
-    items_grants, item_conditions = data.draw(grants_strategy())
+    items_grants, item_conditions = items if items is not None else data.draw(grants_strategy())
     note_grants, note_conditions = data.draw(note_grant_strategy())
     org = data.draw(st.sampled_from(["A", "B", "a", None]))
     harness.load(rows, {"items": items_grants, "notes": note_grants})
@@ -379,6 +386,34 @@ HYPOTHESIS = {
 @given(data=st.data())
 def test_sqlite_matches_the_reference(sqlite_harness: Harness, data: st.DataObject) -> None:
     check(sqlite_harness, data)
+
+
+@settings(max_examples=max(EXAMPLES // 4, 50), **HYPOTHESIS)  # type: ignore[arg-type]
+@given(data=st.data())
+def test_careless_policies_are_refused_at_load_or_match_the_reference(
+    sqlite_harness: Harness, data: st.DataObject
+) -> None:
+    """The policies a careless author writes: masks reading other columns or tables, filters naming other
+    tables or attributes no issuer maps (each refused at load, exactly where it is written), and filters
+    on columns the grant does not show (allowed: the answer must still be the reference's)."""
+    grants, conditions = data.draw(grants_strategy())
+    refused: set[str] = set()
+    for _ in range(data.draw(st.integers(0, 2))):
+        index = data.draw(st.integers(0, len(grants) - 1))
+        mistake = data.draw(careless_grant(grants[index]))
+        if mistake.refused is None:  # replaces whatever filter the grant had, refused or not
+            grants[index]["row_filter"] = mistake.condition.sql  # type: ignore[union-attr]
+            conditions[index] = mistake.condition
+            refused.discard(f"scopes[probe{index}].grants[0].row_filter")
+        else:
+            refused.add(f"scopes[probe{index}].grants[0].{mistake.refused}")
+    if not refused:
+        check(sqlite_harness, data, (grants, conditions))
+        return
+    with pytest.raises(ConfigError) as raised:
+        sqlite_harness.policy(grants)
+    assert {issue.path for issue in raised.value.issues} == refused
+    assert all(issue.line is not None for issue in raised.value.issues)
 
 
 @settings(max_examples=max(EXAMPLES // 4, 25), **HYPOTHESIS)  # type: ignore[arg-type]

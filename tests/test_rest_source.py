@@ -11,12 +11,10 @@ from structlog.testing import capture_logs
 
 from adapters.rest import RestAdapter
 from gateway.errors import SourceQueryError
-from gateway.policy.secrets import PolicySecrets
-from gateway.policy.store import load_policy
 from gateway.principal import ANONYMOUS, Principal
 from gateway.service import GraphQLRequest, GraphQLResponse, PreparedRequest
 from schema.catalog import load_catalog
-from tests.conftest import MASTER, RULES, first_error, run, started_gateway
+from tests.conftest import RULES, first_error, load_test_policy, run, started_gateway
 from tests.fixtures.clinic_data import PEOPLE, VISITS
 from tests.http_clinic import HttpClinic, clinic_rest_api, http_catalog_data, write_http_catalog
 from tests.rest_api import RestApi
@@ -107,7 +105,7 @@ async def test_key_sets_go_as_one_comma_separated_list_without_null_keys(rest: R
 
 async def test_masked_columns_are_never_pushed_and_row_filters_are(rest: Rest) -> None:
     catalog = rest.catalog()
-    policy = load_policy(RULES, catalog, secrets=PolicySecrets(MASTER), secret_configured=True)
+    policy = load_test_policy(RULES, catalog)
     gateway = await started_gateway(catalog, policy=policy)
     rest.gateways.append(gateway)
     reception = Principal(subject="r", scopes=frozenset({"reception"}), attributes={"min_visits": "2"})

@@ -113,6 +113,34 @@ def test_check_stops_on_an_invalid_policy_with_file_line_and_path(config: Path) 
     assert "column 'shoe_size' does not exist in clinic.people" in result.output
 
 
+def test_check_refuses_a_mask_reading_another_column_and_an_unmapped_attribute(config: Path) -> None:
+    """What `check` passes must start, and what start-up refuses `check` refuses: the same loader."""
+    policy = yaml.safe_load((config.parent / "policy.yaml").read_text())
+    research = next(scope for scope in policy["scopes"] if scope["name"] == "clinic.research")
+    research["grants"][0]["masks"] = {research["grants"][0]["columns"][0]: "sql(nhs_number)"}
+    research["grants"][0]["row_filter"] = "postcode = :principal.org_code"
+    (config.parent / "policy.yaml").write_text(yaml.safe_dump(policy))
+    result = runner.invoke(app, ["check", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "scopes[clinic.research].grants[0].masks." in result.output
+    assert "a mask may read only the column it masks" in result.output
+    assert "scopes[clinic.research].grants[0].row_filter" in result.output
+    assert "':principal.org_code' is not an attribute any issuer maps" in result.output
+    settings = yaml.safe_load(config.read_text())
+    settings["auth"]["issuers"][0]["claims"] = {"attributes": {"org_code": "organisation"}}
+    settings["policy"]["pseudonym_recipient"] = "tenant"
+    config.write_text(yaml.safe_dump(settings))
+    result = runner.invoke(app, ["check", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "pseudonym_recipient 'tenant' is not an attribute any issuer maps" in result.output
+    del settings["policy"]["pseudonym_recipient"]
+    config.write_text(yaml.safe_dump(settings))
+    result = runner.invoke(app, ["check", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "a mask may read only the column it masks" in result.output
+    assert "row_filter" not in result.output  # org_code is mapped now
+
+
 def test_the_demo_configuration_is_valid() -> None:
     demo = Path(__file__).parent.parent / "demo" / "fedgate.yaml"
     result = runner.invoke(app, ["check", "--config", str(demo), "--json"])

@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import Field, HttpUrl, PrivateAttr, SecretStr, ValidationInfo, model_validator
 
+from gateway.principal import BUILTIN_ATTRIBUTES
 from schema.models import StrictModel
 from schema.sources import ENV_NAME, secret_from_env
 
@@ -100,3 +101,10 @@ class AuthSettings(StrictModel):
         60, ge=0, le=3600, description="A verified JWT is trusted again without re-verification this long (0: never)."
     )
     token_cache_size: int = Field(10_000, ge=1, le=1_000_000, description="Most verified JWTs remembered.")
+
+    def principal_attributes(self) -> frozenset[str]:
+        """Every attribute a principal can carry: the built-in ones and those any issuer's claims map."""
+        mappings = [issuer.claims for issuer in self.issuers]
+        if self.introspection is not None:
+            mappings.append(self.introspection.claims)
+        return BUILTIN_ATTRIBUTES.union(*(mapping.attributes for mapping in mappings))

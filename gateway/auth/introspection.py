@@ -17,6 +17,7 @@ import httpx
 import structlog
 from cachetools import TLRUCache
 
+from gateway.auth import strict_json
 from gateway.auth.config import IntrospectionSettings
 from gateway.auth.tokens import principal_from_claims
 from gateway.errors import AuthUnavailableError, InvalidTokenError
@@ -75,7 +76,10 @@ class Introspector:
             if response.status_code != 200:
                 log.warning("introspection_failed", status=response.status_code)
                 raise AuthUnavailableError("the token cannot be checked with its issuer right now")
-            body = response.json()
+            body = strict_json.loads(response.content)
+        except strict_json.DuplicateMemberError as exc:  # which 'active' or 'scope' did the issuer mean?
+            log.warning("introspection_ambiguous")
+            raise InvalidTokenError("the token's introspection answer is ambiguous") from exc
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("introspection_failed", error=type(exc).__name__)
             raise AuthUnavailableError("the token cannot be checked with its issuer right now") from exc

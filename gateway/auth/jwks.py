@@ -23,6 +23,7 @@ import structlog
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
+from gateway.auth import strict_json
 from gateway.auth.config import IssuerSettings
 from gateway.errors import AuthUnavailableError, InvalidTokenError
 
@@ -124,7 +125,7 @@ class JwksCache:
             response = await self.client.get(url, headers={"accept": "application/json"})
             if response.status_code != 200 or len(response.content) > MAX_JWKS_BYTES:
                 raise AuthUnavailableError("the identity provider's keys cannot be fetched")
-            body = response.json()
+            body = strict_json.loads(response.content)
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("jwks_fetch_failed", issuer=self.issuer.issuer, error=type(exc).__name__)
             raise AuthUnavailableError("the identity provider's keys cannot be fetched") from exc

@@ -3,7 +3,8 @@
 In order, each step failing closed:
 
 1. size: a token longer than ``auth.max_token_bytes`` is refused before any decoding;
-2. shape: three base64url segments, a JSON object header and payload;
+2. shape: three base64url segments, a JSON object header and payload, parsed by
+   :mod:`gateway.auth.strict_json` (a member name given twice makes the token invalid);
 3. issuer: the (unverified) ``iss`` selects a configured issuer, else the token is refused;
 4. header: ``alg`` must be in the issuer's allow-list (never ``none``, never HMAC); a ``crit`` header is
    refused (fedgate understands no extensions); ``typ`` must be ``at+jwt`` for RFC 9068 issuers;
@@ -22,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +31,7 @@ from authlib.oauth2.rfc9068.claims import JWTAccessTokenClaims
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
 
+from gateway.auth import strict_json
 from gateway.auth.config import ClaimMapping, IssuerSettings
 from gateway.auth.jwks import JwksCache
 from gateway.errors import InvalidTokenError
@@ -48,7 +49,7 @@ def _segment(text: str, limit: int) -> dict[str, Any]:
         raise InvalidTokenError("the token is malformed")
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        value = json.loads(raw)
+        value = strict_json.loads(raw)
     except (binascii.Error, ValueError) as exc:
         raise InvalidTokenError("the token is malformed") from exc
     if not isinstance(value, dict):
@@ -86,7 +87,7 @@ class JwtVerifier:
             raise InvalidTokenError("the token is malformed")
         key = await keys.key(kid, algorithm)
         try:
-            decoded = jwt.decode(token, key, algorithms=[algorithm])
+            decoded = jwt.decode(token, key, algorithms=[algorithm], decoder_cls=strict_json.StrictDecoder)
         except JoseError as exc:
             raise InvalidTokenError("the token's signature is invalid") from exc
         claims = _validated_claims(decoded.claims, decoded.header, issuer)

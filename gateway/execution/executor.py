@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import NO_CONTEXT, FetchContext
-from gateway.errors import FedgateError, ForbiddenColumnError, QueryLimitError, SourceError
+from gateway.errors import FedgateError, ForbiddenColumnError, QueryLimit, QueryLimitError, SourceError
 from gateway.execution.entities import EntityRun
 from gateway.execution.outcome import DepartmentOutcome, department_outcomes
 from gateway.execution.sources import Sources
 from gateway.planning.entity_plan import EntityRoot
 from gateway.planning.fusion import split_rows
-from gateway.planning.plan import ChildEdge, Namespace, ParentKeys, Plan, RootScan, ScanNode, Typename
+from gateway.planning.plan import ChildEdge, ForbiddenRoot, Namespace, ParentKeys, Plan, RootScan, ScanNode, Typename
 
 #: At most this many errors are reported for one failed child field (one per affected path).
 MAX_PATHS_PER_FAILURE = 50
@@ -76,7 +76,7 @@ class Executor:
         if cost > self.max_cost:
             raise QueryLimitError(
                 f"the query could return up to {cost} rows; at most {self.max_cost} are allowed: ask for smaller pages",
-                limit="cost",
+                limit=QueryLimit.COST,
             )
         return await run.execute()
 
@@ -128,9 +128,14 @@ class _Run:
                 for entry in root.entries:
                     if isinstance(entry, Typename):
                         namespace[entry.response_key] = entry.type_name
+                        continue
+                    namespace[entry.response_key] = None
+                    path: list[str | int] = [root.response_key, entry.response_key]
+                    if isinstance(entry, ForbiddenRoot):
+                        self.failures.extend(
+                            _Failure(ForbiddenColumnError(coordinate), path=path) for coordinate in entry.coordinates
+                        )
                     else:
-                        namespace[entry.response_key] = None
-                        path: list[str | int] = [root.response_key, entry.response_key]
                         work.append(self._root(entry, namespace, path))
             elif isinstance(root, EntityRoot):
                 data[root.response_key] = None

@@ -37,9 +37,9 @@ from gateway.planning.entity_plan import (
     Translation,
 )
 from gateway.planning.estimates import selectivity, table_rows
-from gateway.planning.filters import FilterCompiler, Parameters, column_ref, comparable, value_slot
+from gateway.planning.filters import FilterCompiler, Parameters, column_ref, comparable, page_slots, value_slot
 from gateway.planning.page_links import page_with_links
-from gateway.planning.plan import Const, Page, ParentKeys, ScanNode, offset_check, page_size_check
+from gateway.planning.plan import Const, Page, ParentKeys, ScanNode
 from gateway.planning.statements import table_ref
 from schema.catalog import Column, Department, Table
 from schema.entities import ResolvedEntity, ResolvedMember
@@ -75,7 +75,9 @@ class EntityPlanner:
         entity = self.entity
         key_column = entity.key_column
         if kind == "entity_lookup":
-            slot = value_slot(arguments[key_column.graphql_name], planning.provenance, self._key_check(False))
+            slot = value_slot(
+                arguments[key_column.graphql_name], planning.provenance, key_column.type, self._key_check(False)
+            )
             shape = self._shape(planning.object_type(field_def), nodes)
             return self._root(EntityRoot(response_key, entity, "lookup", key=slot, shape=shape))
         condition = self._condition(arguments.get("where"), pushed=False)
@@ -88,13 +90,7 @@ class EntityPlanner:
             else:
                 root.present_scan = self._key_scan(link_department, link_table, [key_column], keys=key_column)
             return self._root(root)
-        sizes = planning.schema.page_sizes
-        root.page = Page(
-            limit=value_slot(
-                arguments.get("limit"), planning.provenance, page_size_check(sizes.default, sizes.maximum)
-            ),
-            offset=value_slot(arguments.get("offset"), planning.provenance, offset_check),
-        )
+        root.page = page_slots(arguments, planning.provenance, planning.schema.page_sizes)
         if condition is not None:
             root.keyed_page_scan = self._key_scan(
                 link_department, link_table, [key_column], keys=key_column, page=root.page
@@ -358,7 +354,9 @@ class EntityPlanner:
         if kind == "key":
             _, operator, operand = part
             is_list = operator == "in"
-            return KeyValues(value_slot(operand, self.planning.provenance, self._key_check(is_list)), is_list)
+            key_type = self.entity.key_column.type
+            slot = value_slot(operand, self.planning.provenance, key_type, self._key_check(is_list))
+            return KeyValues(slot, is_list)
         if kind == "member":
             _, member, where = part
             return self._step(member, where, pushed=pushed)

@@ -24,10 +24,19 @@ from adapters.base import ParameterSpec
 from adapters.canonical import BinaryText, key_set, placeholder
 from gateway.errors import BadUserInputError
 from gateway.planning.arguments import Provenance, Var
-from gateway.planning.plan import Const, FromVariable, Parameter, Slot, list_length_check
+from gateway.planning.plan import (
+    Const,
+    FromVariable,
+    Page,
+    Parameter,
+    Slot,
+    list_length_check,
+    offset_check,
+    page_size_check,
+)
 from schema.catalog import Column, Table
-from schema.graphql_types import TableInputs
-from schema.types import ColumnType
+from schema.graphql_types import PageSizes, TableInputs
+from schema.types import ColumnType, refusal
 
 _BINARY_OPERATORS: dict[str, type[exp.Binary]] = {
     "eq": exp.EQ,
@@ -67,12 +76,39 @@ def comparable(column: Column, alias: str) -> exp.Expr:
     return BinaryText(this=ref) if column.type is ColumnType.STRING else ref
 
 
-def value_slot(value: Any, provenance: Provenance, check: Callable[[Any], Any] | None = None) -> Slot:
-    """A :class:`FromVariable` when the whole value is a variable, else a :class:`Const` (checked now)."""
+def value_slot(
+    value: Any, provenance: Provenance, column_type: ColumnType, check: Callable[[Any], Any] | None = None
+) -> Slot:
+    """A :class:`FromVariable` when the whole value is a variable, else a :class:`Const` (checked now).
+
+    Either way the value passes ``check`` (a limit, a pattern rule) and then must be one every engine
+    compares the same way (:func:`schema.types.refusal`; lists item by item), or the request is refused
+    with ``BAD_USER_INPUT`` before any source is asked.
+    """
+    accept = _accepting(column_type, check)
     if isinstance(value, Var):
-        return FromVariable(value.name, check)
-    plain = provenance.plain(value)
-    return Const(check(plain) if check is not None else plain)
+        return FromVariable(value.name, accept)
+    return Const(accept(provenance.plain(value)))
+
+
+def page_slots(arguments: Mapping[str, Any], provenance: Provenance, sizes: PageSizes) -> Page:
+    """The ``limit`` and ``offset`` arguments of a list field, each checked against its maximum."""
+    return Page(
+        limit=value_slot(arguments.get("limit"), provenance, ColumnType.INTEGER, page_size_check(sizes)),
+        offset=value_slot(arguments.get("offset"), provenance, ColumnType.INTEGER, offset_check(sizes.max_offset)),
+    )
+
+
+def _accepting(column_type: ColumnType, check: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    def accept(value: Any) -> Any:
+        checked = check(value) if check is not None else value
+        for item in checked if isinstance(checked, list) else (checked,):
+            reason = refusal(item, column_type)
+            if reason is not None:
+                raise BadUserInputError(reason)
+        return checked
+
+    return accept
 
 
 class FilterCompiler:
@@ -128,16 +164,16 @@ class FilterCompiler:
                 is_null = exp.Is(this=column_ref(column, self.alias), expression=exp.null())
                 conditions.append(is_null if flag else exp.not_(is_null))
             elif operator == "in":
-                slot = value_slot(value, self.provenance, list_length_check(self.max_in))
+                slot = value_slot(value, self.provenance, column.type, list_length_check(self.max_in))
                 name = self.parameters.add(ParameterSpec(column.type, is_list=True), slot)
                 conditions.append(key_set(comparable(column, self.alias), name))
             elif operator == "like":
-                slot = value_slot(value, self.provenance, like_pattern_check)
+                slot = value_slot(value, self.provenance, column.type, like_pattern_check)
                 pattern = self.parameters.placeholder(ParameterSpec(column.type), slot)
                 like = exp.Like(this=comparable(column, self.alias), expression=pattern)
                 conditions.append(exp.Escape(this=like, expression=exp.Literal.string("\\")))
             else:
-                slot = value_slot(value, self.provenance)
+                slot = value_slot(value, self.provenance, column.type)
                 target = self.parameters.placeholder(ParameterSpec(column.type), slot)
                 conditions.append(_BINARY_OPERATORS[operator](this=comparable(column, self.alias), expression=target))
         return conditions

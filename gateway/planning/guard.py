@@ -8,8 +8,11 @@ keys, and the columns of filters and sort keys.
 
 A forbidden *output* field is either refused (``forbidden_fields: reject``, the default: the whole
 query fails with ``FORBIDDEN_FIELD``) or answered with null and a ``FORBIDDEN_COLUMN`` error at its
-path (``null``), so frontline apps degrade gracefully. Filters and sort keys on forbidden columns are
-always refused: ignoring them would change the answer's meaning.
+path (``null``), so frontline apps degrade gracefully. So is a list or look-up field on a table outside
+the grants, or one in which every selected field is forbidden: it is null, and its source is not asked
+(a statement reading nothing is not a statement; counting rows of an ungranted table would reveal them).
+Filters and sort keys on forbidden columns are always refused: ignoring them would change the answer's
+meaning.
 """
 
 from __future__ import annotations
@@ -48,10 +51,17 @@ class FieldGuard:
         if not self.readable(department, table, column):
             self.refused.add(coordinate)
 
-    def root(self, department: Department, table: Table, coordinate: str) -> None:
-        """Tables reachable only through relationships have no root fields."""
-        if self.access is not None and self.access.table(department.name, table.name).via is not None:
+    def root(self, department: Department, table: Table, coordinate: str) -> bool:
+        """May this list or look-up field be asked at all? Not for a table the caller has no grant on, nor
+        for one reachable only through relationships. False means: answer null (null mode)."""
+        if self.access is None:
+            return True
+        granted = self.access.table(department.name, table.name)
+        if granted.columns and granted.via is None:
+            return True
+        if self.mode == "reject":
             self.refused.add(coordinate)
+        return False
 
     def through(self, department: Department, table: Table, relationship: Relationship, coordinate: str) -> bool:
         """May this relationship be followed into its target?"""

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from adapters.base import ParameterSpec, PreparedQuery, SourceQuery
-from gateway.errors import QueryLimitError
+from gateway.errors import QueryLimit, QueryLimitError
 from schema.catalog import Department, Table
+from schema.graphql_types import PageSizes
 
 if TYPE_CHECKING:
     from gateway.planning.entity_plan import EntityRoot
@@ -159,6 +160,11 @@ class ScanNode:
     #: A child level this statement answers too, so that child runs no statement of its own.
     fused: FusedChild | None = None
 
+    @property
+    def reads_columns(self) -> bool:
+        """False when every field selected is forbidden: there is nothing to ask the source for."""
+        return bool(self.query.columns)
+
     def cost(self, variables: Mapping[str, Any], parents: int = 1) -> int:
         """Most rows this scan and its children can return: page sizes multiplied down the nesting."""
         rows = parents * (self.page.limit.resolve(variables) if self.page is not None else 1)
@@ -201,12 +207,21 @@ class Typename:
 
 
 @dataclass(frozen=True)
+class ForbiddenRoot:
+    """A list or look-up field answered null without asking its source (``forbidden_fields: null``): its
+    table is outside the caller's grants, or every field selected in it is. ``coordinates`` name them."""
+
+    response_key: str
+    coordinates: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Namespace:
     """A department's namespace field (``health { ... }``) and what is selected inside it."""
 
     response_key: str
     department: Department
-    entries: tuple[RootScan | Typename, ...]
+    entries: tuple[RootScan | Typename | ForbiddenRoot, ...]
 
 
 @dataclass(frozen=True)
@@ -261,27 +276,37 @@ class Plan:
         return total
 
 
-def page_size_check(default: int, maximum: int) -> Callable[[Any], int]:
-    """Validate a ``limit`` value: ``None`` means the default; negative or above ``maximum`` is refused."""
+def page_size_check(sizes: PageSizes) -> Callable[[Any], int]:
+    """Validate a ``limit`` value: ``None`` means the default; negative or above the maximum is refused."""
 
     def check(value: Any) -> int:
         if value is None:
-            return default
+            return sizes.default
         if value < 0:
-            raise QueryLimitError("limit must not be negative", limit="page_size")
-        if value > maximum:
-            raise QueryLimitError(f"limit {value} exceeds the maximum page size of {maximum}", limit="page_size")
+            raise QueryLimitError("limit must not be negative", limit=QueryLimit.PAGE_SIZE)
+        if value > sizes.maximum:
+            raise QueryLimitError(
+                f"limit {value} exceeds the maximum page size of {sizes.maximum}", limit=QueryLimit.PAGE_SIZE
+            )
         return int(value)
 
     return check
 
 
-def offset_check(value: Any) -> int:
-    if value is None:
-        return 0
-    if value < 0:
-        raise QueryLimitError("offset must not be negative", limit="offset")
-    return int(value)
+def offset_check(maximum: int) -> Callable[[Any], int]:
+    """Validate an ``offset`` value: ``None`` means 0; negative or above ``maximum`` is refused (a deep offset
+    makes the source read and discard every row before it)."""
+
+    def check(value: Any) -> int:
+        if value is None:
+            return 0
+        if value < 0:
+            raise QueryLimitError("offset must not be negative", limit=QueryLimit.OFFSET)
+        if value > maximum:
+            raise QueryLimitError(f"offset {value} exceeds the maximum offset of {maximum}", limit=QueryLimit.OFFSET)
+        return int(value)
+
+    return check
 
 
 def list_length_check(maximum: int) -> Callable[[Any], list[Any]]:
@@ -289,7 +314,7 @@ def list_length_check(maximum: int) -> Callable[[Any], list[Any]]:
         values = [] if value is None else list(value)
         if len(values) > maximum:
             raise QueryLimitError(
-                f"an 'in' list has {len(values)} values; at most {maximum} are allowed", limit="in_list"
+                f"an 'in' list has {len(values)} values; at most {maximum} are allowed", limit=QueryLimit.IN_LIST
             )
         return values
 

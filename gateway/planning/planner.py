@@ -32,12 +32,13 @@ from gateway.errors import BadRequestError, ForbiddenFieldError
 from gateway.planning.arguments import Provenance
 from gateway.planning.entities import EntityPlanner
 from gateway.planning.estimates import Statistics
-from gateway.planning.filters import FilterCompiler, Parameters, column_ref, ordering, value_slot
+from gateway.planning.filters import FilterCompiler, Parameters, comparable, ordering, page_slots, value_slot
 from gateway.planning.fusion import fuse_root
 from gateway.planning.guard import FieldGuard, ForbiddenMode
 from gateway.planning.plan import (
     ChildEdge,
     Const,
+    ForbiddenRoot,
     Introspection,
     Namespace,
     OutputField,
@@ -47,8 +48,6 @@ from gateway.planning.plan import (
     RootScan,
     ScanNode,
     Typename,
-    offset_check,
-    page_size_check,
 )
 from gateway.planning.statements import ScanRequest, build_statement
 from gateway.policy.rewrite import ROW_KEY, TablePolicy
@@ -164,7 +163,7 @@ class _Planning:
         self, key: str, department: Department, field_def: GraphQLField, nodes: list[FieldNode]
     ) -> Namespace:
         namespace_type = self.object_type(field_def)
-        entries: list[RootScan | Typename] = []
+        entries: list[RootScan | Typename | ForbiddenRoot] = []
         for sub_key, sub_nodes in collect_sub_fields(
             self.graphql, self.fragments, self.variables, namespace_type, nodes
         ).items():
@@ -175,9 +174,17 @@ class _Planning:
             binding = self.schema.binding(namespace_type.name, name)
             assert binding is not None
             assert binding.table is not None
-            self.guard.root(department, binding.table, f"{namespace_type.name}.{name}")
+            coordinate = f"{namespace_type.name}.{name}"
+            if not self.guard.root(department, binding.table, coordinate):
+                entries.append(ForbiddenRoot(sub_key, (coordinate,)))
+                continue
             single = binding.kind == "lookup"
             node = self._scan(department, binding.table, namespace_type.fields[name], sub_nodes, lookup=single)
+            if not node.reads_columns:
+                self.scans.remove(node)
+                forbidden = tuple(field.type_name for field in node.fields if field.kind == "forbidden")
+                entries.append(ForbiddenRoot(sub_key, forbidden))
+                continue
             fused = fuse_root(node, self.capabilities)
             if fused is not None:
                 self.scans.remove(fused)
@@ -199,6 +206,9 @@ class _Planning:
         columns = Columns()
         key_index = columns.use(key_column) if key_column is not None else None
         fields, children = self.select(department, table, object_type, nodes, columns)
+        if not columns.list and not any(output.kind == "forbidden" for output in fields):
+            for name in table.primary_key:  # only __typename: the rows are counted by their key
+                columns.use(table.column(name))
         return self.statement(
             department, table, object_type.name, self.provenance.argument_values(field_def, nodes[0]), columns.list,
             fields, children, key_column, key_index, lookup=lookup, single_child=single_child,
@@ -288,9 +298,10 @@ class _Planning:
             condition = exp.and_(
                 *(
                     exp.EQ(
-                        this=column_ref(column, alias),
+                        this=comparable(column, alias),
                         expression=parameters.placeholder(
-                            ParameterSpec(column.type), value_slot(arguments[column.graphql_name], self.provenance)
+                            ParameterSpec(column.type),
+                            value_slot(arguments[column.graphql_name], self.provenance, column.type),
                         ),
                     )
                     for column in keys
@@ -318,13 +329,7 @@ class _Planning:
             elif single_child:
                 page = Page(limit=Const(1), offset=Const(0))
             elif paged:
-                sizes = self.schema.page_sizes
-                page = Page(
-                    limit=value_slot(
-                        arguments.get("limit"), self.provenance, page_size_check(sizes.default, sizes.maximum)
-                    ),
-                    offset=value_slot(arguments.get("offset"), self.provenance, offset_check),
-                )
+                page = page_slots(arguments, self.provenance, self.schema.page_sizes)
         request = ScanRequest(department, table, columns, condition, order, page, parameters, key_column)
         windows = self.capabilities[department.name].supports(Capability.WINDOW_FUNCTIONS)
         protect = (lambda select: policy.protect(select, alias, parameters)) if policy is not None else None

@@ -29,7 +29,7 @@ from sqlglot.errors import ParseError
 from adapters.canonical import BinaryText
 from adapters.values import decoder
 from schema.catalog import Table
-from schema.types import ColumnType
+from schema.types import ColumnType, refusal
 
 PRINCIPAL_PREFIX = "principal__"
 
@@ -117,6 +117,10 @@ def _checked(tree: exp.Expr, table: Table) -> PolicyExpression:
             continue
         if not isinstance(node, _ALLOWED):
             raise PolicyExpressionError(f"'{node.sql()}' is not allowed in policy expressions ({type(node).__name__})")
+        if isinstance(node, exp.Literal) and node.is_string:
+            reason = refusal(node.this, ColumnType.STRING)
+            if reason is not None:
+                raise PolicyExpressionError(f"a text literal is not usable: {reason}")
         if isinstance(node, exp.Placeholder):
             if not node.name.startswith(PRINCIPAL_PREFIX):
                 raise PolicyExpressionError("the only placeholders are :principal.<attribute>")
@@ -171,7 +175,8 @@ def convert_attribute(value: Any, column_type: ColumnType) -> Any:
     """A claim value as ``column_type`` (lists element-wise); ``None`` when it does not convert.
 
     An absent or unconvertible attribute matches nothing (SQL: a comparison with NULL is never true),
-    so a principal without the attribute a filter needs sees no rows: fail closed.
+    so a principal without the attribute a filter needs sees no rows: fail closed. So does a value no engine
+    compares the same way (:func:`schema.types.refusal`: text with NUL, an integer beyond 64 bits...).
     """
     if isinstance(value, list):
         converted = [convert_attribute(item, column_type) for item in value]
@@ -179,14 +184,19 @@ def convert_attribute(value: Any, column_type: ColumnType) -> Any:
     if value is None:
         return None
     try:
-        if column_type is ColumnType.INTEGER:
-            return int(value)
-        if column_type is ColumnType.FLOAT:
-            return float(value)
-        if column_type is ColumnType.BOOLEAN:
-            return value if isinstance(value, bool) else str(value).lower() in {"true", "1", "yes"}
-        if column_type in (ColumnType.DATE, ColumnType.DATETIME, ColumnType.DECIMAL):
-            return decoder(column_type)(value)
+        converted = _converted(value, column_type)
     except (TypeError, ValueError, ArithmeticError):
         return None
+    return None if refusal(converted, column_type) is not None else converted
+
+
+def _converted(value: Any, column_type: ColumnType) -> Any:
+    if column_type is ColumnType.INTEGER:
+        return int(value)
+    if column_type is ColumnType.FLOAT:
+        return float(value)
+    if column_type is ColumnType.BOOLEAN:
+        return value if isinstance(value, bool) else str(value).lower() in {"true", "1", "yes"}
+    if column_type in (ColumnType.DATE, ColumnType.DATETIME, ColumnType.DECIMAL):
+        return decoder(column_type)(value)
     return str(value)

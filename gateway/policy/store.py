@@ -24,7 +24,7 @@ from gateway.policy.expressions import PolicyExpression, PolicyExpressionError, 
 from gateway.policy.masks import Mask, parse_mask
 from gateway.policy.model import Grant, PolicyDocument, ScopeDefinition
 from gateway.policy.secrets import PolicySecrets
-from gateway.principal import Principal
+from gateway.principal import BUILTIN_ATTRIBUTES, Principal
 from gateway.settings import Settings
 from schema.catalog import Catalog, Table
 from schema.configfile import Loc, load_yaml, validate
@@ -222,8 +222,8 @@ class Policy:
         scoped = self._scoped.get(principal.scopes)
         if scoped is None:
             scoped = self._scoped[principal.scopes] = _ScopedGrants.of(self.grants(principal.scopes))
-        attributes = {name: principal_attribute(principal, name) for name in scoped.attributes}
-        recipient = principal_attribute(principal, self.pseudonym_recipient) if scoped.pseudonyms else None
+        attributes = {name: principal.attribute(name) for name in scoped.attributes}
+        recipient = principal.attribute(self.pseudonym_recipient) if scoped.pseudonyms else None
         key: Hashable = principal.scopes
         if attributes or recipient is not None:
             key = (principal.scopes, _hashable(attributes), _hashable(recipient))
@@ -253,12 +253,6 @@ class Policy:
         )
 
 
-def principal_attribute(principal: Principal, name: str) -> Any:
-    """``subject``, ``client_id`` and ``issuer`` are built in; anything else is a mapped claim."""
-    builtin = {"subject": principal.subject, "client_id": principal.client_id, "issuer": principal.issuer}
-    return builtin[name] if name in builtin else principal.attributes.get(name)
-
-
 def policy_from_settings(settings: Settings, catalog: Catalog, *, read_secret: bool = True) -> Policy | None:
     """The policy the settings name (``None`` with authentication off); ``read_secret=False`` for tools
     that only validate (the secret file is then neither read nor created)."""
@@ -272,6 +266,7 @@ def policy_from_settings(settings: Settings, catalog: Catalog, *, read_secret: b
         secrets=settings.policy.secrets() if read_secret else None,
         secret_configured=configured,
         pseudonym_recipient=settings.policy.pseudonym_recipient,
+        attributes=settings.auth.principal_attributes(),
     )
 
 
@@ -282,17 +277,19 @@ def load_policy(
     secrets: PolicySecrets | None = None,
     secret_configured: bool = False,
     pseudonym_recipient: str = "client_id",
+    attributes: Iterable[str] = (),
 ) -> Policy:
     """Load and validate a policy file against the catalog; raise :class:`ConfigError` listing every problem.
 
-    Pseudonym masks need ``secret_configured``: pseudonyms must stay the same across restarts.
+    Pseudonym masks need ``secret_configured``: pseudonyms must stay the same across restarts. Row filters
+    may name only the built-in principal attributes and the ``attributes`` some issuer maps
+    (:meth:`~gateway.auth.config.AuthSettings.principal_attributes`).
     """
     document = load_yaml(path)
     policy = validate(PolicyDocument, document)
     problems: list[tuple[Loc, str]] = []
-    grants = {
-        scope.name: tuple(_compile(scope, s_index, catalog, problems)) for s_index, scope in enumerate(policy.scopes)
-    }
+    context = _Context(catalog, BUILTIN_ATTRIBUTES.union(attributes), problems)
+    grants = {scope.name: tuple(_compile(scope, s_index, context)) for s_index, scope in enumerate(policy.scopes)}
     problems.extend(_duplicates(policy))
     if not secret_configured:
         problems.extend(_pseudonyms_without_secret(policy))
@@ -327,13 +324,30 @@ def _duplicates(policy: PolicyDocument) -> Iterator[tuple[Loc, str]]:
             tables.add(grant.table)
 
 
-def _compile(
-    scope: ScopeDefinition, s_index: int, catalog: Catalog, problems: list[tuple[Loc, str]]
-) -> Iterator[CompiledGrant]:
+@dataclass(frozen=True)
+class _Context:
+    """What checking grants needs: the catalog, the attributes principals can carry, and the problems found."""
+
+    catalog: Catalog
+    attributes: frozenset[str]
+    problems: list[tuple[Loc, str]]
+
+
+def _compile(scope: ScopeDefinition, s_index: int, context: _Context) -> Iterator[CompiledGrant]:
+    """Each grant checked against the catalog. What a grant's expressions may read (docs/policy.md):
+
+    * a row filter: any column of its own table (a grant may filter on a column it does not show) and
+      principal attributes some issuer maps; never another table;
+    * a mask: only the column it masks, and constants (a mask reading another column would show that
+      column's values under this one's name);
+    * ``via``: relationships into this table; following one reads its join columns, which the caller must
+      be able to read at both ends (the relationship field does not exist otherwise).
+    """
+    problems = context.problems
     for g_index, grant in enumerate(scope.grants):
         loc: Loc = ("scopes", s_index, "grants", g_index)
         try:
-            department, table = catalog.table(grant.table)
+            department, table = context.catalog.table(grant.table)
         except KeyError:
             problems.append(((*loc, "table"), f"table '{grant.table}' is not in the catalog"))
             continue
@@ -347,23 +361,41 @@ def _compile(
                 row_filter = parse_condition(grant.row_filter, table)
             except PolicyExpressionError as error:
                 problems.append(((*loc, "row_filter"), str(error)))
+            else:
+                problems.extend(((*loc, "row_filter"), reason) for reason in _unmapped(row_filter, context.attributes))
         masks: dict[str, Mask] = {}
         for name, text in grant.masks.items():
             if name not in columns or name not in table.columns_by_name:
                 problems.append(((*loc, "masks", name), f"'{name}' is not one of the grant's columns"))
                 continue
             try:
-                masks[name] = parse_mask(text, table, table.column(name))
+                mask = parse_mask(text, table, table.column(name))
             except PolicyExpressionError as error:
                 problems.append(((*loc, "masks", name), str(error)))
+                continue
+            others = sorted(mask.expression.columns - {name}) if mask.expression is not None else []
+            if others:
+                reason = f"a mask may read only the column it masks ({name}); this one reads {', '.join(others)}"
+                problems.append(((*loc, "masks", name), reason))
+                continue
+            masks[name] = mask
         for v_index, reference in enumerate(grant.via):
-            problem = _check_via(reference, grant.table, catalog)
+            problem = _check_via(reference, grant.table, context.catalog)
             if problem:
                 problems.append(((*loc, "via", v_index), problem))
         yield CompiledGrant(
             scope.name, department.name, table, frozenset(columns & set(table.columns_by_name)), row_filter, masks,
             frozenset(grant.via),
         )  # fmt: skip
+
+
+def _unmapped(expression: PolicyExpression, available: frozenset[str]) -> Iterator[str]:
+    """A reason for each principal attribute the expression names that no principal can carry."""
+    for name in sorted(expression.attributes - available):
+        yield (
+            f"':principal.{name}' is not an attribute any issuer maps (auth.issuers[].claims.attributes); "
+            f"principals carry: {', '.join(sorted(available))}"
+        )
 
 
 def _check_via(reference: str, target: str, catalog: Catalog) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from graphql import FieldNode, OperationDefinitionNode, ValidationRule
 
+from gateway.errors import QueryLimit
 from gateway.validation_rules.walk import limit_exceeded, walk_fields
 
 
@@ -27,7 +28,9 @@ def max_aliases_rule(limit: int) -> type[ValidationRule]:
                 count += 1
                 if count <= limit:
                     return False
-                self.report_error(limit_exceeded(f"the query uses more than {limit} aliases", field, "aliases"))
+                self.report_error(
+                    limit_exceeded(f"the query uses more than {limit} aliases", field, QueryLimit.ALIASES)
+                )
                 return True
 
             walk_fields(self.context, node.selection_set, over)

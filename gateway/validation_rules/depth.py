@@ -6,6 +6,7 @@ from typing import Any
 
 from graphql import FieldNode, OperationDefinitionNode, ValidationRule
 
+from gateway.errors import QueryLimit
 from gateway.validation_rules.walk import limit_exceeded, walk_fields
 
 
@@ -17,7 +18,9 @@ def max_depth_rule(limit: int) -> type[ValidationRule]:
             def too_deep(field: FieldNode, depth: int) -> bool:
                 if depth <= limit:
                     return False
-                self.report_error(limit_exceeded(f"the query nests fields deeper than {limit} levels", field, "depth"))
+                self.report_error(
+                    limit_exceeded(f"the query nests fields deeper than {limit} levels", field, QueryLimit.DEPTH)
+                )
                 return True
 
             walk_fields(self.context, node.selection_set, too_deep)

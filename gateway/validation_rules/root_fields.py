@@ -10,6 +10,7 @@ from typing import Any
 
 from graphql import FieldNode, OperationDefinitionNode, ValidationRule
 
+from gateway.errors import QueryLimit
 from gateway.validation_rules.walk import limit_exceeded, walk_fields
 
 
@@ -32,7 +33,9 @@ def max_root_fields_rule(limit: int) -> type[ValidationRule]:
                 count += 1
                 if count <= limit:
                     return False
-                self.report_error(limit_exceeded(f"the query has more than {limit} root fields", field, "root_fields"))
+                self.report_error(
+                    limit_exceeded(f"the query has more than {limit} root fields", field, QueryLimit.ROOT_FIELDS)
+                )
                 return True
 
             walk_fields(self.context, node.selection_set, over)

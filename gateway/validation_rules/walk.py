@@ -18,15 +18,15 @@ from graphql import (
     ValidationContext,
 )
 
-from gateway.errors import QueryLimitError
+from gateway.errors import QueryLimit, QueryLimitError
 
 #: Called for each field with its depth (root fields are 1); returns True to stop the walk.
 FieldVisitor = Callable[[FieldNode, int], bool]
 
 
-def limit_exceeded(message: str, field: FieldNode, limit: str) -> GraphQLError:
+def limit_exceeded(message: str, field: FieldNode, limit: QueryLimit) -> GraphQLError:
     """A ``QUERY_LIMIT_EXCEEDED`` error at ``field`` whose ``extensions.limit`` names the limit."""
-    return GraphQLError(message, field, extensions={"code": QueryLimitError.code, "limit": limit})
+    return GraphQLError(message, field, extensions={"code": QueryLimitError.code, "limit": limit.value})
 
 
 def walk_fields(context: ValidationContext, selection_set: SelectionSetNode, visit: FieldVisitor) -> bool:
