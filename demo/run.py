@@ -12,9 +12,13 @@ import asyncio
 import json
 import os
 import sqlite3
+from copy import deepcopy
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from demo.backends import (
     DATABASE_PREFIX,
@@ -32,6 +36,7 @@ from demo.housing_api import TOKEN_ENV, load_or_create_token, write_housing_data
 from demo.load import write_sqlite
 from gateway.settings import Settings
 from schema.catalog import Catalog, load_catalog
+from schema.configfile import load_yaml
 from schema.http_sources import RestSource
 from schema.sources import SqliteSource
 
@@ -41,9 +46,47 @@ SETTINGS_FILE = DEMO_DIR / "fedgate.yaml"
 DATA_DIR = DEMO_DIR / "data"
 
 __all__ = [
-    "HOUSING_DATA", "HOUSING_PORT", "Demo", "ensure_data", "ensure_housing_token", "examples", "prepare",
-    "prepare_async",
+    "HOUSING_DATA", "HOUSING_PORT", "Demo", "Ports", "ensure_data", "ensure_housing_token", "examples", "prepare",
+    "prepare_async", "write_settings",
 ]  # fmt: skip
+
+#: The settings keys holding paths (relative to the settings file), made absolute in the demo's written settings.
+_PATH_KEYS = (("catalog",), ("policy", "file"), ("policy", "secret_file"), ("graphiql", "assets_dir"),
+              ("dev_issuer", "state_file"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The demo's three ports: the gateway, the development issuer, the housing department's REST API."""
+
+    gateway: int = 8000
+    issuer: int = 8001
+    housing: int = HOUSING_PORT
+
+
+def write_settings(source: Path, data_dir: Path, ports: Ports, catalog: Path | None = None) -> Path:
+    """Write the settings the demo really runs with (``source`` on ``ports``, with ``catalog`` if given and
+    every path absolute) to ``data_dir/fedgate.<gateway port>.yaml``, so that ``fedgate token``, ``whocan``
+    and the rest can be pointed at exactly this demo (``--config`` or ``$FEDGATE_CONFIG``). Returns the file."""
+    document: dict[str, Any] = deepcopy(load_yaml(source).data)
+    for keys in _PATH_KEYS:
+        parent = document
+        for key in keys[:-1]:
+            parent = parent.get(key) or {}
+        if isinstance(parent.get(keys[-1]), str):
+            parent[keys[-1]] = str((source.parent / parent[keys[-1]]).resolve())
+    if catalog is not None:
+        document["catalog"] = str(catalog.resolve())
+    document["server"]["port"] = ports.gateway
+    document["dev_issuer"]["port"] = ports.issuer
+    issuer = f"http://{document['dev_issuer'].get('host', '127.0.0.1')}:{ports.issuer}"
+    for entry in document["auth"]["issuers"]:
+        entry["issuer"] = issuer
+    target = data_dir / f"fedgate.{ports.gateway}.yaml"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    header = f"# Written by `fedgate demo` from {source}: the settings of the demo on port {ports.gateway}.\n"
+    target.write_text(header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return target
 
 
 def ensure_data(catalog: Catalog, *, regenerate: bool = False, housing_data: Path = HOUSING_DATA) -> list[Path]:

@@ -26,6 +26,7 @@ from gateway.auth.bearer import Authenticator
 from gateway.endpoint import SECURITY_HEADERS, GraphQLEndpoint, dumps
 from gateway.execution.sources import SourceHealth, Sources
 from gateway.graphiql import LOCAL_ASSETS_PATH
+from gateway.graphiql_assets import missing_assets_advice
 from gateway.policy.store import policy_from_settings
 from gateway.principal import ANONYMOUS, Principal
 from gateway.service import Gateway
@@ -86,7 +87,10 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, sources: S
     ]
     assets = settings.graphiql.assets_path
     if assets is not None:
-        routes.append(Mount(LOCAL_ASSETS_PATH, StaticFiles(directory=assets, check_dir=True), name="graphiql-assets"))
+        advice = missing_assets_advice(assets)
+        if advice is not None:  # the page will say so too; the API itself works
+            log.warning("graphiql_assets_missing", detail=advice)
+        routes.append(Mount(LOCAL_ASSETS_PATH, StaticFiles(directory=assets, check_dir=False), name="graphiql-assets"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -73,7 +73,7 @@ class GraphQLEndpoint:
         started = time.perf_counter()
         media_type = _response_media_type(request.headers.get("accept", ""))
         if request.method == "GET" and self._wants_graphiql(request):
-            page = graphiql.render(self.settings.graphiql.assets_url)
+            page = graphiql.render(self.settings.graphiql.assets_base)
             headers = {**SECURITY_HEADERS, "content-security-policy": page.content_security_policy}
             return HTMLResponse(page.html, headers=headers)
         try:

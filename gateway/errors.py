@@ -10,6 +10,7 @@ The tree::
 
     FedgateError
     ├── ConfigError                 bad catalog / settings / policy at start-up
+    ├── StartupError                the environment stops start-up (a port is taken)
     ├── RequestError                the caller's request is malformed or over a limit
     │   ├── BadRequestError
     │   ├── RequestTooLargeError
@@ -73,7 +74,7 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path or '<root>'}: {self.reason}"
+        return f"{where}: {self.path}: {self.reason}" if self.path else f"{where}: {self.reason}"
 
 
 class ConfigError(FedgateError):
@@ -86,8 +87,17 @@ class ConfigError(FedgateError):
 
     def __init__(self, issues: Sequence[ConfigIssue]) -> None:
         self.issues = tuple(issues)
+        if len(self.issues) == 1:
+            super().__init__(f"invalid configuration: {self.issues[0]}")
+            return
         lines = "\n".join(f"  {issue}" for issue in self.issues)
-        super().__init__(f"invalid configuration ({len(self.issues)} problem(s)):\n{lines}")
+        super().__init__(f"invalid configuration ({len(self.issues)} problems):\n{lines}")
+
+
+class StartupError(FedgateError):
+    """fedgate cannot start although its configuration is valid: a port is taken, an address is not local."""
+
+    code = "STARTUP_FAILED"
 
 
 # --- the caller's request --------------------------------------------------------------------------

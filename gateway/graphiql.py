@@ -1,10 +1,12 @@
 """The GraphiQL page served to browsers at ``GET /graphql``.
 
-Assets (React, ReactDOM, GraphiQL's UMD build and stylesheet) load from ``graphiql.assets_url``, an
-npm-style tree (``<base>/graphiql@3.9.0/graphiql.min.js``): unpkg by default, or a mirror inside a
-closed network, or ``/graphiql-assets`` served by fedgate itself from ``graphiql.assets_dir``. Every
-asset carries a Subresource Integrity hash, so a tampered mirror cannot inject script, and the page's
-Content-Security-Policy allows only those assets and its own nonce'd inline script.
+Assets (React, ReactDOM, GraphiQL's UMD build and stylesheet) load from an npm-style tree
+(``<base>/graphiql@3.9.0/graphiql.min.js``): ``/graphiql-assets``, served by fedgate itself from
+``graphiql.assets_dir`` (the demo's default, and all a closed network needs), or a mirror named by
+``graphiql.assets_url``, or else unpkg. Every asset carries a Subresource Integrity hash, so a tampered
+mirror cannot inject script, and the page's Content-Security-Policy allows only those assets and its own
+nonce'd inline scripts. If the assets do not arrive (missing, blocked, altered, or a CDN a closed network
+cannot reach), the page says so and how to fix it instead of "Loading GraphiQL…" forever.
 
 Headers typed into GraphiQL (the bearer token) are never written to the browser's storage: the page
 gives GraphiQL a storage that drops them (queries and tabs are still remembered).
@@ -50,6 +52,9 @@ ASSETS: tuple[Asset, ...] = (
 )
 
 LOCAL_ASSETS_PATH = "/graphiql-assets"
+PUBLIC_ASSETS_URL = "https://unpkg.com"
+#: How long the page waits for its assets before saying they are not coming.
+ASSETS_PATIENCE_MS = 10_000
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -62,8 +67,44 @@ _PAGE = """<!doctype html>
 </head>
 <body>
 <div id="graphiql">Loading GraphiQL…</div>
+<script nonce="{nonce}">
+  // Say why, and how to fix it, when GraphiQL's assets do not arrive: a closed network cannot reach a
+  // public CDN, and a browser waiting for one shows nothing at all.
+  window.fedgateAssetsProblem = (what) => {{
+    if (document.getElementById("fedgate-assets-problem")) return;
+    const box = document.getElementById("graphiql");
+    box.replaceChildren();
+    const panel = document.createElement("div");
+    panel.id = "fedgate-assets-problem";
+    panel.setAttribute("role", "alert");
+    panel.style.cssText = "font: 16px/1.5 system-ui, sans-serif; max-width: 46em; margin: 3em auto; padding: 0 1em";
+    const lines = [
+      ["h1", "GraphiQL could not start"],
+      ["p", "Its files " + what + " from " + {assets_base} + "."],
+      ["p", "On a closed network, fetch them once where the npm registry can be reached: "
+            + "fedgate graphiql-assets ./graphiql-assets, then set graphiql.assets_dir: ./graphiql-assets "
+            + "in fedgate.yaml (fedgate serves them itself). Or point graphiql.assets_url at a mirror."],
+      ["p", "Each file is checked against its integrity hash, so an altered copy is refused too."],
+      ["p", "The GraphQL endpoint itself works: POST queries to this URL."],
+    ];
+    for (const [tag, text] of lines) {{
+      const element = document.createElement(tag);
+      element.textContent = text;
+      panel.append(element);
+    }}
+    box.append(panel);
+  }};
+  window.setTimeout(() => {{
+    if (typeof window.GraphiQL === "undefined") window.fedgateAssetsProblem("did not arrive within {patience} seconds");
+  }}, {patience_ms});
+</script>
 {scripts}
 <script nonce="{nonce}">
+  if (typeof window.React === "undefined" || typeof window.ReactDOM === "undefined"
+      || typeof window.GraphiQL === "undefined") {{
+    window.fedgateAssetsProblem("could not be loaded");
+    throw new Error("GraphiQL's assets did not load");
+  }}
   // GraphiQL keeps editors, tabs and history in localStorage; the Headers tab holds bearer tokens, which
   // must never be written to the browser. This storage drops the headers and strips them from whatever
   // else it saves (tabs, history, favourites).
@@ -156,6 +197,9 @@ def render(assets_url: str) -> Page:
         scripts="\n".join(tags["script"]),
         nonce=nonce,
         default_query=_js_string(DEFAULT_QUERY),
+        assets_base=_js_string(base),
+        patience=ASSETS_PATIENCE_MS // 1000,
+        patience_ms=ASSETS_PATIENCE_MS,
     )
     return Page(page, policy)
 

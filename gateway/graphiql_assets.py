@@ -30,6 +30,26 @@ def integrity(content: bytes) -> str:
     return "sha384-" + base64.b64encode(hashlib.sha384(content).digest()).decode()
 
 
+def missing_assets(directory: Path) -> list[str]:
+    """The assets ``directory`` lacks, or holds altered (the page would refuse them), by path."""
+    return [
+        asset.path
+        for asset in ASSETS
+        if not (directory / asset.path).is_file() or integrity((directory / asset.path).read_bytes()) != asset.integrity
+    ]
+
+
+def missing_assets_advice(directory: Path) -> str | None:
+    """One line saying which assets ``directory`` lacks and the command that fetches them, or None."""
+    missing = missing_assets(directory)
+    if not missing:
+        return None
+    return (
+        f"graphiql.assets_dir {directory} lacks {len(missing)} of GraphiQL's {len(ASSETS)} files "
+        f"(e.g. {missing[0]}): run `fedgate graphiql-assets {directory}` where the npm registry can be reached"
+    )
+
+
 def fetch_assets(directory: Path, registry: str = NPM_REGISTRY, *, timeout: float = 60.0) -> list[Path]:
     """Download every asset into ``directory``; files already present and intact are kept."""
     written = []

@@ -17,18 +17,20 @@ from collections.abc import Coroutine, Generator
 from pathlib import Path
 from typing import Any
 
+import structlog
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.supervisors import Multiprocess
 
 from gateway.app import GatewayApp, create_app
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.auth.dev_issuer import create_dev_issuer_app
-from gateway.errors import ConfigError, ConfigIssue
+from gateway.errors import ConfigError, ConfigIssue, StartupError
+from gateway.listening import listen
 from gateway.logs import configure_logging
-from gateway.settings import Settings, load_settings
+from gateway.settings import CONFIG_ENV, Settings, load_settings
 
-#: The settings file a worker process loads (set by :func:`serve_workers` for its children).
-CONFIG_ENV = "FEDGATE_CONFIG"
+log = structlog.get_logger("fedgate.serving")
 
 
 class _Server(uvicorn.Server):
@@ -80,16 +82,37 @@ def app_from_environment() -> GatewayApp:
 
 
 def serve_workers(config: Path, host: str, port: int, workers: int) -> None:
-    """Serve with ``workers`` processes on one socket until SIGINT or SIGTERM (uvicorn supervises them)."""
+    """Serve with ``workers`` processes on one socket until SIGINT or SIGTERM (uvicorn supervises them).
+
+    The socket is bound here, before any worker starts: a busy port is one :class:`StartupError`.
+    """
+    sock = listen(host, port, what="the gateway")
+    log.info("listening", service="gateway", url=f"http://{host}:{port}", workers=workers)
     os.environ[CONFIG_ENV] = str(config.resolve())
-    uvicorn.run("gateway.serving:app_from_environment", factory=True, host=host, port=port, workers=workers, **_UVICORN)
+    settings = uvicorn.Config(
+        "gateway.serving:app_from_environment", factory=True, host=host, port=port, workers=workers, **_UVICORN
+    )
+    Multiprocess(settings, sockets=[sock]).run()
 
 
 async def serve(settings: Settings, host: str, port: int, dev_issuer: DevIssuerSettings | None = None) -> None:
-    """Serve until SIGINT or SIGTERM; with ``dev_issuer``, serve the development issuer too."""
+    """Serve until SIGINT or SIGTERM; with ``dev_issuer``, serve the development issuer too.
+
+    Every socket is bound before anything is served, so a busy port stops start-up with a
+    :class:`StartupError` naming it (and who holds it).
+    """
+    sockets = [listen(host, port, what="the gateway")]
+    if dev_issuer is not None:
+        try:
+            sockets.append(listen(dev_issuer.host, dev_issuer.port, what="the development issuer"))
+        except StartupError:
+            sockets[0].close()
+            raise
     servers = [_server(create_app(settings), host, port)]
+    log.info("listening", service="gateway", url=f"http://{host}:{port}")
     if dev_issuer is not None:
         servers.append(_server(create_dev_issuer_app(dev_issuer), dev_issuer.host, dev_issuer.port))
+        log.info("listening", service="dev_issuer", url=dev_issuer.issuer)
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -98,7 +121,7 @@ async def serve(settings: Settings, host: str, port: int, dev_issuer: DevIssuerS
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop)
-    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, sockets, strict=True)]
     try:
         # If one server stops (a signal, or it could not bind its port), stop the others too.
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -16,16 +16,21 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from gateway.auth.config import AuthSettings
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.errors import ConfigError, ConfigIssue
+from gateway.graphiql import LOCAL_ASSETS_PATH, PUBLIC_ASSETS_URL
 from gateway.policy.secrets import PolicySecrets
 from schema.configfile import load_yaml, validate
 from schema.models import FileRelative, StrictModel
+
+#: The environment variable naming the settings file: read by every CLI command (after ``--config``) and by
+#: the worker processes ``fedgate serve --workers N`` starts.
+CONFIG_ENV = "FEDGATE_CONFIG"
 
 
 class ServerSettings(StrictModel):
     """Where the HTTP server listens and how much it accepts."""
 
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(1_000_000, ge=1024, le=100_000_000, description="Largest request body accepted.")
     workers: int = Field(
         1,
@@ -71,17 +76,28 @@ class GraphiQLSettings(FileRelative):
     """The GraphiQL page served to browsers at ``GET /graphql``."""
 
     enabled: bool = True
-    assets_url: str = Field(
-        "https://unpkg.com",
-        pattern=r"^(https?://[^\s\"'<>]+|/[^\s\"'<>]*)$",
-        description="Base URL of the npm-style asset tree (react@.../umd, graphiql@...). A closed network "
-        "points this at its own mirror, or at /graphiql-assets with assets_dir set.",
+    assets_dir: str | None = Field(
+        None,
+        description="A folder holding GraphiQL's assets (`fedgate graphiql-assets DIR` fills it), served at "
+        "/graphiql-assets and used by the page: all a closed network needs.",
     )
-    assets_dir: str | None = Field(None, description="Serve GraphiQL's assets from this folder at /graphiql-assets.")
+    assets_url: str | None = Field(
+        None,
+        pattern=r"^(https?://[^\s\"'<>]+|/[^\s\"'<>]*)$",
+        description="Base URL of an npm-style asset tree (react@.../umd, graphiql@...) to load the assets from "
+        "instead: a mirror. Default: /graphiql-assets with assets_dir, else https://unpkg.com.",
+    )
 
     @property
     def assets_path(self) -> Path | None:
         return None if self.assets_dir is None else self.resolve_path(self.assets_dir)
+
+    @property
+    def assets_base(self) -> str:
+        """Where the page loads its assets from."""
+        if self.assets_url is not None:
+            return self.assets_url
+        return LOCAL_ASSETS_PATH if self.assets_dir is not None else PUBLIC_ASSETS_URL
 
 
 class ExecutionSettings(StrictModel):

@@ -18,6 +18,7 @@ from adapters.mysql import MySQLAdapter
 from adapters.registry import create_adapter
 from gateway.errors import BadRequestError, SourceUnavailableError
 from schema.catalog import Department
+from schema.configfile import ConfigDocument, validate
 from schema.sources import MySQLSource, PostgresSource, SqliteSource
 
 
@@ -57,7 +58,7 @@ async def catalog_skeleton(url: str, department_name: str, password_env: str | N
     }
     tables: list[TableDescription] = []
     for attempt in range(2):
-        source = model[source_data["kind"]].model_validate(source_data)
+        source = validate(model[source_data["kind"]], ConfigDocument("the database URL", source_data))
         department = Department.model_construct(name=department_name, title=department_name, source=source, tables=[])
         adapter = create_adapter(department)
         try:

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from graphql import get_introspection_query
 
 from gateway.endpoint import dumps
 from gateway.execution.sources import Sources
@@ -226,3 +227,43 @@ async def test_clients_without_a_housing_grant_see_no_housing(
     assert await _fields(gateway, "HousingTenancy", principal) is None
     refused = await run(gateway, "{ housing { properties { uprn } } }", None, principal)
     assert refused.errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+CLIENTS = ["gp-surgery-app", "social-worker-app", "dwp-investigator", "researcher", "mash-case-app", "security-admin"]
+
+
+@pytest.mark.parametrize("client_id", CLIENTS)
+async def test_the_standard_introspection_query_works_for_every_client_under_the_default_limits(
+    demo: tuple[Gateway, Settings, Path], client_id: str
+) -> None:
+    """GraphiQL's Docs panel and autocompletion send the standard query, which nests ``ofType`` deeper than
+    graphql.max_depth: introspection is bounded on its own, so the caller's schema slice always loads."""
+    gateway, settings, _ = demo
+    assert settings.graphql.max_depth == 10
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+    response = await run(gateway, query, None, client(settings, client_id))
+    assert response.errors == []
+    assert response.data is not None
+    types = {entry["name"]: entry for entry in response.data["__schema"]["types"]}
+    assert response.data["__schema"]["queryType"]["name"] in types
+    slice_ = await _fields(gateway, "Query", client(settings, client_id))
+    assert slice_ is not None
+    assert {field["name"] for field in types["Query"]["fields"]} == slice_
+
+
+async def test_introspection_that_recurses_through_fields_is_refused(demo: tuple[Gateway, Settings, Path]) -> None:
+    gateway, settings, _ = demo
+    cyclic = "{ __schema { types { fields { type { fields { type { fields { type { fields { name } } } } } } } } } }"
+    response = await run(gateway, cyclic, None, client(settings, "mash-case-app"))
+    assert response.data is None
+    assert response.errors[0]["message"] == "Maximum introspection depth exceeded"
+    deep_data = "{ socialCare { clients { tenancies { property { tenancies { property { tenancies { property " \
+        "{ tenancies { property { tenancies { uprn } } } } } } } } } } } }"  # fmt: skip
+    refused = await run(gateway, deep_data, None, client(settings, "mash-case-app"))
+    assert refused.errors[0]["extensions"] == {"code": "QUERY_LIMIT_EXCEEDED", "limit": "depth"}

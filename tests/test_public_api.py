@@ -36,6 +36,7 @@ def test_error_codes_are_stable() -> None:
         "SOURCE_RESPONSE_TOO_LARGE",
         "SOURCE_TIMEOUT",
         "SOURCE_UNAVAILABLE",
+        "STARTUP_FAILED",
         "UNAUTHENTICATED",
     ]
 

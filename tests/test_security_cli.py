@@ -52,19 +52,50 @@ def test_scopes_explain(config: Path) -> None:
     table = runner.invoke(app, ["scopes", "explain", "clinic.reception", "--config", str(config)])
     assert "given_name" in table.output
     missing = runner.invoke(app, ["scopes", "explain", "no.such", "--config", str(config)])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2
+
+
+def _readers(answer: object) -> dict[str, list[tuple[str, str, str, list[str]]]]:
+    assert isinstance(answer, dict)
+    return {
+        entry["column"]: [(r["scope"], r["rows"], r["shown_as"], r["via"]) for r in entry["readers"]]
+        for entry in answer["columns"]
+    }
 
 
 def test_whocan(config: Path) -> None:
-    assert _json(["whocan", "clinic.people.nhs_number", "--config", str(config)]) == {
-        "column": "clinic.people.nhs_number",
-        "scopes": ["clinic.full"],
+    full = _json(["whocan", "clinic.people.nhs_number", "--config", str(config)])
+    assert _readers(full) == {"clinic.people.nhs_number": [("clinic.full", "all rows", "stored value", [])]}
+    given = _readers(_json(["whocan", "clinic.people.given_name", "-c", str(config)]))["clinic.people.given_name"]
+    assert [scope for scope, *_ in given] == ["clinic.full", "clinic.reception"]
+    for unknown in ("clinic.people.shoe_size", "shoe_size", "clinic.people"):
+        result = runner.invoke(app, ["whocan", unknown, "--config", str(config)])
+        assert result.exit_code == 2
+        assert unknown in result.output
+
+
+DEMO = Path(__file__).parent.parent / "demo" / "fedgate.yaml"
+
+
+def test_whocan_a_bare_identifier_answers_for_every_table_and_says_how(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`whocan nhs_number` on the demo: every table holding one, with row filters, masks and `via`."""
+    monkeypatch.setenv("FEDGATE_DEMO_HOUSING_TOKEN", "unused")
+    readers = _readers(_json(["whocan", "nhs_number", "--config", str(DEMO)]))
+    assert set(readers) >= {
+        "health.patients.nhs_number",
+        "social_care.clients.nhs_number",
+        "person_index.person_links.nhs_number",
     }
-    assert _json(["whocan", "clinic.people.given_name", "--config", str(config)]) == {
-        "column": "clinic.people.given_name",
-        "scopes": ["clinic.full", "clinic.reception"],
-    }
-    assert runner.invoke(app, ["whocan", "clinic.people.shoe_size", "--config", str(config)]).exit_code == 1
+    assert ("dwp.investigation", "where NOT nino IS NULL", "pseudonym", []) in readers[
+        "person_index.person_links.nhs_number"
+    ]
+    assert ("safeguarding.mash", "all rows", "stored value", []) in readers["person_index.person_links.nhs_number"]
+    patients = readers["health.patients.nhs_number"]
+    assert ("health.gp.read", "where gp_practice_code = :principal.org_code", "stored value", []) in patients
+    assert ("social_care.casework", "all rows", "stored value", ["social_care.clients.patient"]) in patients
+    table = runner.invoke(app, ["whocan", "nhs_number", "--config", str(DEMO)], env={"COLUMNS": "250"})
+    assert table.exit_code == 0
+    assert "FEDGATE_BINARY_TEXT" not in table.output and "pseudonym" in table.output
 
 
 def test_check_reports_findings_and_gates_on_errors(config: Path) -> None:

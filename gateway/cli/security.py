@@ -14,7 +14,7 @@ from gateway.auth.config import ClaimMapping
 from gateway.auth.tokens import principal_from_claims
 from gateway.cli.common import ConfigOption, JsonOption, app, console, fail, load_all_or_exit
 from gateway.errors import FedgateError
-from gateway.policy.store import Policy
+from gateway.policy.store import CompiledGrant, Policy
 from gateway.principal import Principal
 from gateway.settings import Settings
 
@@ -22,7 +22,7 @@ scopes_app = typer.Typer(no_args_is_help=True, help="What the policy's scopes gr
 app.add_typer(scopes_app, name="scopes")
 
 
-def _policy(config: Path) -> Policy:
+def _policy(config: Path | None) -> Policy:
     _, _, policy = load_all_or_exit(config)
     if policy is None:
         raise fail("the settings name no policy file (policy.file)")
@@ -34,7 +34,7 @@ def _print_json(value: Any) -> None:
 
 
 @scopes_app.command("list")
-def list_scopes(config: ConfigOption = Path("fedgate.yaml"), as_json: JsonOption = False) -> None:
+def list_scopes(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Every scope with its description and the tables it grants."""
     policy = _policy(config)
     rows: list[dict[str, Any]] = [
@@ -55,14 +55,14 @@ def list_scopes(config: ConfigOption = Path("fedgate.yaml"), as_json: JsonOption
 @scopes_app.command("explain")
 def explain_scope(
     scope: Annotated[str, typer.Argument(help="The scope to explain.")],
-    config: ConfigOption = Path("fedgate.yaml"),
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Exactly what one scope grants: departments, tables and columns."""
     policy = _policy(config)
     definition = policy.scopes.get(scope)
     if definition is None:
-        raise fail(f"there is no scope '{scope}'", 1)
+        raise fail(f"there is no scope '{scope}'")
     grants: list[dict[str, Any]] = []
     for grant in definition.grants:
         department, table_name = grant.table.split(".", 1)
@@ -90,34 +90,73 @@ def explain_scope(
 
 @app.command()
 def whocan(
-    column: Annotated[str, typer.Argument(help="department.table.column")],
-    config: ConfigOption = Path("fedgate.yaml"),
+    column: Annotated[
+        str,
+        typer.Argument(
+            help="department.table.column, or a bare column or identifier name (nhs_number) to ask about every "
+            "table holding it"
+        ),
+    ],
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Which scopes can read a column."""
+    """Which scopes can read a column, and how: the rows their grants admit, the mask, the relationships."""
     policy = _policy(config)
-    parts = column.split(".")
-    if len(parts) != 3:
-        raise fail("name the column as department.table.column", 1)
-    department, table, name = parts
-    try:
-        _, catalog_table = policy.catalog.table(f"{department}.{table}")
-        catalog_table.column(name)
-    except KeyError:
-        raise fail(f"{column} is not in the catalog", 1) from None
-    scopes = policy.scopes_granting(department, table, name)
+    columns = _columns_named(policy, column)
+    answer: list[dict[str, Any]] = [
+        {
+            "column": f"{department}.{table}.{name}",
+            "identifier": identifier,
+            "readers": [_reader(policy, grant, name) for grant in policy.grants_reading(department, table, name)],
+        }
+        for department, table, name, identifier in columns
+    ]
     if as_json:
-        _print_json({"column": column, "scopes": scopes})
+        _print_json({"query": column, "columns": answer})
         return
-    if not scopes:
-        console.print(f"no scope can read {column}")
-        return
-    table_view = RichTable(title=f"Who can read {column}")
-    table_view.add_column("scope")
-    table_view.add_column("description", overflow="fold")
-    for scope in scopes:
-        table_view.add_row(scope, policy.scopes[scope].description)
-    console.print(table_view)
+    view = RichTable(title=f"Who can read {column}")
+    for heading in ("column", "scope", "rows", "shown as", "reached"):
+        view.add_column(heading, overflow="fold")
+    for entry in answer:
+        if not entry["readers"]:
+            view.add_row(entry["column"], "(no scope)", "", "", "")
+        for reader in entry["readers"]:
+            reached = "at the root" if not reader["via"] else "only via " + ", ".join(reader["via"])
+            view.add_row(entry["column"], reader["scope"], reader["rows"], reader["shown_as"], reached)
+    console.print(view)
+
+
+def _columns_named(policy: Policy, name: str) -> list[tuple[str, str, str, str | None]]:
+    """(department, table, column, identifier kind) for a full name, or for every column with this name or
+    holding this identifier kind; exit 2 if there is none."""
+    parts = name.split(".")
+    if len(parts) not in (1, 3):
+        raise fail(f"'{name}': name the column as department.table.column, or give a bare column name")
+    found = [
+        (department.name, table.name, column.name, column.identifier)
+        for department in policy.catalog.departments
+        for table in department.tables
+        for column in table.columns
+        if (
+            parts == [department.name, table.name, column.name]
+            if len(parts) == 3
+            else name in (column.name, column.identifier)
+        )
+    ]
+    if not found:
+        raise fail(f"{name} is not a column or identifier of the catalog")
+    return found
+
+
+def _reader(policy: Policy, grant: CompiledGrant, column: str) -> dict[str, Any]:
+    mask = grant.masks.get(column)
+    return {
+        "scope": grant.scope,
+        "description": policy.scopes[grant.scope].description,
+        "rows": "all rows" if grant.row_filter is None else f"where {grant.row_filter.text}",
+        "shown_as": "stored value" if mask is None else mask.describe(),
+        "via": sorted(grant.via),
+    }
 
 
 @app.command("explain")
@@ -127,7 +166,7 @@ def explain_query(
     scope: Annotated[list[str] | None, typer.Option(help="A scope of the principal (repeatable).")] = None,
     claim: Annotated[list[str] | None, typer.Option(help="A claim of the principal, name=value (repeatable).")] = None,
     variables: Annotated[str | None, typer.Option(help="Variables as JSON.")] = None,
-    config: ConfigOption = Path("fedgate.yaml"),
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """What a client would see for a query: the SQL each department would run, without running it."""
@@ -143,9 +182,9 @@ def explain_query(
             GraphQLRequest(query, None, orjson.loads(variables) if variables else None), principal
         )
     except FedgateError as error:
-        raise fail(error.message, 1) from None
+        raise fail(error.message) from None
     if not isinstance(prepared, PreparedRequest):
-        raise fail("; ".join(error["message"] for error in prepared.errors), 1)
+        raise fail("; ".join(error["message"] for error in prepared.errors))
     statements = explain(prepared.plan)
     if as_json:
         _print_json(
@@ -171,7 +210,7 @@ def _principal(settings: Settings, client: str | None, scopes: list[str], claims
     if client is not None:
         definition = settings.dev_issuer.client(client) if settings.dev_issuer is not None else None
         if definition is None:
-            raise fail(f"'{client}' is not a client of the development issuer; use --scope and --claim", 1)
+            raise fail(f"'{client}' is not a client of the development issuer; use --scope and --claim")
         raw = {"sub": client, "client_id": client, "scope": " ".join(definition.scopes), **definition.claims}
     for item in claims:
         name, _, value = item.partition("=")

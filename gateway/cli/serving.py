@@ -11,10 +11,20 @@ import typer
 from rich.panel import Panel
 
 from gateway.auth.dev_issuer import DevIssuerState, refuse_outside_demo
-from gateway.cli.common import ConfigOption, app, console, fail, load_settings_or_exit
-from gateway.errors import ConfigError
+from gateway.cli.common import (
+    ConfigOption,
+    app,
+    console,
+    errors,
+    fail,
+    load_settings_or_exit,
+    port_option,
+    settings_path,
+)
+from gateway.errors import FedgateError
+from gateway.listening import ensure_free
 from gateway.logs import configure_logging
-from gateway.settings import Settings
+from gateway.settings import CONFIG_ENV, Settings
 
 if TYPE_CHECKING:
     from demo.run import Demo
@@ -38,29 +48,34 @@ def _run(
             serve_workers(config, host, port, workers)
         else:
             run_event_loop(serve(settings, host, port, dev_issuer))
-    except ConfigError as error:
+    except FedgateError as error:  # bad settings, or a port that is taken
         raise fail(str(error)) from None
 
 
 @app.command()
 def serve(
-    config: ConfigOption = Path("fedgate.yaml"),
+    config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Override server.host.")] = None,
-    port: Annotated[int | None, typer.Option(help="Override server.port.")] = None,
+    port: Annotated[int | None, port_option("Override server.port.")] = None,
     workers: Annotated[int | None, typer.Option(min=1, max=256, help="Override server.workers.")] = None,
 ) -> None:
     """Serve the gateway described by a settings file."""
-    _run(load_settings_or_exit(config), host, port, demo=False, config=config, workers=workers)
+    path = settings_path(config)
+    _run(load_settings_or_exit(path), host, port, demo=False, config=path, workers=workers)
 
 
 @app.command(
     help="Build the demo departments if needed and serve them, with the dev issuer and example queries.\n\n"
-    "The gateway (:8000) and the development OAuth server (:8001) run in this process; the housing "
-    "department's REST API (:8002) runs in its own, started and stopped with the demo. "
+    "The gateway (--port, default 8000) and the development OAuth server (--issuer-port, default 8001) run "
+    "in this process; the housing department's REST API (--housing-port, default 8002) runs in its own, "
+    "started and stopped with the demo. The settings it runs with are written to "
+    "demo/data/fedgate.<port>.yaml for `fedgate token --config ...` and the other commands. "
     "--backends postgres,mariadb moves health to PostgreSQL and DWP to MariaDB on this machine's servers."
 )
 def demo(
-    port: Annotated[int | None, typer.Option(help="Port to serve the gateway on (default 8000).")] = None,
+    port: Annotated[int, port_option("Port to serve the gateway on.")] = 8000,
+    issuer_port: Annotated[int, port_option("Port for the development OAuth server.")] = 8001,
+    housing_port: Annotated[int, port_option("Port for the housing department's REST API.")] = 8002,
     regenerate: Annotated[bool, typer.Option(help="Rebuild the demo departments' data.")] = False,
     backends: Annotated[
         str,
@@ -71,59 +86,82 @@ def demo(
             "SQLite, housing stays REST. Default: everything embedded (SQLite + REST)."
         ),
     ] = "",
-    housing_port: Annotated[int, typer.Option(help="Port for the housing department's REST API.")] = 8002,
 ) -> None:
     """``fedgate demo``: see the help above."""
     from demo.backends import BackendError
     from demo.housing_api import TOKEN_ENV
-    from demo.run import SETTINGS_FILE, examples, prepare
+    from demo.run import DATA_DIR, SETTINGS_FILE, Ports, examples, prepare, write_settings
     from demo.services import ServiceError, start_housing_api
+    from gateway.graphiql_assets import fetch_assets, missing_assets
 
+    ports = Ports(port, issuer_port, housing_port)
+    if len({port, issuer_port, housing_port}) < 3:
+        raise fail(
+            f"the demo needs three different ports; got gateway {port}, issuer {issuer_port}, housing {housing_port}"
+        )
     try:
+        for what, number in (
+            ("the gateway", port),
+            ("the development issuer", issuer_port),
+            ("the housing API", housing_port),
+        ):
+            ensure_free("127.0.0.1", number, what=what)
         plan = prepare(
             load_settings_or_exit(SETTINGS_FILE), regenerate=regenerate, backends=backends, housing_port=housing_port
         )
-    except (BackendError, ConfigError) as error:
+        settings_file = write_settings(SETTINGS_FILE, DATA_DIR, ports, plan.settings.catalog_path)
+    except (BackendError, FedgateError) as error:
         raise fail(str(error)) from None
-    settings, catalog = plan.settings, plan.catalog
+    settings = load_settings_or_exit(settings_file)
     if plan.written:
         console.print(f"Generated {len(plan.written)} demo department files in {plan.written[0].parent}")
+    assets = settings.graphiql.assets_path
+    if assets is not None and missing_assets(assets):
+        try:
+            fetch_assets(assets)
+            console.print(f"Fetched GraphiQL's assets into {assets} (once; served by the gateway from now on)")
+        except Exception as error:
+            errors.print(
+                f"[yellow]warning:[/] cannot fetch GraphiQL's assets ({error}); the page will say how to fix it"
+            )
     assert settings.dev_issuer is not None
     DevIssuerState.load_or_create(settings.dev_issuer)
     try:
         housing = start_housing_api(
-            host="127.0.0.1", port=plan.housing_port, data=plan.housing_data, token=os.environ[TOKEN_ENV]
+            host="127.0.0.1", port=housing_port, data=plan.housing_data, token=os.environ[TOKEN_ENV]
         )
     except ServiceError as error:
         raise fail(str(error)) from None
     try:
-        _print_demo(plan, housing.pid, settings.server.port if port is None else port)
-        for example in examples(catalog, plan.housing_data):
+        _print_demo(plan, settings, settings_file, housing.pid)
+        for example in examples(plan.catalog, plan.housing_data):
             console.print(f"\n[bold]{example.title}[/] (client: {example.client})")
             console.print(example.query, highlight=False, markup=False, soft_wrap=True)
         console.print()
-        _run(settings, None, settings.server.port if port is None else port, demo=True, config=SETTINGS_FILE)
+        _run(settings, None, None, demo=True, config=settings_file)
     finally:
         housing.stop()
 
 
-def _print_demo(plan: Demo, housing_pid: int, port: int) -> None:
+def _print_demo(plan: Demo, settings: Settings, settings_file: Path, housing_pid: int) -> None:
     from demo.run import DATA_DIR
 
-    settings = plan.settings
     assert settings.dev_issuer is not None
-    url = f"http://{settings.server.host}:{port}/graphql"
+    url = f"http://{settings.server.host}:{settings.server.port}/graphql"
     clients = "\n".join(f"  {client.id:<18} {client.name}" for client in settings.dev_issuer.clients)
     servers = "".join(
         f"\n          {p.department}: {p.server.title} on {p.server.host}:{p.server.port}, database {p.database}"
         for p in plan.placements
     )
+    shown = _relative(settings_file)
     console.print(
         Panel.fit(
             f"GraphiQL: [bold]{url}[/]  (open it in a browser)\n"
-            f"Token:    [bold]fedgate token --client mash-case-app[/]  then, in GraphiQL's Headers tab:\n"
-            '          {"Authorization": "Bearer <token>"}\n'
-            f"Services: gateway :{port} and dev OAuth server :{settings.dev_issuer.port} (this process)\n"
+            f"Token:    [bold]fedgate token --config {shown} --client mash-case-app[/]\n"
+            '          then, in GraphiQL\'s Headers tab: {"Authorization": "Bearer <token>"}\n'
+            f"Settings: [bold]export {CONFIG_ENV}={shown}[/] points every fedgate command at this demo\n"
+            f"Services: gateway :{settings.server.port} and dev OAuth server :{settings.dev_issuer.port} "
+            "(this process)\n"
             f"          housing REST API :{plan.housing_port} (pid {housing_pid}; "
             f"[bold]kill {housing_pid}[/] stops that department alone)\n"
             f"Data:     SQLite files in {DATA_DIR}{servers}\n"
@@ -132,25 +170,49 @@ def _print_demo(plan: Demo, housing_pid: int, port: int) -> None:
     )
 
 
+def _relative(path: Path) -> Path:
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 @app.command()
 def token(
     client: Annotated[str, typer.Option("--client", help="A client id from dev_issuer.clients.")],
     scope: Annotated[str | None, typer.Option(help="Ask for these scopes only (space-separated).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings (default: the demo's).")] = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Print an access token for a client of the development issuer (the client-credentials grant)."""
-    from demo.run import SETTINGS_FILE
+    """Print an access token for a client of the development issuer (the client-credentials grant).
 
-    settings = load_settings_or_exit(config or SETTINGS_FILE)
+    Point it at the demo it is for: ``--config demo/data/fedgate.8000.yaml`` (``fedgate demo`` prints it).
+    """
+    settings = load_settings_or_exit(config)
     issuer = settings.dev_issuer
-    if issuer is None or issuer.client(client) is None:
-        raise fail(f"'{client}' is not a client of the development issuer")
+    if issuer is None:
+        raise fail(f"{settings_path(config)} has no dev_issuer section: tokens come from your identity provider")
+    if issuer.client(client) is None:
+        known = ", ".join(c.id for c in issuer.clients)
+        raise fail(f"'{client}' is not a client of the development issuer (its clients: {known})")
     state = DevIssuerState.load_or_create(issuer)
     data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
     try:
         response = httpx.post(f"{issuer.issuer}/oauth/token", data=data, auth=(client, state.client_secrets[client]))
     except httpx.TransportError:
         raise fail(f"the development issuer at {issuer.issuer} is not answering: start it with `make demo`") from None
+    if response.status_code == 401:
+        raise fail(
+            f"the server at {issuer.issuer} does not know client '{client}' with this demo's secret: it is not the "
+            f"issuer for these clients (another demo or program on port {issuer.port}?); stop it, or point --config "
+            "at the settings of the demo that runs there"
+        )
     if response.status_code != 200:
-        raise fail(f"the development issuer refused: {response.json().get('error_description', response.status_code)}")
+        raise fail(f"the development issuer refused: {_description(response)}")
     console.print(response.json()["access_token"], highlight=False, soft_wrap=True)
+
+
+def _description(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error_description") or response.status_code)
+    except ValueError:
+        return f"HTTP {response.status_code}"

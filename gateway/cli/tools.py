@@ -12,18 +12,23 @@ import yaml
 
 from gateway.cli.common import ConfigOption, JsonOption, app, console, errors, fail, load_all_or_exit
 from gateway.errors import FedgateError
-from gateway.policy.lint import lint, print_findings
+from gateway.graphiql_assets import missing_assets_advice
+from gateway.policy.lint import Finding, lint, print_findings
 
 
 @app.command()
 def check(
-    config: ConfigOption = Path("fedgate.yaml"),
+    config: ConfigOption = None,
     strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Validate settings, catalog and policy, and lint the scopes; non-zero exit on errors."""
     settings, catalog, policy = load_all_or_exit(config)
     findings = lint(policy, catalog, explain_scope=settings.policy.explain_scope) if policy else []
+    assets = settings.graphiql.assets_path
+    advice = missing_assets_advice(assets) if assets is not None and settings.graphiql.enabled else None
+    if advice is not None:
+        findings.append(Finding("warning", "", advice, "graphiql"))
     print_findings(findings, console, as_json=as_json)
     tables = sum(len(department.tables) for department in catalog.departments)
     scopes = len(policy.scopes) if policy else 0
@@ -49,7 +54,7 @@ def introspect(
     try:
         skeleton = asyncio.run(catalog_skeleton(url, department, password_env))
     except FedgateError as error:
-        raise fail(error.message, 1) from None
+        raise fail(error.message) from None
     text = yaml.safe_dump(skeleton, sort_keys=False, allow_unicode=True, width=110)
     if output is None:
         console.print(text, highlight=False, markup=False)
@@ -69,5 +74,5 @@ def graphiql_assets(
     try:
         written = fetch_assets(directory, registry)
     except (AssetIntegrityError, httpx.HTTPError) as error:
-        raise fail(f"cannot fetch GraphiQL's assets: {error}", 1) from None
+        raise fail(f"cannot fetch GraphiQL's assets: {error}") from None
     console.print(f"{len(written)} asset(s) written to {directory}; set graphiql.assets_dir to serve them")

@@ -54,6 +54,21 @@ class PolicyExpression:
     columns: frozenset[str]
     attributes: frozenset[str]
 
+    @property
+    def text(self) -> str:
+        """The expression as its author would write it: ``:principal.x`` placeholders, and text comparisons
+        without the :class:`BinaryText` wrapper every engine renders its own way (they are exact: by code
+        point, case and trailing spaces significant, as ``docs/policy.md`` says)."""
+        readable = self.tree.copy()
+        for wrapped in list(readable.find_all(BinaryText)):
+            wrapped.replace(wrapped.this)
+        for identifier in readable.find_all(exp.Identifier):
+            identifier.set("quoted", False)  # catalog names are plain SQL names (SqlName)
+        for node in list(readable.find_all(exp.Placeholder)):
+            if node.name.startswith(PRINCIPAL_PREFIX):
+                node.replace(exp.Placeholder(this=f"principal.{node.name.removeprefix(PRINCIPAL_PREFIX)}"))
+        return readable.sql()
+
     def bind(self, alias: str, attribute: Callable[[str, exp.Placeholder], exp.Expr]) -> exp.Expr:
         """The tree with columns qualified by ``alias`` and each ``:principal.x`` replaced by ``attribute(x, node)``."""
         tree = self.tree.copy()

@@ -78,7 +78,7 @@ class Mask:
 
     def describe(self) -> str:
         if self.kind == "sql" and self.expression is not None:
-            return f"sql({self.expression.tree.sql()})"
+            return f"sql({self.expression.text})"
         argument = self.number if self.number is not None else self.text
         return self.kind if argument is None else f"{self.kind}({argument})"
 

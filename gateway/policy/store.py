@@ -47,7 +47,7 @@ class CompiledGrant:
     def describe(self) -> str:
         parts = [f"{self.scope} on {self.department}.{self.table.name}"]
         if self.row_filter is not None:
-            parts.append(f"rows where {self.row_filter.tree.sql()}")
+            parts.append(f"rows where {self.row_filter.text}")
         if self.masks:
             parts.append("masks " + ", ".join(f"{name}={mask.describe()}" for name, mask in sorted(self.masks.items())))
         if self.via:
@@ -240,17 +240,20 @@ class Policy:
             )
         return access
 
+    def grants_reading(self, department: str, table: str, column: str | None = None) -> list[CompiledGrant]:
+        """The grants that let a holder read ``department.table`` (and ``column``, if given), by scope."""
+        found = [
+            grant
+            for grants in self.compiled.values()
+            for grant in grants
+            if (grant.department, grant.table.name) == (department, table)
+            and (column is None or column in grant.columns)
+        ]
+        return sorted(found, key=lambda grant: grant.scope)
+
     def scopes_granting(self, department: str, table: str, column: str | None = None) -> list[str]:
         """Scopes whose grants let a holder read ``department.table`` (and ``column``, if given)."""
-        return sorted(
-            {
-                grant.scope
-                for grants in self.compiled.values()
-                for grant in grants
-                if (grant.department, grant.table.name) == (department, table)
-                and (column is None or column in grant.columns)
-            }
-        )
+        return sorted({grant.scope for grant in self.grants_reading(department, table, column)})
 
 
 def policy_from_settings(settings: Settings, catalog: Catalog, *, read_secret: bool = True) -> Policy | None:

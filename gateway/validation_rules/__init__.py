@@ -6,7 +6,7 @@ whose ``extensions.limit`` names the limit, before anything is planned or execut
 
 from __future__ import annotations
 
-from graphql import ASTValidationRule
+from graphql import ASTValidationRule, MaxIntrospectionDepthRule
 
 from gateway.validation_rules.aliases import max_aliases_rule
 from gateway.validation_rules.depth import max_depth_rule
@@ -14,4 +14,11 @@ from gateway.validation_rules.root_fields import max_root_fields_rule
 
 
 def limit_rules(*, max_depth: int, max_aliases: int, max_root_fields: int) -> tuple[type[ASTValidationRule], ...]:
-    return (max_depth_rule(max_depth), max_aliases_rule(max_aliases), max_root_fields_rule(max_root_fields))
+    """fedgate's limits, and graphql-core's bound on introspection (the fields inside ``__schema`` are not
+    counted by the depth limit)."""
+    return (
+        max_depth_rule(max_depth),
+        max_aliases_rule(max_aliases),
+        max_root_fields_rule(max_root_fields),
+        MaxIntrospectionDepthRule,
+    )

@@ -1,4 +1,11 @@
-"""Rule: fields may not nest deeper than ``graphql.max_depth`` (fragments expanded)."""
+"""Rule: fields may not nest deeper than ``graphql.max_depth`` (fragments expanded).
+
+The depth of data is counted, not of introspection: the fields inside ``__schema`` and ``__type`` read
+the caller's own schema slice, and GraphiQL's standard introspection query nests ``ofType`` deeper than
+any sensible data limit. Introspection is bounded by graphql-core's ``MaxIntrospectionDepthRule`` instead
+(``fields``, ``interfaces``, ``possibleTypes`` and ``inputFields`` nested at most three deep), as Apollo
+Router and Hasura let the standard query through while refusing the cyclic ones.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +30,6 @@ def max_depth_rule(limit: int) -> type[ValidationRule]:
                 )
                 return True
 
-            walk_fields(self.context, node.selection_set, too_deep)
+            walk_fields(self.context, node.selection_set, too_deep, introspection=False)
 
     return MaxDepthRule
