@@ -117,6 +117,7 @@ class ColumnDescription:
     native_type: str
     type: ColumnType | None
     nullable: bool
+    comment: str = ""
 
 
 @dataclass(frozen=True, slots=True)

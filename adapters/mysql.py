@@ -206,12 +206,12 @@ class MySQLAdapter(SqlAdapter):
         database = self.config.database
         columns: list[tuple[str, ColumnDescription]] = []
         primary: list[tuple[str, str]] = []
-        for table, column, data_type, column_type, nullable, is_key, _ in await self.execute_text(
+        for table, column, data_type, column_type, nullable, is_key, comment in await self.execute_text(
             _COLUMNS, [database], timeout=timeout
         ):
             native = str(column_type)
             kind = ColumnType.BOOLEAN if native.lower() == "tinyint(1)" else _TYPES.get(str(data_type).lower())
-            columns.append((table, ColumnDescription(column, native, kind, bool(nullable))))
+            columns.append((table, ColumnDescription(column, native, kind, bool(nullable), str(comment or ""))))
             if is_key:
                 primary.append((table, column))
         foreign = await self.execute_text(_FOREIGN_KEYS, [database], timeout=timeout)

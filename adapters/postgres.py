@@ -191,8 +191,8 @@ class PostgresAdapter(SqlAdapter):
     async def introspect(self, schema: str = "public") -> Sequence[TableDescription]:
         timeout = self.config.timeout_seconds
         columns = [
-            (table, ColumnDescription(column, native, _TYPES.get(native), bool(nullable)))
-            for table, column, native, nullable, _ in await self.execute_text(_COLUMNS, [schema], timeout=timeout)
+            (table, ColumnDescription(column, native, _TYPES.get(native), bool(nullable), comment or ""))
+            for table, column, native, nullable, comment in await self.execute_text(_COLUMNS, [schema], timeout=timeout)
         ]
         primary = await self.execute_text(_PRIMARY_KEYS, [schema], timeout=timeout)
         foreign = await self.execute_text(_FOREIGN_KEYS, [schema], timeout=timeout)

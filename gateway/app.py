@@ -16,11 +16,12 @@ from typing import Any
 import structlog
 from starlette.applications import Starlette
 from starlette.datastructures import State
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth.bearer import Authenticator
 from gateway.endpoint import SECURITY_HEADERS, GraphQLEndpoint, dumps
@@ -30,7 +31,7 @@ from gateway.graphiql_assets import missing_assets_advice
 from gateway.policy.store import policy_from_settings
 from gateway.principal import ANONYMOUS, Principal
 from gateway.service import Gateway
-from gateway.settings import Settings
+from gateway.settings import CORSSettings, Settings
 from schema.catalog import Catalog, load_catalog
 
 log = structlog.get_logger("fedgate.app")
@@ -104,7 +105,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, sources: S
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
-    return GatewayApp(app, endpoint)
+    return GatewayApp(app, endpoint, settings.cors)
 
 
 class GatewayApp:
@@ -116,15 +117,27 @@ class GatewayApp:
     the Starlette application.
     """
 
-    def __init__(self, app: Starlette, endpoint: GraphQLEndpoint) -> None:
+    def __init__(self, app: Starlette, endpoint: GraphQLEndpoint, cors: CORSSettings | None = None) -> None:
         self.app = app
         self.endpoint = endpoint
+        self._handle: ASGIApp = self._route
+        if cors is not None and cors.enabled:
+            self._handle = CORSMiddleware(
+                self._route,
+                allow_origins=cors.allow_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=cors.allow_headers,
+                max_age=cors.max_age_seconds,
+            )
 
     @property
     def state(self) -> State:
         return self.app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handle(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/graphql" and scope["method"] in ("GET", "POST"):
             response = await self.endpoint.handle(Request(scope, receive))
             await response(scope, receive, send)

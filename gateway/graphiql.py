@@ -130,7 +130,20 @@ _PAGE = """<!doctype html>
       window.localStorage.setItem(key, parsed === undefined ? value : JSON.stringify(withoutHeaders(parsed)));
     }},
   }};
-  const fetcher = GraphiQL.createFetcher({{ url: new URL("graphql", window.location.href).toString() }});
+  // GraphiQL's schema fetch (the Docs panel, autocompletion) reads the Headers tab as it was when the page
+  // loaded, so a token pasted in later would never reach it: the fetcher adds the current headers to any
+  // request GraphiQL sends without them.
+  let editedHeaders = {{}};
+  const headersOf = (text) => {{
+    try {{
+      const parsed = JSON.parse(text || "{{}}");
+      return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {{}};
+    }} catch (error) {{ return {{}}; }}
+  }};
+  const sendJSON = GraphiQL.createFetcher({{ url: new URL("graphql", window.location.href).toString() }});
+  const fetcher = (params, options) => sendJSON(params, {{
+    ...options, headers: {{ ...editedHeaders, ...((options && options.headers) || {{}}) }},
+  }});
   ReactDOM.createRoot(document.getElementById("graphiql")).render(
     React.createElement(GraphiQL, {{
       fetcher,
@@ -138,6 +151,7 @@ _PAGE = """<!doctype html>
       isHeadersEditorEnabled: true,
       shouldPersistHeaders: false,
       defaultEditorToolsVisibility: true,
+      onEditHeaders: (text) => {{ editedHeaders = headersOf(text); }},
       defaultQuery: {default_query},
     }})
   );
@@ -147,7 +161,8 @@ _PAGE = """<!doctype html>
 """
 
 DEFAULT_QUERY = """# fedgate: federated, policy-checked queries over departmental data.
-# Put your token in the Headers tab: {"Authorization": "Bearer <token>"}
+# Put your token in the Headers tab: {"Authorization": "Bearer <token>"}, then press
+# "Re-fetch GraphQL schema" (the circular arrow, or Shift+Ctrl+R) to load what it may see.
 # Explore the departments in the Docs panel, then run e.g.:
 {
   health {

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 from gateway.auth.config import AuthSettings
 from gateway.auth.dev_config import DevIssuerSettings
@@ -38,6 +38,29 @@ class ServerSettings(StrictModel):
         le=256,
         description="Worker processes sharing the port; more than one needs a configured policy secret.",
     )
+
+
+class CORSSettings(StrictModel):
+    """Cross-origin requests from browser apps on other origins: off unless origins are listed.
+
+    Only exact origins are accepted (no ``*``, no patterns): a token-bearing API must name the web apps that
+    may call it. Preflights (``OPTIONS /graphql``) are answered for ``GET`` and ``POST``; cookies are never
+    involved (tokens travel in the ``Authorization`` header), so credentials mode stays off.
+    """
+
+    allow_origins: list[Annotated[str, StringConstraints(pattern=r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")]] = Field(
+        default_factory=list,
+        description="Exact origins (scheme://host[:port], lower case, no path) allowed to call /graphql.",
+    )
+    allow_headers: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]+$")]] = Field(
+        default_factory=lambda: ["authorization", "content-type"],
+        description="Request headers a cross-origin caller may send.",
+    )
+    max_age_seconds: int = Field(600, ge=0, le=86_400, description="How long a browser may cache a preflight.")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.allow_origins)
 
 
 class GraphQLSettings(StrictModel):
@@ -167,6 +190,7 @@ class Settings(FileRelative):
     server: ServerSettings = Field(default_factory=ServerSettings)
     graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
     graphiql: GraphiQLSettings = Field(default_factory=GraphiQLSettings)
+    cors: CORSSettings = Field(default_factory=CORSSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings, validate_default=True)

@@ -1,6 +1,8 @@
 """``fedgate introspect``: a catalog skeleton from a live database, for a person to edit.
 
-Foreign keys become relationships both ways (``one`` from the referencing table, ``many`` back).
+Foreign keys become relationships both ways: ``one`` from the referencing table, named for what it
+points at (``pets.owner_id`` → ``owner``; else the target table in the singular), and ``many`` back, named
+after the referencing table (``owners.pets``).
 Columns of types fedgate cannot carry are left out and reported; tables without a primary key get
 their first column as a placeholder key and a description saying so. Descriptions come from the
 database's comments where it has them. Passwords are never written: the skeleton names the
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import sys
 from typing import Any
+
+import inflect
 from urllib.parse import unquote, urlsplit
 
 from adapters.base import TableDescription
@@ -88,34 +92,69 @@ async def catalog_skeleton(url: str, department_name: str, password_env: str | N
     }
 
 
+_INFLECT = inflect.engine()
+
+
+def singular(name: str) -> str:
+    """``owners`` → ``owner``, ``people`` → ``person``, ``hospital_spells`` → ``hospital_spell``."""
+    head, _, last = name.rpartition("_")
+    found = _INFLECT.singular_noun(last)
+    return f"{head}_{found}" if head and found else (found or name)
+
+
+def relationship_name(column: str, target: str, taken: set[str]) -> str:
+    """The name of a many-to-one relationship: the key column without ``_id``, else the target in the
+    singular, else the two joined; never a name the table already uses."""
+    stem = column.removesuffix("_id")
+    for name in (stem if stem != column else "", singular(target), f"{column}_{singular(target)}"):
+        if name and name not in taken:
+            return name
+    return f"{column}_{target}"
+
+
 def _table(table: TableDescription, tables: list[TableDescription] | Any, department: str) -> dict[str, Any]:
     columns = []
     for column in table.columns:
         if column.type is None:
             print(f"skipped {table.name}.{column.name}: unsupported type {column.native_type}", file=sys.stderr)
             continue
-        columns.append({"name": column.name, "type": column.type.value, "nullable": column.nullable, "description": ""})
+        columns.append(
+            {
+                "name": column.name,
+                "type": column.type.value,
+                "nullable": column.nullable,
+                "description": column.comment,
+            }
+        )
     description = table.comment
     primary_key = list(table.primary_key)
     if not primary_key and columns:
         primary_key = [str(columns[0]["name"])]
         description = (description + " " if description else "") + "NO PRIMARY KEY FOUND: choose one."
-    relationships = [
-        {
-            "name": foreign_key.target_table,
-            "target": f"{department}.{foreign_key.target_table}",
-            "on": dict(zip(foreign_key.columns, foreign_key.target_columns, strict=True)),
-            "kind": "one",
-        }
-        for foreign_key in table.foreign_keys
-        if len(foreign_key.columns) == 1
-    ]
+    taken = {str(column["name"]) for column in columns}
+    relationships = []
+    for foreign_key in table.foreign_keys:
+        if len(foreign_key.columns) == 1:
+            name = relationship_name(foreign_key.columns[0], foreign_key.target_table, taken)
+            taken.add(name)
+            relationships.append(
+                {
+                    "name": name,
+                    "target": f"{department}.{foreign_key.target_table}",
+                    "on": dict(zip(foreign_key.columns, foreign_key.target_columns, strict=True)),
+                    "kind": "one",
+                }
+            )
     for other in tables:
         for foreign_key in other.foreign_keys:
             if foreign_key.target_table == table.name and len(foreign_key.columns) == 1:
+                name = other.name if other.name != table.name else f"{other.name}_children"
+                if name in taken:  # a second key from the same table, or a column of that name
+                    name = f"{name}_by_{foreign_key.columns[0]}"
+                taken.add(name)
                 relationships.append(
                     {
-                        "name": other.name if other.name != table.name else f"{other.name}_children",
+                        "name": name,
                         "target": f"{department}.{other.name}",
                         "on": dict(zip(foreign_key.target_columns, foreign_key.columns, strict=True)),
                         "kind": "many",

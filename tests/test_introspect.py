@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncmy
+import asyncpg
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -11,9 +13,9 @@ from typer.testing import CliRunner
 from gateway.cli import app
 from gateway.errors import BadRequestError
 from schema.catalog import Catalog, load_catalog
-from schema.introspect import catalog_skeleton, source_from_url
+from schema.introspect import catalog_skeleton, relationship_name, source_from_url
 from schema.types import ColumnType
-from tests.conftest import MARIADB, PG
+from tests.conftest import MARIADB, PG, scratch_mariadb, scratch_postgres
 
 
 def _check(skeleton: dict[str, object], tmp_path: Path) -> Catalog:
@@ -72,10 +74,27 @@ def test_foreign_keys_become_relationships_both_ways(tmp_path: Path) -> None:
     pets = catalog.department("vets").table("pets")
     assert [column.name for column in pets.columns] == ["id", "owner_id"]  # the BLOB is left out
     assert [(r.name, r.target, r.on, r.kind) for r in pets.relationships] == [
-        ("owners", "vets.owners", {"owner_id": "id"}, "one")
+        ("owner", "vets.owners", {"owner_id": "id"}, "one")
     ]
     owners = catalog.department("vets").table("owners")
     assert [(r.name, r.on, r.kind) for r in owners.relationships] == [("pets", {"id": "owner_id"}, "many")]
+
+
+@pytest.mark.parametrize(
+    ("column", "target", "taken", "expected"),
+    [
+        ("owner_id", "owners", set(), "owner"),  # the key column names what it points at
+        ("nhs_number", "patients", set(), "patient"),  # else the target table in the singular
+        ("registered_gp", "people", set(), "person"),
+        ("parent_id", "hospital_spells", set(), "parent"),
+        ("cared_for_by", "people", {"person"}, "cared_for_by_person"),  # never a name already taken
+        ("owner_id", "owners", {"owner"}, "owner_id_owner"),
+    ],
+)
+def test_many_to_one_relationships_are_named_for_one_thing(
+    column: str, target: str, taken: set[str], expected: str
+) -> None:
+    assert relationship_name(column, target, set(taken)) == expected
 
 
 def test_passwords_are_never_taken_from_urls() -> None:
@@ -89,3 +108,54 @@ def test_passwords_are_never_taken_from_urls() -> None:
         "port": 3307,
         "password_env": "DWP_PASSWORD",
     }
+
+
+OWNERS_AND_PETS = [
+    "CREATE TABLE owners (id INTEGER PRIMARY KEY, name VARCHAR(80) NOT NULL)",
+    "CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER REFERENCES owners(id), name VARCHAR(80))",
+]
+
+
+async def test_postgres_column_comments_become_descriptions(tmp_path: Path) -> None:
+    async with scratch_postgres() as database:
+        connection = await asyncpg.connect(database=database, **PG)
+        try:
+            for statement in OWNERS_AND_PETS:
+                await connection.execute(statement)
+            await connection.execute("COMMENT ON COLUMN pets.name IS 'What the owner calls it'")
+            await connection.execute("COMMENT ON TABLE pets IS 'Animals on the register'")
+        finally:
+            await connection.close()
+        skeleton = await catalog_skeleton(f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{database}", "vets")
+    _assert_owners_and_pets(skeleton, tmp_path)
+
+
+async def test_mariadb_column_comments_become_descriptions(tmp_path: Path) -> None:
+    async with scratch_mariadb() as database:
+        connection = await asyncmy.connect(db=database, **MARIADB)
+        try:
+            async with connection.cursor() as cursor:
+                await cursor.execute(OWNERS_AND_PETS[0])
+                await cursor.execute(
+                    "CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER, name VARCHAR(80) "
+                    "COMMENT 'What the owner calls it', FOREIGN KEY (owner_id) REFERENCES owners(id)) "
+                    "COMMENT 'Animals on the register'"
+                )
+        finally:
+            connection.close()
+        url = f"mariadb://{MARIADB['user']}@{MARIADB['host']}:{MARIADB['port']}/{database}"
+        skeleton = await catalog_skeleton(url, "vets")
+    _assert_owners_and_pets(skeleton, tmp_path)
+
+
+def _assert_owners_and_pets(skeleton: dict[str, object], tmp_path: Path) -> None:
+    path = tmp_path / "vets.yaml"
+    path.write_text(yaml.safe_dump(skeleton, sort_keys=False))
+    pets = load_catalog(path).department("vets").table("pets")
+    assert {column.name: column.description for column in pets.columns} == {
+        "id": "",
+        "owner_id": "",
+        "name": "What the owner calls it",
+    }
+    assert pets.description == "Animals on the register"
+    assert [(r.name, r.kind) for r in pets.relationships] == [("owner", "one")]

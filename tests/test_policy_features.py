@@ -109,7 +109,7 @@ def test_fedgate_explain_for_a_demo_client() -> None:
     (statement,) = explained["statements"]
     assert "FEDGATE_HMAC_SHA256" in statement["sql"]
     assert statement["grants"] == [
-        'dwp.investigation on person_index.person_links; rows where NOT nino IS NULL; masks nhs_number=pseudonym'
+        "dwp.investigation on person_index.person_links; rows where NOT nino IS NULL; masks nhs_number=pseudonym"
     ]
 
 
