@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import sys
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import inflect
-from urllib.parse import unquote, urlsplit
 
 from adapters.base import TableDescription
 from adapters.mysql import MySQLAdapter

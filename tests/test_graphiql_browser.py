@@ -12,12 +12,12 @@ With ``FEDGATE_SCREENSHOTS=DIR`` set, the Docs panel's screenshot is saved there
 
 from __future__ import annotations
 
-import shutil
 import contextlib
 import os
+import shutil
 from collections.abc import AsyncIterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
