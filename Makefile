@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-servers test lint typecheck unit bench clean servers browser
+.PHONY: demo demo-servers test test-full lint typecheck unit bench clean servers browser
 
 # Start a service that is installed but stopped; stop at once, naming what is missing, if it is not installed.
 define need_postgres
@@ -28,11 +28,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# The demo's ports: make demo PORT=8200 ISSUER_PORT=8201 HOUSING_PORT=8202 runs beside another demo.
+PORT         ?= 8000
+ISSUER_PORT  ?= 8001
+HOUSING_PORT ?= 8002
+DEMO_PORTS   := --port $(PORT) --issuer-port $(ISSUER_PORT) --housing-port $(HOUSING_PORT)
+
 demo: $(STAMP)
-	$(BIN)/fedgate demo
+	$(BIN)/fedgate demo $(DEMO_PORTS)
 
 demo-servers: $(STAMP) servers
-	$(BIN)/fedgate demo --backends postgres,mariadb
+	$(BIN)/fedgate demo $(DEMO_PORTS) --backends postgres,mariadb
 
 test: lint typecheck unit
 
@@ -55,8 +61,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The tests run on every core (pytest-xdist); each worker makes its own uniquely named databases.
 unit: $(STAMP) servers browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
+
+# The property tests at the full count they were proven with (2,000 SQLite examples; 500 per server).
+test-full: $(STAMP) servers browser
+	FEDGATE_PROPERTY_EXAMPLES=2000 $(BIN)/pytest -q -n auto
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

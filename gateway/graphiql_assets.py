@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import re
 import tarfile
 from pathlib import Path
@@ -61,7 +62,9 @@ def fetch_assets(directory: Path, registry: str = NPM_REGISTRY, *, timeout: floa
                 continue
             content = _extract(asset, client, registry, packages)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+            partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+            partial.write_bytes(content)
+            partial.replace(target)  # atomic: a page (or another fetch) never sees half a file
             written.append(target)
     return written
 

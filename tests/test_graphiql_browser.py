@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from playwright.async_api import Page, async_playwright
@@ -67,7 +68,10 @@ async def _deployment(catalog: Catalog, directory: Path, assets: Path) -> AsyncI
 
 @pytest.fixture
 async def deployment(sqlite_clinic: Catalog, tmp_path: Path) -> AsyncIterator[Deployment]:
-    fetch_assets(ASSET_CACHE)  # from the npm registry once; the browser itself never leaves loopback
+    try:  # from the npm registry once; the browser itself never leaves loopback
+        fetch_assets(ASSET_CACHE)
+    except httpx.HTTPError as error:
+        pytest.fail(f"GraphiQL's assets cannot be fetched from the npm registry into {ASSET_CACHE} ({error})")
     async with _deployment(sqlite_clinic, tmp_path, ASSET_CACHE) as started:
         yield started
 
