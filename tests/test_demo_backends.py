@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -224,6 +225,9 @@ def test_the_demo_command_documents_the_switch() -> None:
 
 
 def test_an_unknown_backend_stops_the_demo_before_anything_starts() -> None:
-    result = CliRunner().invoke(app, ["demo", "--backends", "oracle"], env={"COLUMNS": "200"})
+    busy = socket.create_server(("127.0.0.1", 0))  # the arguments are checked before the ports
+    ports = ["--port", str(busy.getsockname()[1]), "--issuer-port", str(free_port())]
+    with busy:
+        result = CliRunner().invoke(app, ["demo", "--backends", "oracle", *ports], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert "unknown backend 'oracle'" in result.output

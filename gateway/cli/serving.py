@@ -88,7 +88,7 @@ def demo(
     ] = "",
 ) -> None:
     """``fedgate demo``: see the help above."""
-    from demo.backends import BackendError
+    from demo.backends import BackendError, parse_backends
     from demo.housing_api import TOKEN_ENV
     from demo.run import DATA_DIR, SETTINGS_FILE, Ports, examples, prepare, write_settings
     from demo.services import ServiceError, start_housing_api
@@ -100,6 +100,7 @@ def demo(
             f"the demo needs three different ports; got gateway {port}, issuer {issuer_port}, housing {housing_port}"
         )
     try:
+        parse_backends(backends)  # the arguments first, then the machine
         for what, number in (
             ("the gateway", port),
             ("the development issuer", issuer_port),
