@@ -9,7 +9,7 @@ fetched rows. An adapter
 * **prepares** a query once (rendering it in its dialect; the result is cached in the plan),
 * **fetches** rows for a prepared query and a set of parameter values, decoding every value to the
   canonical Python type of its column (:mod:`schema.types`), within a timeout,
-* maps every driver error to :class:`~gateway.errors.SourceError` subclasses at this boundary,
+* maps every driver error to :class:`~adapters.errors.SourceError` subclasses at this boundary,
 * reports **health** and **introspects** its tables for ``fedgate introspect``.
 """
 
@@ -194,7 +194,7 @@ class SourceAdapter(abc.ABC):
 
     @abc.abstractmethod
     async def open(self) -> None:
-        """Create the connection pool; raise :class:`~gateway.errors.SourceUnavailableError` on failure."""
+        """Create the connection pool; raise :class:`~adapters.errors.SourceUnavailableError` on failure."""
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -202,7 +202,7 @@ class SourceAdapter(abc.ABC):
 
     @abc.abstractmethod
     async def health(self) -> None:
-        """Check the source answers a trivial query; raise a :class:`~gateway.errors.SourceError` if not."""
+        """Check the source answers a trivial query; raise a :class:`~adapters.errors.SourceError` if not."""
 
     @abc.abstractmethod
     async def introspect(self) -> Sequence[TableDescription]:
@@ -225,7 +225,7 @@ class SourceAdapter(abc.ABC):
     ) -> list[Row]:
         """Run a prepared query with ``values`` bound; rows hold canonical Python values in column order.
 
-        Raises :class:`~gateway.errors.SourceTimeoutError` after ``timeout`` seconds (the query is
-        cancelled on the source), :class:`~gateway.errors.SourceUnavailableError` when the source cannot
-        be reached and :class:`~gateway.errors.SourceQueryError` when it rejects the query.
+        Raises :class:`~adapters.errors.SourceTimeoutError` after ``timeout`` seconds (the query is
+        cancelled on the source), :class:`~adapters.errors.SourceUnavailableError` when the source cannot
+        be reached and :class:`~adapters.errors.SourceQueryError` when it rejects the query.
         """

@@ -24,10 +24,10 @@ from typing import Any
 import structlog
 
 from adapters.base import NO_CONTEXT, ColumnDescription, FetchContext, Row, TableDescription
+from adapters.errors import SourceAuthError, SourceQueryError
 from adapters.http_source import FetchBudget, HttpAdapter, HttpQuery
 from adapters.http_values import at_path, graphql_value
 from adapters.negotiation import Negotiated, Offer, Pushed, describe_pushed
-from gateway.errors import SourceAuthError, SourceQueryError
 from schema.catalog import Department, Table
 from schema.endpoints import GraphQLArgument, GraphQLEndpoint, OffsetGraphQLPagination, RelayGraphQLPagination
 from schema.http_sources import GraphQLSource

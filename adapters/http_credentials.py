@@ -36,7 +36,7 @@ import httpx
 import structlog
 
 from adapters.base import FetchContext
-from gateway.errors import SourceAuthError, SourceError, SourceTimeoutError, SourceUnavailableError
+from adapters.errors import SourceAuthError, SourceError, SourceTimeoutError, SourceUnavailableError
 from schema.credentials import (
     BasicCredential,
     BearerCredential,

@@ -34,19 +34,19 @@ from adapters.base import (
     SourceAdapter,
     SourceQuery,
 )
-from adapters.http_credentials import Authenticator, TokenExchangeAuthenticator, create_authenticator
-from adapters.http_transport import HttpTransport, JsonResponse, QueryParams, tls_verify
-from adapters.http_values import RowParser
-from adapters.negotiation import Negotiated, Offer, Pushed, RequestPlan, negotiate, plan_requests
-from adapters.pushdown import pushable_conditions
-from adapters.residual import ResidualQuery
-from gateway.errors import (
+from adapters.errors import (
     SourceAuthError,
     SourceQueryError,
     SourceResponseTooLargeError,
     SourceTimeoutError,
     SourceUnavailableError,
 )
+from adapters.http_credentials import Authenticator, TokenExchangeAuthenticator, create_authenticator
+from adapters.http_transport import HttpTransport, JsonResponse, QueryParams, tls_verify
+from adapters.http_values import RowParser
+from adapters.negotiation import Negotiated, Offer, Pushed, RequestPlan, negotiate, plan_requests
+from adapters.pushdown import pushable_conditions
+from adapters.residual import ResidualQuery
 from schema.catalog import Department, Table
 from schema.http_sources import HttpSource
 

@@ -24,8 +24,7 @@ from typing import Any
 import httpx
 import structlog
 
-from adapters.http_values import loads
-from gateway.errors import (
+from adapters.errors import (
     SourceAuthError,
     SourceError,
     SourceQueryError,
@@ -34,6 +33,7 @@ from gateway.errors import (
     SourceTimeoutError,
     SourceUnavailableError,
 )
+from adapters.http_values import loads
 from schema.http_sources import HttpSource
 
 log = structlog.get_logger("fedgate.adapters.http")

@@ -2,7 +2,7 @@
 
 Parsing is strict, because the rows are about to be filtered, masked and merged with other
 departments' rows: a value that does not match its column's declared type fails the fetch with
-:class:`~gateway.errors.SourceResponseError` rather than being guessed at. The message names the table
+:class:`~adapters.errors.SourceResponseError` rather than being guessed at. The message names the table
 and the column, never the value.
 
 ========  ===============================================================================================
@@ -39,8 +39,8 @@ from typing import Any
 
 import structlog
 
+from adapters.errors import SourceResponseError
 from adapters.values import decoder
-from gateway.errors import SourceResponseError
 from schema.catalog import Column
 from schema.types import ColumnType
 

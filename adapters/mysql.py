@@ -21,9 +21,9 @@ import asyncmy
 from asyncmy import errors as mysql_errors
 
 from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
+from adapters.errors import SourceError
 from adapters.sql import SqlAdapter, log
 from adapters.sql_render import MARIADB_BINARY, MYSQL_BINARY, MySQLDialect
-from gateway.errors import SourceError
 from schema.catalog import Department, Table
 from schema.sources import MySQLSource
 from schema.types import ColumnType

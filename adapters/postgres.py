@@ -18,9 +18,9 @@ from typing import Any
 import asyncpg
 
 from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
+from adapters.errors import SourceError
 from adapters.sql import SqlAdapter
 from adapters.sql_render import PostgresDialect
-from gateway.errors import SourceError
 from schema.catalog import Department, Table
 from schema.sources import PostgresSource
 from schema.types import ColumnType

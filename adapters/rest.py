@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 
 from adapters.base import FetchContext, Row, TableDescription
+from adapters.errors import SourceQueryError
 from adapters.http_source import FetchBudget, HttpAdapter, HttpQuery
 from adapters.http_transport import JsonResponse
 from adapters.http_values import at_path, is_missing, query_value
 from adapters.negotiation import Negotiated, Offer, Pushed, describe_pushed
-from gateway.errors import SourceQueryError
 from schema.catalog import Department, Table
 from schema.endpoints import (
     CursorPagination,

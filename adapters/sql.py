@@ -2,7 +2,7 @@
 
 Subclasses provide the driver: :meth:`SqlAdapter._run` executes text with bound parameters on a pooled
 connection and :meth:`SqlAdapter._map_error` turns a driver exception into a
-:class:`~gateway.errors.SourceError` (or ``None`` when the exception is not the driver's).
+:class:`~adapters.errors.SourceError` (or ``None`` when the exception is not the driver's).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import structlog
 
 from adapters.base import NO_CONTEXT, FetchContext, PreparedQuery, Row, SourceAdapter, SourceQuery
+from adapters.errors import SourceError, SourceQueryError, SourceTimeoutError, SourceUnavailableError
 from adapters.sql_render import MySQLDialect, Rendered, SqlDialect, padded_size
 from adapters.values import RowDecoder
-from gateway.errors import SourceError, SourceQueryError, SourceTimeoutError, SourceUnavailableError
 from schema.catalog import Table
 
 log = structlog.get_logger("fedgate.adapters")

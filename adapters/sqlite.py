@@ -17,10 +17,10 @@ import aiosqlite
 from sqlglot import exp
 
 from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
+from adapters.errors import SourceError
 from adapters.sql import SqlAdapter
 from adapters.sql_render import SQLiteDialect
 from adapters.sqlite_functions import FUNCTIONS
-from gateway.errors import SourceError
 from schema.catalog import Department, Table
 from schema.sources import SqliteSource
 from schema.types import ColumnType

@@ -25,6 +25,7 @@ from graphql import (
     validate,
 )
 
+from gateway.error_format import coded_error, graphql_error
 from gateway.errors import GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, QueryLimit, QueryLimitError
 
 
@@ -58,13 +59,8 @@ def without_suggestions(message: str) -> str:
 
 
 def _formatted(error: GraphQLError, code: str, suggestions: bool) -> dict[str, Any]:
-    formatted: dict[str, Any] = {"message": error.message if suggestions else without_suggestions(error.message)}
-    if error.locations:
-        formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
-    extensions = dict(error.extensions or {})
-    extensions.setdefault("code", code)
-    formatted["extensions"] = extensions
-    return formatted
+    message = error.message if suggestions else without_suggestions(error.message)
+    return coded_error(message, code, locations=error.locations, extensions=error.extensions)
 
 
 class DocumentCache:
@@ -103,8 +99,7 @@ class DocumentCache:
             if error.message.endswith(_PARSER_LIMIT):  # graphql-core's own bounds: too many tokens, too deep
                 limit = QueryLimit.TOKENS if "tokens" in error.message else QueryLimit.DEPTH
                 message = error.message.removesuffix(_PARSER_LIMIT).rstrip()
-                refusal = {"message": message, "extensions": QueryLimitError(message, limit=limit).extensions()}
-                return DocumentErrors((refusal,))
+                return DocumentErrors((graphql_error(QueryLimitError(message, limit=limit)),))
             return DocumentErrors((_formatted(error, GRAPHQL_PARSE_FAILED, self._suggestions),))
         errors = validate(schema, document, self._rules)
         if errors:

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from gateway import graphiql
+from gateway.error_format import graphql_error
 from gateway.errors import (
     AuthError,
     BadRequestError,
@@ -58,7 +59,7 @@ def dumps(body: Any) -> bytes:
 
 
 def error_body(error: FedgateError) -> dict[str, Any]:
-    return {"errors": [{"message": error.message, "extensions": error.extensions()}]}
+    return {"errors": [graphql_error(error)]}
 
 
 class GraphQLEndpoint:

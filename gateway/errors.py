@@ -1,4 +1,4 @@
-"""fedgate's exception tree.
+"""fedgate's exception tree: the one place the gateway, its CLI and its callers import errors from.
 
 Every error fedgate raises derives from :class:`FedgateError` and carries a stable, documented ``code``
 (the contract clients and dashboards rely on) and a message written for the caller: it says what to
@@ -6,10 +6,11 @@ change without echoing data, SQL text, key material or internals. Foreign except
 pydantic, graphql-core) are mapped to these classes at the boundary where they occur, with
 ``raise ... from`` so logs keep the cause while responses never show it.
 
-The tree::
+Each class is defined in the lowest layer that raises it (``schema.errors``: the root and configuration;
+``adapters.errors``: the sources' failures; here: the rest) and re-exported here. The tree::
 
-    FedgateError
-    ├── ConfigError                 bad catalog / settings / policy at start-up
+    FedgateError                    (schema.errors)
+    ├── ConfigError                 bad catalog / settings / policy at start-up (schema.errors)
     ├── StartupError                the environment stops start-up (a port is taken)
     ├── RequestError                the caller's request is malformed or over a limit
     │   ├── BadRequestError
@@ -24,7 +25,7 @@ The tree::
     │   └── AuthUnavailableError
     ├── ForbiddenFieldError         a field outside the caller's grants: the query is refused
     ├── ForbiddenColumnError        ...or answered with null at that path
-    ├── SourceError                 a department's source failed; carries department + retryable
+    ├── SourceError                 a department's source failed; carries department + retryable (adapters.errors)
     │   ├── SourceUnavailableError
     │   │   └── SourceCircuitOpenError
     │   ├── SourceTimeoutError
@@ -39,59 +40,29 @@ The tree::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from adapters.errors import (
+    SourceAuthError,
+    SourceError,
+    SourceQueryError,
+    SourceResponseError,
+    SourceResponseTooLargeError,
+    SourceTimeoutError,
+    SourceUnavailableError,
+)
+from schema.errors import ConfigError, ConfigIssue, FedgateError
 
-class FedgateError(Exception):
-    """Root of every error fedgate raises on purpose."""
-
-    code: ClassVar[str] = "INTERNAL_ERROR"
-    #: HTTP status when the error ends the whole request (not used for field-level errors).
-    http_status: ClassVar[int] = 500
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def extensions(self) -> dict[str, Any]:
-        """The ``extensions`` object of the GraphQL error: the stable code plus safe structured detail."""
-        return {"code": self.code}
-
-
-# --- configuration ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigIssue:
-    """One problem in a configuration file: where it is and why it is wrong."""
-
-    file: str
-    path: str
-    reason: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path}: {self.reason}" if self.path else f"{where}: {self.reason}"
-
-
-class ConfigError(FedgateError):
-    """A configuration file (catalog, settings, policies) is invalid; start-up stops.
-
-    Carries every issue found, not just the first, so an operator fixes the file in one pass.
-    """
-
-    code = "CONFIG_INVALID"
-
-    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
-        self.issues = tuple(issues)
-        if len(self.issues) == 1:
-            super().__init__(f"invalid configuration: {self.issues[0]}")
-            return
-        lines = "\n".join(f"  {issue}" for issue in self.issues)
-        super().__init__(f"invalid configuration ({len(self.issues)} problems):\n{lines}")
+__all__ = [
+    "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "OPERATION_NAME_REQUIRED", "OPERATION_NOT_FOUND",
+    "REQUEST_CODES", "AuthError", "AuthUnavailableError", "BadRequestError", "BadUserInputError", "ConfigError",
+    "ConfigIssue", "FedgateError", "ForbiddenColumnError", "ForbiddenFieldError", "IncompleteResultError",
+    "InsufficientScopeError", "InternalError", "InvalidAuthRequestError", "InvalidTokenError", "MissingTokenError",
+    "QueryLimit", "QueryLimitError", "RequestError", "RequestTooLargeError", "SourceAuthError",
+    "SourceCircuitOpenError", "SourceError", "SourceQueryError", "SourceResponseError",
+    "SourceResponseTooLargeError", "SourceTimeoutError", "SourceUnavailableError", "StartupError", "error_codes",
+]  # fmt: skip
 
 
 class StartupError(FedgateError):
@@ -245,46 +216,6 @@ class ForbiddenColumnError(FedgateError):
 # --- departments' sources ----------------------------------------------------------------------------
 
 
-class SourceError(FedgateError):
-    """A department's source could not answer. The rest of the response still comes back."""
-
-    code = "SOURCE_ERROR"
-    http_status = 502
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, department: str, message: str) -> None:
-        super().__init__(message)
-        self.department = department
-
-    def extensions(self) -> dict[str, Any]:
-        return {"code": self.code, "department": self.department, "retryable": self.retryable}
-
-
-class SourceUnavailableError(SourceError):
-    """The source could not be reached (connection refused, pool exhausted, circuit open)."""
-
-    code = "SOURCE_UNAVAILABLE"
-    http_status = 503
-    retryable = True
-
-
-class SourceTimeoutError(SourceError):
-    """The source did not answer within its timeout; the query was cancelled."""
-
-    code = "SOURCE_TIMEOUT"
-    http_status = 504
-    retryable = True
-
-
-class SourceQueryError(SourceError):
-    """The source rejected the query (a schema drift between catalog and database, a type error).
-
-    The driver's message is logged, never shown: it can contain values and table internals.
-    """
-
-    code = "SOURCE_QUERY_FAILED"
-
-
 class SourceCircuitOpenError(SourceUnavailableError):
     """The source failed repeatedly; fedgate fails fast without calling it until a probe succeeds."""
 
@@ -298,25 +229,6 @@ class SourceCircuitOpenError(SourceUnavailableError):
 
     def extensions(self) -> dict[str, Any]:
         return {**super().extensions(), "retryAfter": max(1, round(self.retry_after))}
-
-
-class SourceResponseError(SourceError):
-    """The source answered with something fedgate cannot use: malformed JSON, the wrong shape, a value
-    of the wrong type. The response itself is logged, never shown."""
-
-    code = "SOURCE_BAD_RESPONSE"
-
-
-class SourceResponseTooLargeError(SourceResponseError):
-    """The source's answer exceeds a configured cap (bytes, rows or pages); it is refused, not truncated."""
-
-    code = "SOURCE_RESPONSE_TOO_LARGE"
-
-
-class SourceAuthError(SourceError):
-    """fedgate could not authenticate to the source: its credential was refused or a token exchange failed."""
-
-    code = "SOURCE_AUTH_FAILED"
 
 
 class IncompleteResultError(FedgateError):

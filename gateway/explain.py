@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.planning.entity_plan import EntityRoot
 from gateway.planning.plan import Plan
 
 
@@ -24,8 +23,7 @@ def explain(plan: Plan, keys_moved: Mapping[int, Mapping[str, int]] | None = Non
     """
     roles: dict[int, str] = {}
     for root in plan.roots:
-        if isinstance(root, EntityRoot):
-            roles.update(root.roles())
+        roles.update(root.roles())
     entries = []
     for scan in plan.ordered_scans():
         assert scan.prepared is not None

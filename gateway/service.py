@@ -32,6 +32,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from adapters.base import FetchContext
 from gateway.documents import DocumentCache, DocumentErrors, without_suggestions
+from gateway.error_format import coded_error, graphql_error
 from gateway.errors import (
     OPERATION_NAME_REQUIRED,
     OPERATION_NOT_FOUND,
@@ -117,8 +118,7 @@ class PreparedRequest:
 
 def request_error(error: FedgateError) -> GraphQLResponse:
     """A response for an error that stopped the request before (or instead of) execution."""
-    errors = [{"message": error.message, "extensions": error.extensions()}]
-    return GraphQLResponse(None, errors, http_status=error.http_status)
+    return GraphQLResponse(None, [graphql_error(error)], http_status=error.http_status)
 
 
 class Gateway:
@@ -240,9 +240,7 @@ class Gateway:
         )
         if isinstance(coerced, list):
             shown = (lambda text: text) if self.settings.graphql.suggestions else without_suggestions
-            return GraphQLResponse(
-                None, [{"message": shown(e.message), "extensions": {"code": BadUserInputError.code}} for e in coerced]
-            )
+            return GraphQLResponse(None, [coded_error(shown(e.message), BadUserInputError.code) for e in coerced])
         plan = self.plan(schema, access, parsed.document, operation, request, coerced)
         return PreparedRequest(schema, access, parsed.document, operation, coerced, plan, strict=is_strict(operation))
 
@@ -291,7 +289,7 @@ def _strict_failure(result: PlanResult, extensions: dict[str, Any]) -> GraphQLRe
 
 
 def _bad(code: str, message: str, **extensions: Any) -> GraphQLResponse:
-    return GraphQLResponse(None, [{"message": message, "extensions": {"code": code, **extensions}}])
+    return GraphQLResponse(None, [coded_error(message, code, extensions=extensions)])
 
 
 def _select_operation(

@@ -1,182 +1,46 @@
-"""The catalog model: departments, their sources, tables, columns, identifiers and relationships.
+"""Loading the catalog: a YAML file describing the departments fedgate federates, fully validated.
 
 A catalog is a YAML file written by the people who run fedgate (``fedgate introspect`` writes a first
 draft). It is validated in two passes at start-up: pydantic checks shapes and types (unknown keys are
 errors), then :mod:`schema.catalog_checks` checks meaning (a relationship to a missing column, a
 duplicate name, a GraphQL name clash). Either pass stops start-up with file, line, path and reason.
+
+The model itself lives in :mod:`schema.catalog_model` (the whole catalog) and :mod:`schema.departments`
+(departments, tables, columns, relationships); its names are re-exported here, where the rest of
+fedgate imports them from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
-
-from gateway.errors import ConfigError
+from schema.catalog_checks import check_catalog
+from schema.catalog_model import Catalog, IdentifierKind
 from schema.configfile import load_yaml, validate
-from schema.endpoints import GraphQLEndpoint, RestEndpoint
-from schema.entities import Entity, ResolvedEntity
-from schema.http_sources import GraphQLSource, RestSource
-from schema.models import StrictModel
-from schema.naming import GRAPHQL_NAME, SQL_NAME, camel, pascal
-from schema.sources import MySQLSource, PostgresSource, SqliteSource
-from schema.types import ColumnType
+from schema.departments import Column, Department, GraphQLName, Relationship, Source, SqlName, Table, TableRef
+from schema.errors import ConfigError
 
-SqlName = Annotated[str, StringConstraints(pattern=SQL_NAME)]
-GraphQLName = Annotated[str, StringConstraints(pattern=GRAPHQL_NAME)]
-Source = Annotated[
-    SqliteSource | PostgresSource | MySQLSource | RestSource | GraphQLSource, Field(discriminator="kind")
+__all__ = [
+    "Catalog",
+    "Column",
+    "Department",
+    "GraphQLName",
+    "IdentifierKind",
+    "Relationship",
+    "Source",
+    "SqlName",
+    "Table",
+    "TableRef",
+    "load_catalog",
 ]
-TableRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")]
-
-
-class IdentifierKind(StrictModel):
-    """A kind of identifier shared across departments (``nhs_number``, ``nino``, ``upn``...)."""
-
-    name: SqlName
-    description: str = ""
-    pattern: str | None = Field(None, description="Regular expression every value of this identifier matches.")
-
-
-class Column(StrictModel):
-    """A column of a departmental table, exposed as a GraphQL field named in camelCase."""
-
-    name: SqlName
-    type: ColumnType
-    description: str = ""
-    nullable: bool = True
-    identifier: SqlName | None = Field(None, description="The identifier kind this column holds, if any.")
-
-    @property
-    def graphql_name(self) -> str:
-        return camel(self.name)
-
-
-class Relationship(StrictModel):
-    """A link from one table's rows to rows of another table, in this department or another.
-
-    ``on`` maps this table's columns to the target's: ``{nhs_number: nhs_number}``. A ``many`` link
-    becomes a paginated list field, a ``one`` link a single object (the first match by primary key).
-    """
-
-    name: SqlName
-    target: TableRef
-    on: dict[SqlName, SqlName] = Field(min_length=1)
-    kind: Literal["one", "many"]
-    description: str = ""
-
-    @property
-    def graphql_name(self) -> str:
-        return camel(self.name)
-
-    @property
-    def target_department(self) -> str:
-        return self.target.split(".", 1)[0]
-
-    @property
-    def target_table(self) -> str:
-        return self.target.split(".", 1)[1]
-
-
-class Table(StrictModel):
-    """A table (or view) of a department's source."""
-
-    name: SqlName
-    db_schema: SqlName | None = Field(None, alias="schema", description="PostgreSQL schema or MySQL database.")
-    description: str = ""
-    type_name: GraphQLName | None = Field(None, description="GraphQL type name, after the department prefix.")
-    lookup_field: GraphQLName | None = Field(None, description="Name of the look-up-by-primary-key field.")
-    primary_key: list[SqlName] = Field(min_length=1)
-    columns: list[Column] = Field(min_length=1)
-    relationships: list[Relationship] = Field(default_factory=list)
-    rest: RestEndpoint | None = Field(None, description="For a REST department: the endpoint serving the rows.")
-    graphql: GraphQLEndpoint | None = Field(None, description="For a GraphQL department: the remote root field.")
-    estimated_rows: int | None = Field(
-        None, ge=0, description="Rows in the table, for planning when the source cannot tell (REST, GraphQL)."
-    )
-
-    @cached_property
-    def columns_by_name(self) -> Mapping[str, Column]:
-        return {column.name: column for column in self.columns}
-
-    def column(self, name: str) -> Column:
-        return self.columns_by_name[name]
-
-    @property
-    def list_field(self) -> str:
-        return camel(self.name)
-
-    @property
-    def lookup_field_name(self) -> str:
-        return self.lookup_field or f"{camel(self.name)}ByPk"
-
-
-class Department(StrictModel):
-    """A public body's data: one source and the tables fedgate may query in it."""
-
-    name: SqlName
-    title: str = Field(min_length=1, description="Human name, e.g. 'NHS England'.")
-    description: str = ""
-    source: Source
-    tables: list[Table] = Field(min_length=1)
-
-    @cached_property
-    def tables_by_name(self) -> Mapping[str, Table]:
-        return {table.name: table for table in self.tables}
-
-    def table(self, name: str) -> Table:
-        return self.tables_by_name[name]
-
-    @property
-    def graphql_field(self) -> str:
-        return camel(self.name)
-
-    @property
-    def type_prefix(self) -> str:
-        return pascal(self.name)
-
-    def type_name(self, table: Table) -> str:
-        return self.type_prefix + (table.type_name or pascal(table.name))
-
-
-class Catalog(StrictModel):
-    """Everything fedgate knows about the departments it federates."""
-
-    version: Literal[1] = 1
-    identifiers: list[IdentifierKind] = Field(default_factory=list)
-    departments: list[Department] = Field(min_length=1)
-    entities: list[Entity] = Field(default_factory=list, description="Subjects merged across departments.")
-
-    @cached_property
-    def departments_by_name(self) -> Mapping[str, Department]:
-        return {department.name: department for department in self.departments}
-
-    def department(self, name: str) -> Department:
-        return self.departments_by_name[name]
-
-    @cached_property
-    def resolved_entities(self) -> Mapping[str, ResolvedEntity]:
-        """Entities with their tables and columns looked up (valid once the catalog's checks pass)."""
-        return {entity.name: ResolvedEntity(entity, self) for entity in self.entities}
-
-    def table(self, ref: str) -> tuple[Department, Table]:
-        """``"health.patients"`` → (department, table); ``KeyError`` if either is unknown."""
-        department_name, table_name = ref.split(".", 1)
-        department = self.department(department_name)
-        return department, department.table(table_name)
 
 
 def load_catalog(path: Path, *, resolve_secrets: bool = True) -> Catalog:
-    """Load and fully validate a catalog file; raise :class:`~gateway.errors.ConfigError` listing every problem.
+    """Load and fully validate a catalog file; raise :class:`~schema.errors.ConfigError` listing every problem.
 
     ``resolve_secrets=False`` skips reading passwords from the environment, for tools that never
     connect (``fedgate check``, ``fedgate explain``).
     """
-    from schema.catalog_checks import check_catalog  # the checks import this module's models
-
     document = load_yaml(path)
     context = {"base_dir": path.resolve().parent, "resolve_secrets": resolve_secrets}
     catalog = validate(Catalog, document, context)

@@ -11,7 +11,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 
-from schema.catalog import Catalog, Department, Table
+from schema.catalog_model import Catalog
+from schema.departments import Department, Table
 from schema.endpoints import GraphQLArgument, GraphQLEndpoint, RestEndpoint, RestFilter
 from schema.entity_checks import entities
 from schema.naming import is_graphql_name

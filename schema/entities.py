@@ -33,19 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import Field, StringConstraints
 
+from schema.departments import Column, Department, GraphQLName, SqlName, Table, TableRef
 from schema.models import StrictModel
-from schema.naming import GRAPHQL_NAME, SQL_NAME, camel, pascal
+from schema.naming import camel, pascal
 
-if TYPE_CHECKING:
-    from schema.catalog import Catalog, Column, Department, Table
-
-SqlName = Annotated[str, StringConstraints(pattern=SQL_NAME)]
-GraphQLName = Annotated[str, StringConstraints(pattern=GRAPHQL_NAME)]
-TableRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")]
 SourceRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")]
 
 
@@ -136,10 +131,18 @@ class ResolvedMember:
         return self.link_column is None
 
 
+class TableLookup(Protocol):
+    """What resolving an entity needs of the catalog (:class:`~schema.catalog_model.Catalog` is one)."""
+
+    def table(self, ref: str) -> tuple[Department, Table]:
+        """``"health.patients"`` → (department, table); ``KeyError`` if either is unknown."""
+        ...
+
+
 class ResolvedEntity:
     """An entity with every reference looked up in the catalog (built once the catalog is checked)."""
 
-    def __init__(self, entity: Entity, catalog: Catalog) -> None:
+    def __init__(self, entity: Entity, catalog: TableLookup) -> None:
         self.entity = entity
         self.link_department, self.link_table = catalog.table(entity.link.table)
         self.key_column = self.link_table.column(entity.link.key)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from schema.catalog import Catalog, Table
+from schema.catalog_model import Catalog
+from schema.departments import Table
 from schema.entities import Entity, member_column
 from schema.naming import camel
 from schema.types import ColumnType

@@ -24,20 +24,20 @@ join on a masked or hidden value would reveal it; a merged field appears when on
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import graphene
 
 from schema.entities import ResolvedEntity, ResolvedMember
-
-if TYPE_CHECKING:
-    from schema.graphql_types import _Builder
+from schema.gateway_schema import FieldBinding
+from schema.graphql_scalars import SCALARS, type_meta
+from schema.table_types import TableTypes
 
 
 class EntityTypes:
-    """Adds each entity's root fields and types to a schema being built."""
+    """Adds each entity's root fields and types to a schema whose table types ``builder`` has built."""
 
-    def __init__(self, builder: _Builder) -> None:
+    def __init__(self, builder: TableTypes) -> None:
         self.builder = builder
         self.catalog = builder.catalog
 
@@ -76,14 +76,12 @@ class EntityTypes:
     # --- types ---------------------------------------------------------------------------------------
 
     def _entity(self, entity: ResolvedEntity, root: dict[str, Any]) -> None:
-        from schema.graphql_types import _SCALARS, FieldBinding, _meta
-
         builder = self.builder
         definition = entity.entity
         type_name = definition.graphql_type
         link_type = builder.object_types[(entity.link_department.name, entity.link_table.name)]
         key_field = entity.key_column.graphql_name
-        key_scalar = _SCALARS[entity.key_column.type]
+        key_scalar = SCALARS[entity.key_column.type]
         bind = builder.schema.bindings
         fields: dict[str, Any] = {
             key_field: graphene.Field(
@@ -100,7 +98,7 @@ class EntityTypes:
             column = entity.members[sources[0][0]].table.column(sources[0][1])
             order = ", ".join(f"{m}.{c}" for m, c in sources)
             fields[merged.graphql_name] = graphene.Field(
-                _SCALARS[column.type],
+                SCALARS[column.type],
                 description=f"{merged.description or merged.name}. Merged: the first of {order} that has a value.",
             )
             bind[(type_name, merged.graphql_name)] = FieldBinding(
@@ -126,7 +124,7 @@ class EntityTypes:
                 "possible_matches", entity.link_department, entity=entity
             )
         description = definition.description or f"A {definition.name} merged from several departments."
-        object_type = type(type_name, (graphene.ObjectType,), {"Meta": _meta(type_name, description), **fields})
+        object_type = type(type_name, (graphene.ObjectType,), {"Meta": type_meta(type_name, description), **fields})
         filter_type = self._filter_type(entity, key_scalar)
         sizes = builder.page_sizes
         root[definition.lookup_field_name] = graphene.Field(
@@ -165,8 +163,6 @@ class EntityTypes:
     def _member_fields(
         self, entity: ResolvedEntity, fields: dict[str, Any], type_name: str, members: list[ResolvedMember]
     ) -> None:
-        from schema.graphql_types import FieldBinding
-
         builder = self.builder
         for member in members:
             target = builder.object_types[(member.department.name, member.table.name)]
@@ -174,7 +170,7 @@ class EntityTypes:
             if member.member.kind == "many":
                 fields[member.member.graphql_name] = graphene.Field(
                     graphene.List(graphene.NonNull(target)),
-                    args=builder._list_arguments(member.department, member.table),
+                    args=builder.list_arguments(member.department, member.table),
                     description=description,
                 )
             else:
@@ -186,8 +182,6 @@ class EntityTypes:
     def _possible_match_type(
         self, entity: ResolvedEntity, link_type: type[graphene.ObjectType], linked: list[ResolvedMember]
     ) -> type[graphene.ObjectType]:
-        from schema.graphql_types import FieldBinding, _meta
-
         name = f"{entity.entity.graphql_type}PossibleMatch"
         fields: dict[str, Any] = {
             "link": graphene.Field(graphene.NonNull(link_type), description="The low-confidence link.")
@@ -195,11 +189,9 @@ class EntityTypes:
         self.builder.schema.bindings[(name, "link")] = FieldBinding("match_link", entity.link_department, entity=entity)
         self._member_fields(entity, fields, name, linked)
         description = "Records reached through one low-confidence link: review before treating them as the same person."
-        return type(name, (graphene.ObjectType,), {"Meta": _meta(name, description), **fields})
+        return type(name, (graphene.ObjectType,), {"Meta": type_meta(name, description), **fields})
 
     def _filter_type(self, entity: ResolvedEntity, key_scalar: Any) -> type[graphene.InputObjectType]:
-        from schema.graphql_types import _meta
-
         builder = self.builder
         type_name = entity.entity.graphql_type
         key_name = f"{type_name}KeyFilter"
@@ -207,7 +199,7 @@ class EntityTypes:
             key_name,
             (graphene.InputObjectType,),
             {
-                "Meta": _meta(key_name, f"Conditions on the {type_name} key."),
+                "Meta": type_meta(key_name, f"Conditions on the {type_name} key."),
                 "eq": graphene.InputField(key_scalar, description="Equal to the value."),
                 "in": graphene.InputField(
                     graphene.List(graphene.NonNull(key_scalar)), description="One of the values."
@@ -234,5 +226,5 @@ class EntityTypes:
             f"Conditions on {type_name} records, across departments; all given conditions must hold. A member "
             "condition holds when the person has a record meeting it, reached through a confident link."
         )
-        holder["t"] = type(name, (graphene.InputObjectType,), {"Meta": _meta(name, description), **fields})
+        holder["t"] = type(name, (graphene.InputObjectType,), {"Meta": type_meta(name, description), **fields})
         return holder["t"]

@@ -20,353 +20,34 @@ Every data field is nullable: a department that fails yields ``null`` at its pat
 an empty list that would read as "no records". Descriptions come from the catalog, so GraphiQL's
 documentation explains the data. :class:`GatewaySchema` pairs the graphql-core schema with
 :class:`FieldBinding` records telling the planner what each field means.
+
+This module assembles the ``Query`` type: :mod:`schema.table_types` builds the departments' types,
+then :mod:`schema.entity_types` the entities' on top of them. The names the gateway uses
+(:mod:`schema.gateway_schema`, :class:`Visibility`) are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import graphene
-from graphql import GraphQLSchema
 
-from schema.catalog import Catalog, Column, Department, Relationship, Table
+from schema.catalog_model import Catalog
 from schema.directives import DIRECTIVES
-from schema.entities import MergedField, ResolvedEntity, ResolvedMember
-from schema.types import ColumnType
+from schema.entity_types import EntityTypes
+from schema.gateway_schema import FieldBinding, FieldKind, GatewaySchema, PageSizes, TableInputs
+from schema.graphql_scalars import type_meta
+from schema.table_types import TableTypes, Visibility
 
-FieldKind = Literal[
-    "namespace",
-    "list",
-    "lookup",
-    "column",
-    "relationship",
-    "entity_lookup",
-    "entity_list",
-    "entity_count",
-    "entity_key",
-    "merged",
-    "member",
-    "links",
-    "possible_matches",
-    "match_link",
+__all__ = [
+    "FieldBinding",
+    "FieldKind",
+    "GatewaySchema",
+    "PageSizes",
+    "TableInputs",
+    "Visibility",
+    "build_schema",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class FieldBinding:
-    """What a field of the generated schema stands for in the catalog."""
-
-    kind: FieldKind
-    department: Department
-    table: Table | None = None
-    column: Column | None = None
-    relationship: Relationship | None = None
-    entity: ResolvedEntity | None = None
-    member: ResolvedMember | None = None
-    merged: MergedField | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TableInputs:
-    """How a table's ``where`` and ``orderBy`` input fields map back to its columns."""
-
-    filter_columns: Mapping[str, Column]
-    order_columns: Mapping[str, Column]
-
-
-@dataclass(frozen=True)
-class PageSizes:
-    """Default and maximum page size of every list field, and its largest offset."""
-
-    default: int = 100
-    maximum: int = 1000
-    max_offset: int = 10_000
-
-
-@dataclass
-class GatewaySchema:
-    """The generated graphql-core schema plus what each of its fields means."""
-
-    catalog: Catalog
-    graphql: GraphQLSchema
-    #: Identifies what this schema exposes, stably across rebuilds (cache keys use it, never ``id()``).
-    key: str = "all"
-    bindings: dict[tuple[str, str], FieldBinding] = field(default_factory=dict)
-    inputs: dict[tuple[str, str], TableInputs] = field(default_factory=dict)
-    page_sizes: PageSizes = field(default_factory=PageSizes)
-
-    def binding(self, type_name: str, field_name: str) -> FieldBinding | None:
-        return self.bindings.get((type_name, field_name))
-
-    def table_inputs(self, department: str, table: str) -> TableInputs:
-        return self.inputs[(department, table)]
-
-
-def _meta(name: str, description: str) -> type:
-    return type("Meta", (), {"name": name, "description": description or None})
-
-
-SortDirection = graphene.Enum(
-    "SortDirection",
-    [("ASC", "ASC"), ("DESC", "DESC")],
-    description="Ascending (nulls last) or descending (nulls first). Text sorts by Unicode code point.",
-)
-
-_SCALARS: dict[ColumnType, Any] = {
-    ColumnType.STRING: graphene.String,
-    ColumnType.INTEGER: graphene.Int,
-    ColumnType.FLOAT: graphene.Float,
-    ColumnType.DECIMAL: graphene.Decimal,
-    ColumnType.BOOLEAN: graphene.Boolean,
-    ColumnType.DATE: graphene.Date,
-    ColumnType.DATETIME: graphene.DateTime,
-}
-
-COMPARISON_OPERATORS: dict[str, str] = {
-    "eq": "Equal to the value.",
-    "ne": "Not equal to the value (rows where the column is null never match).",
-    "in": "Equal to one of the values.",
-    "lt": "Less than the value.",
-    "lte": "Less than or equal to the value.",
-    "gt": "Greater than the value.",
-    "gte": "Greater than or equal to the value.",
-    "like": "Matches the SQL LIKE pattern: % any run of characters, _ one character, \\ escapes. Case-sensitive.",
-    "isNull": "true: the column is null; false: it is not.",
-}
-
-
-def _comparison_type(column_type: ColumnType) -> type[graphene.InputObjectType]:
-    scalar = _SCALARS[column_type]
-    name = f"{scalar._meta.name}Comparison"
-    operators = ["eq", "ne", "in", "isNull"]
-    if column_type.is_orderable:
-        operators += ["lt", "lte", "gt", "gte"]
-    if column_type is ColumnType.STRING:
-        operators.append("like")
-    fields: dict[str, Any] = {}
-    for operator in operators:
-        if operator == "in":
-            fields[operator] = graphene.InputField(
-                graphene.List(graphene.NonNull(scalar)), description=COMPARISON_OPERATORS[operator]
-            )
-        elif operator == "isNull":
-            fields[operator] = graphene.InputField(graphene.Boolean, description=COMPARISON_OPERATORS[operator])
-        else:
-            fields[operator] = graphene.InputField(scalar, description=COMPARISON_OPERATORS[operator])
-    description = f"Conditions on a {column_type.value} column; several conditions must all hold."
-    return type(name, (graphene.InputObjectType,), {"Meta": _meta(name, description), **fields})
-
-
-COMPARISONS: dict[ColumnType, type[graphene.InputObjectType]] = {kind: _comparison_type(kind) for kind in ColumnType}
-
-
-@dataclass(frozen=True)
-class Visibility:
-    """What a schema exposes: readable columns per (department, table), and the tables reachable only
-    through certain relationships (``department.table.relationship``), which get no root fields."""
-
-    columns: Mapping[tuple[str, str], frozenset[str]]
-    via_only: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
-    #: Readable columns shown unmasked on every row; only these can link records (``None``: all readable).
-    plain: Mapping[tuple[str, str], frozenset[str]] | None = None
-
-
-class _Builder:
-    def __init__(self, catalog: Catalog, page_sizes: PageSizes, visible: Visibility | None, key: str) -> None:
-        self.catalog = catalog
-        self.page_sizes = page_sizes
-        self.visible = visible
-        self.schema = GatewaySchema(catalog=catalog, graphql=GraphQLSchema(), key=key, page_sizes=page_sizes)
-        self.object_types: dict[tuple[str, str], type[graphene.ObjectType]] = {}
-        self.filter_types: dict[tuple[str, str], type[graphene.InputObjectType]] = {}
-        self.order_types: dict[tuple[str, str], type[graphene.InputObjectType]] = {}
-
-    def columns(self, department: Department, table: Table) -> list[Column]:
-        """The table's columns this schema exposes (all of them when there is no visibility filter)."""
-        if self.visible is None:
-            return list(table.columns)
-        readable = self.visible.columns.get((department.name, table.name), frozenset())
-        return [column for column in table.columns if column.name in readable]
-
-    def plain(self, department: Department, table: Table, column: str) -> bool:
-        """The caller reads ``column`` unmasked on every row (so it can join records across departments)."""
-        readable = any(c.name == column for c in self.columns(department, table))
-        if self.visible is None or self.visible.plain is None:
-            return readable
-        return readable and column in self.visible.plain.get((department.name, table.name), frozenset())
-
-    def root_readable(self, department: Department, table: Table) -> bool:
-        """The table may be queried directly (not only through certain relationships)."""
-        return table in self.root_tables(department)
-
-    def tables(self, department: Department) -> list[Table]:
-        return [table for table in department.tables if self.columns(department, table)]
-
-    def root_tables(self, department: Department) -> list[Table]:
-        via_only = self.visible.via_only if self.visible is not None else {}
-        return [table for table in self.tables(department) if (department.name, table.name) not in via_only]
-
-    def relationships(self, department: Department, table: Table) -> list[Relationship]:
-        """Relationships whose target is visible and whose join columns are readable at both ends.
-
-        Joining on a column the caller cannot read would let them learn its values through the join.
-        """
-        readable = {column.name for column in self.columns(department, table)}
-        kept = []
-        for relationship in table.relationships:
-            target_department, target = self.catalog.table(relationship.target)
-            target_readable = {column.name for column in self.columns(target_department, target)}
-            ((local, remote),) = relationship.on.items()
-            via = self.visible.via_only.get((target_department.name, target.name)) if self.visible else None
-            reachable = via is None or f"{department.name}.{table.name}.{relationship.name}" in via
-            if local in readable and remote in target_readable and reachable:
-                kept.append(relationship)
-        return kept
-
-    def build(self) -> GatewaySchema:
-        departments = [department for department in self.catalog.departments if self.tables(department)]
-        namespaces = [department for department in departments if self.root_tables(department)]
-        for department in departments:
-            for table in self.tables(department):
-                self._inputs(department, table)
-        for department in departments:
-            for table in self.tables(department):
-                self._object_type(department, table)
-        root: dict[str, Any] = {}
-        for department in namespaces:
-            namespace = self._namespace(department)
-            description = f"{department.title}. {department.description}".strip()
-            root[department.graphql_field] = graphene.Field(namespace, description=description)
-            self.schema.bindings[("Query", department.graphql_field)] = FieldBinding("namespace", department)
-        from schema.entity_types import EntityTypes  # it builds on this module's types
-
-        EntityTypes(self).build(root)
-        if not root:
-            root["_nothing"] = graphene.Field(
-                graphene.Boolean, description="Present only because a schema needs a field: nothing is granted."
-            )
-        query = type("Query", (graphene.ObjectType,), {"Meta": _meta("Query", "The federated departments."), **root})
-        self.schema.graphql = graphene.Schema(query=query, auto_camelcase=False, directives=DIRECTIVES).graphql_schema
-        return self.schema
-
-    def _inputs(self, department: Department, table: Table) -> None:
-        type_name = department.type_name(table)
-        key = (department.name, table.name)
-        filter_name, order_name = f"{type_name}Filter", f"{type_name}OrderBy"
-        columns = self.columns(department, table)
-        filter_fields: dict[str, Any] = {
-            column.graphql_name: graphene.InputField(COMPARISONS[column.type], description=column.description or None)
-            for column in columns
-        }
-        self_ref: Callable[[], Any] = lambda: self.filter_types[key]  # noqa: E731 - a lazy self-reference
-        filter_fields["and"] = graphene.InputField(
-            graphene.List(graphene.NonNull(self_ref)), description="All must hold."
-        )
-        filter_fields["or"] = graphene.InputField(
-            graphene.List(graphene.NonNull(self_ref)), description="At least one must hold."
-        )
-        filter_fields["not"] = graphene.InputField(self_ref, description="Must not hold.")
-        self.filter_types[key] = type(
-            filter_name,
-            (graphene.InputObjectType,),
-            {
-                "Meta": _meta(filter_name, f"Conditions on {type_name} rows; all given conditions must hold."),
-                **filter_fields,
-            },
-        )
-        orderable = [column for column in columns if column.type.is_orderable]
-        if orderable:  # a type with no fields is not valid GraphQL: then there is no orderBy argument
-            self.order_types[key] = type(
-                order_name,
-                (graphene.InputObjectType,),
-                {
-                    "Meta": _meta(order_name, f"One sort key of {type_name}: set exactly one field per item."),
-                    **{column.graphql_name: graphene.InputField(SortDirection) for column in orderable},
-                },
-            )
-        self.schema.inputs[key] = TableInputs(
-            filter_columns={column.graphql_name: column for column in columns},
-            order_columns={column.graphql_name: column for column in orderable},
-        )
-
-    def _list_arguments(self, department: Department, table: Table) -> dict[str, graphene.Argument]:
-        key = (department.name, table.name)
-        sizes = self.page_sizes
-        arguments = {
-            "where": graphene.Argument(self.filter_types[key], description="Only rows meeting these conditions."),
-            "limit": graphene.Argument(
-                graphene.Int, default_value=sizes.default, description=f"Page size, at most {sizes.maximum}."
-            ),
-            "offset": graphene.Argument(
-                graphene.Int, default_value=0, description=f"Rows to skip, at most {sizes.max_offset}."
-            ),
-        }
-        if key in self.order_types:
-            arguments["orderBy"] = graphene.Argument(
-                graphene.List(graphene.NonNull(self.order_types[key])),
-                description="Sort keys, most significant first; ties are broken by primary key.",
-            )
-        return dict(sorted(arguments.items(), key=lambda item: ["where", "orderBy", "limit", "offset"].index(item[0])))
-
-    def _object_type(self, department: Department, table: Table) -> None:
-        type_name = department.type_name(table)
-        fields: dict[str, Any] = {}
-        for column in self.columns(department, table):
-            fields[column.graphql_name] = graphene.Field(_SCALARS[column.type], description=column.description or None)
-            self.schema.bindings[(type_name, column.graphql_name)] = FieldBinding("column", department, table, column)
-        for relationship in self.relationships(department, table):
-            target_department, target = self.catalog.table(relationship.target)
-            target_type = self._lazy_type(target_department.name, target.name)
-            description = relationship.description or None
-            if relationship.kind == "many":
-                fields[relationship.graphql_name] = graphene.Field(
-                    graphene.List(graphene.NonNull(target_type)),
-                    args=self._list_arguments(target_department, target),
-                    description=description,
-                )
-            else:
-                fields[relationship.graphql_name] = graphene.Field(target_type, description=description)
-            self.schema.bindings[(type_name, relationship.graphql_name)] = FieldBinding(
-                "relationship", department, table, relationship=relationship
-            )
-        description = table.description or f"A row of {department.name}.{table.name}."
-        self.object_types[(department.name, table.name)] = type(
-            type_name, (graphene.ObjectType,), {"Meta": _meta(type_name, description), **fields}
-        )
-
-    def _lazy_type(self, department: str, table: str) -> Callable[[], type[graphene.ObjectType]]:
-        return lambda: self.object_types[(department, table)]
-
-    def _namespace(self, department: Department) -> type[graphene.ObjectType]:
-        name = f"{department.type_prefix}Query"
-        fields: dict[str, Any] = {}
-        for table in self.root_tables(department):
-            object_type = self.object_types[(department.name, table.name)]
-            summary = table.description or table.name
-            fields[table.list_field] = graphene.Field(
-                graphene.List(graphene.NonNull(object_type)),
-                args=self._list_arguments(department, table),
-                description=f"{summary} Returns a page of rows.",
-            )
-            self.schema.bindings[(name, table.list_field)] = FieldBinding("list", department, table)
-            readable = {column.name for column in self.columns(department, table)}
-            if not set(table.primary_key) <= readable:
-                continue  # a look-up by a column the caller cannot read would reveal which values exist
-            fields[table.lookup_field_name] = graphene.Field(
-                object_type,
-                args={
-                    column.graphql_name: graphene.Argument(
-                        graphene.NonNull(_SCALARS[column.type]), description=column.description or None
-                    )
-                    for column in (table.column(pk) for pk in table.primary_key)
-                },
-                description=f"{summary} Looks up one row by primary key (null when there is none).",
-            )
-            self.schema.bindings[(name, table.lookup_field_name)] = FieldBinding("lookup", department, table)
-        description = f"{department.title}: {department.description}".strip(": ")
-        return type(name, (graphene.ObjectType,), {"Meta": _meta(name, description), **fields})
 
 
 def build_schema(
@@ -380,4 +61,14 @@ def build_schema(
     left out, so introspection shows exactly what the caller may query.
     ``key`` identifies that visibility in cache keys.
     """
-    return _Builder(catalog, page_sizes or PageSizes(), visible, key).build()
+    tables = TableTypes(catalog, page_sizes or PageSizes(), visible, key)
+    root: dict[str, Any] = {}
+    tables.build(root)
+    EntityTypes(tables).build(root)
+    if not root:
+        root["_nothing"] = graphene.Field(
+            graphene.Boolean, description="Present only because a schema needs a field: nothing is granted."
+        )
+    query = type("Query", (graphene.ObjectType,), {"Meta": type_meta("Query", "The federated departments."), **root})
+    tables.schema.graphql = graphene.Schema(query=query, auto_camelcase=False, directives=DIRECTIVES).graphql_schema
+    return tables.schema

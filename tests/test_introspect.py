@@ -10,10 +10,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from gateway.catalog_skeleton import catalog_skeleton, relationship_name, source_from_url
 from gateway.cli import app
 from gateway.errors import BadRequestError
 from schema.catalog import Catalog, load_catalog
-from schema.introspect import catalog_skeleton, relationship_name, source_from_url
 from schema.types import ColumnType
 from tests.conftest import MARIADB, PG, scratch_mariadb, scratch_postgres
 

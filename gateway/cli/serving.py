@@ -1,36 +1,32 @@
-"""Commands that run fedgate: ``serve``, ``demo`` and ``token``."""
+"""Commands that run fedgate: ``serve`` and ``token`` (``demo`` is the demo package's, :mod:`demo.cli`)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
-from rich.panel import Panel
 
 from gateway.auth.dev_issuer import DevIssuerState, refuse_outside_demo
 from gateway.cli.common import (
     ConfigOption,
     app,
     console,
-    errors,
     fail,
     load_settings_or_exit,
     port_option,
     settings_path,
 )
 from gateway.errors import FedgateError
-from gateway.listening import ensure_free
 from gateway.logs import configure_logging
-from gateway.settings import CONFIG_ENV, Settings
+from gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from demo.run import Demo
+    pass
 
 
-def _run(
+def run_gateway(
     settings: Settings, host: str | None, port: int | None, *, demo: bool, config: Path, workers: int | None = None
 ) -> None:
     from gateway.serving import check_workers, run_event_loop, serve, serve_workers
@@ -61,121 +57,7 @@ def serve(
 ) -> None:
     """Serve the gateway described by a settings file."""
     path = settings_path(config)
-    _run(load_settings_or_exit(path), host, port, demo=False, config=path, workers=workers)
-
-
-@app.command(
-    help="Build the demo departments if needed and serve them, with the dev issuer and example queries.\n\n"
-    "The gateway (--port, default 8000) and the development OAuth server (--issuer-port, default 8001) run "
-    "in this process; the housing department's REST API (--housing-port, default 8002) runs in its own, "
-    "started and stopped with the demo. The settings it runs with are written to "
-    "demo/data/fedgate.<port>.yaml for `fedgate token --config ...` and the other commands. "
-    "--backends postgres,mariadb moves health to PostgreSQL and DWP to MariaDB on this machine's servers."
-)
-def demo(
-    port: Annotated[int, port_option("Port to serve the gateway on.")] = 8000,
-    issuer_port: Annotated[int, port_option("Port for the development OAuth server.")] = 8001,
-    housing_port: Annotated[int, port_option("Port for the housing department's REST API.")] = 8002,
-    regenerate: Annotated[bool, typer.Option(help="Rebuild the demo departments' data.")] = False,
-    backends: Annotated[
-        str,
-        typer.Option(
-            help="Database servers to move departments to, comma-separated: postgres (health, into "
-            "PostgreSQL on 127.0.0.1:5432 as user postgres) and/or mariadb (DWP, into MariaDB on "
-            "127.0.0.1:3306 as root). The data is reloaded on every start; the other departments stay "
-            "SQLite, housing stays REST. Default: everything embedded (SQLite + REST)."
-        ),
-    ] = "",
-) -> None:
-    """``fedgate demo``: see the help above."""
-    from demo.backends import BackendError, parse_backends
-    from demo.housing_api import TOKEN_ENV
-    from demo.run import DATA_DIR, SETTINGS_FILE, Ports, examples, prepare, write_settings
-    from demo.services import ServiceError, start_housing_api
-    from gateway.graphiql_assets import fetch_assets, missing_assets
-
-    ports = Ports(port, issuer_port, housing_port)
-    if len({port, issuer_port, housing_port}) < 3:
-        raise fail(
-            f"the demo needs three different ports; got gateway {port}, issuer {issuer_port}, housing {housing_port}"
-        )
-    try:
-        parse_backends(backends)  # the arguments first, then the machine
-        for what, number in (
-            ("the gateway", port),
-            ("the development issuer", issuer_port),
-            ("the housing API", housing_port),
-        ):
-            ensure_free("127.0.0.1", number, what=what)
-        plan = prepare(
-            load_settings_or_exit(SETTINGS_FILE), regenerate=regenerate, backends=backends, housing_port=housing_port
-        )
-        settings_file = write_settings(SETTINGS_FILE, DATA_DIR, ports, plan.settings.catalog_path)
-    except (BackendError, FedgateError) as error:
-        raise fail(str(error)) from None
-    settings = load_settings_or_exit(settings_file)
-    if plan.written:
-        console.print(f"Generated {len(plan.written)} demo department files in {plan.written[0].parent}")
-    assets = settings.graphiql.assets_path
-    if assets is not None and missing_assets(assets):
-        try:
-            fetch_assets(assets)
-            console.print(f"Fetched GraphiQL's assets into {assets} (once; served by the gateway from now on)")
-        except Exception as error:
-            errors.print(
-                f"[yellow]warning:[/] cannot fetch GraphiQL's assets ({error}); the page will say how to fix it"
-            )
-    assert settings.dev_issuer is not None
-    DevIssuerState.load_or_create(settings.dev_issuer)
-    try:
-        housing = start_housing_api(
-            host="127.0.0.1", port=housing_port, data=plan.housing_data, token=os.environ[TOKEN_ENV]
-        )
-    except ServiceError as error:
-        raise fail(str(error)) from None
-    try:
-        _print_demo(plan, settings, settings_file, housing.pid)
-        for example in examples(plan.catalog, plan.housing_data):
-            console.print(f"\n[bold]{example.title}[/] (client: {example.client})")
-            console.print(example.query, highlight=False, markup=False, soft_wrap=True)
-        console.print()
-        _run(settings, None, None, demo=True, config=settings_file)
-    finally:
-        housing.stop()
-
-
-def _print_demo(plan: Demo, settings: Settings, settings_file: Path, housing_pid: int) -> None:
-    from demo.run import DATA_DIR
-
-    assert settings.dev_issuer is not None
-    url = f"http://{settings.server.host}:{settings.server.port}/graphql"
-    clients = "\n".join(f"  {client.id:<18} {client.name}" for client in settings.dev_issuer.clients)
-    servers = "".join(
-        f"\n          {p.department}: {p.server.title} on {p.server.host}:{p.server.port}, database {p.database}"
-        for p in plan.placements
-    )
-    shown = _relative(settings_file)
-    console.print(
-        Panel.fit(
-            f"GraphiQL: [bold]{url}[/]  (open it in a browser)\n"
-            f"Token:    [bold]fedgate token --config {shown} --client mash-case-app[/]\n"
-            '          then, in GraphiQL\'s Headers tab: {"Authorization": "Bearer <token>"}\n'
-            f"Settings: [bold]export {CONFIG_ENV}={shown}[/] points every fedgate command at this demo\n"
-            f"Services: gateway :{settings.server.port} and dev OAuth server :{settings.dev_issuer.port} "
-            "(this process)\n"
-            f"          housing REST API :{plan.housing_port} (pid {housing_pid}; "
-            f"[bold]kill {housing_pid}[/] stops that department alone)\n"
-            f"Data:     SQLite files in {DATA_DIR}{servers}\n"
-            f"Clients:\n{clients}"
-        )
-    )
-
-
-def _relative(path: Path) -> Path:
-    try:
-        return path.resolve().relative_to(Path.cwd())
-    except ValueError:
-        return path
+    run_gateway(load_settings_or_exit(path), host, port, demo=False, config=path, workers=workers)
 
 
 @app.command()

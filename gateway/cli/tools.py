@@ -49,7 +49,7 @@ def introspect(
     ] = None,
 ) -> None:
     """Read a live database's tables and write a catalog skeleton to edit."""
-    from schema.introspect import catalog_skeleton
+    from gateway.catalog_skeleton import catalog_skeleton
 
     try:
         skeleton = asyncio.run(catalog_skeleton(url, department, password_env))

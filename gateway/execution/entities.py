@@ -15,10 +15,14 @@ rest of the executor, with one addition for fields that combine departments:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from gateway.errors import IncompleteResultError, SourceError
+from gateway.execution.entity_fetch import EntityFetcher, all_of
+from gateway.execution.entity_objects import EntityObjects, is_confident
+from gateway.execution.failures import Failure
+from gateway.execution.scan_run import Row, ScanRun
 from gateway.planning.entity_plan import (
     EntityRoot,
     EntityShape,
@@ -29,32 +33,16 @@ from gateway.planning.entity_plan import (
     KeyValues,
     MemberScan,
 )
-from gateway.planning.plan import ScanNode
-
-if TYPE_CHECKING:
-    from gateway.execution.executor import _Run
-
-Row = tuple[Any, ...]
-T = TypeVar("T")
-
-
-async def all_of(awaitables: list[Coroutine[Any, Any, T]]) -> list[T]:
-    """Run concurrently; the first failure cancels the others and is raised as itself."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(awaitable) for awaitable in awaitables]
-    except BaseExceptionGroup as failures:
-        raise failures.exceptions[0]  # noqa: B904 - the failure itself, with its own cause
-    return [task.result() for task in tasks]
 
 
 class EntityRun:
     """Answers one entity root field within a running plan."""
 
-    def __init__(self, run: _Run, root: EntityRoot) -> None:
+    def __init__(self, run: ScanRun, root: EntityRoot) -> None:
         self.run = run
         self.root = root
         self.entity = root.entity
+        self.fetcher = EntityFetcher(run, root.chunk_size)
 
     async def execute(self) -> Any:
         root = self.root
@@ -79,8 +67,6 @@ class EntityRun:
         return await self._people(page, path)
 
     def _fail_whole(self, error: SourceError, path: list[str | int]) -> None:
-        from gateway.execution.executor import _Failure
-
         departments = sorted({error.department, *self._condition_departments()} - {""})
         incomplete = IncompleteResultError(
             f"{self.root.response_key} combines departments and {error.department} did not answer "
@@ -88,7 +74,7 @@ class EntityRun:
             departments=[error.department] if error.department else departments,
             retryable=error.retryable,
         )
-        self.run.failures.append(_Failure(incomplete, path=path))
+        self.run.fail(Failure(incomplete, path=path))
 
     def _condition_departments(self) -> set[str]:
         return {node.department.name for node in self.root.statements()}
@@ -124,41 +110,23 @@ class EntityRun:
         link = member.link_column
         if step.pushed and pushed is not None:
             if link is None:
-                rows = await self._chunked(step.node, pushed)
+                rows = await self.fetcher.chunked(step.node, pushed)
                 found = {row[0] for row in rows}
-                self._note(step.node, len(pushed), len(found))
+                self.run.note_keys_moved(step.node, len(pushed), len(found))
                 return found
-            pairs = await self._chunked(self.root.translations[link.name].from_keys, pushed)
+            pairs = await self.fetcher.chunked(self.root.translations[link.name].from_keys, pushed)
             identifiers = {row[1] for row in pairs}
-            matched = {row[0] for row in await self._chunked(step.node, identifiers)}
+            matched = {row[0] for row in await self.fetcher.chunked(step.node, identifiers)}
             found = {key for key, identifier in pairs if identifier in matched}
-            self._note(step.node, len(identifiers), len(matched))
+            self.run.note_keys_moved(step.node, len(identifiers), len(matched))
             return found
-        rows = await self._fetch(step.node, {})
+        rows = await self.run.fetch(step.node, {})
         values = {row[0] for row in rows}
-        self._note(step.node, 0, len(values))
+        self.run.note_keys_moved(step.node, 0, len(values))
         if link is None:
             return values
-        pairs = await self._chunked(self.root.translations[link.name].to_keys, values)
+        pairs = await self.fetcher.chunked(self.root.translations[link.name].to_keys, values)
         return {key for key, _ in pairs}
-
-    def _note(self, node: ScanNode, keys_in: int, keys_out: int) -> None:
-        """Record how many keys (or identifiers) a step received and returned, for ``extensions.plan``."""
-        self.run.keys_moved[id(node)] = {"in": keys_in, "out": keys_out}
-
-    async def _chunked(self, node: ScanNode, keys: Iterable[Any]) -> list[Row]:
-        """``node`` run for ``keys`` in chunks of at most ``chunk_size`` (concurrently), rows concatenated."""
-        assert node.keys_parameter is not None
-        ordered = sorted(key for key in keys if key is not None)
-        if not ordered:
-            return []
-        size = max(self.root.chunk_size, 1)
-        chunks = [ordered[start : start + size] for start in range(0, len(ordered), size)]
-        results = await all_of([self._fetch(node, {node.keys_parameter: chunk}) for chunk in chunks])
-        return [row for rows in results for row in rows]
-
-    async def _fetch(self, node: ScanNode, values: dict[str, Any]) -> list[Row]:
-        return await self.run._fetch(node, {**self.run.values[id(node)], **values})
 
     # --- page and count ----------------------------------------------------------------------------
 
@@ -171,9 +139,9 @@ class EntityRun:
             if len(keys) <= root.chunk_size:
                 node = root.keyed_page_scan
                 assert node is not None and node.keys_parameter is not None
-                return [row[0] for row in await self._fetch(node, {node.keys_parameter: sorted(keys)})]
+                return [row[0] for row in await self.run.fetch(node, {node.keys_parameter: sorted(keys)})]
             assert root.present_scan is not None
-            present = sorted({row[0] for row in await self._chunked(root.present_scan, keys)})
+            present = sorted({row[0] for row in await self.fetcher.chunked(root.present_scan, keys)})
         except SourceError as error:
             self._fail_whole(error, path)
             return None
@@ -186,10 +154,10 @@ class EntityRun:
         try:
             if keys is None:
                 assert root.count_scan is not None
-                rows = await self._fetch(root.count_scan, {})
+                rows = await self.run.fetch(root.count_scan, {})
                 return int(rows[0][0]) if rows else 0
             assert root.present_scan is not None
-            return len({row[0] for row in await self._chunked(root.present_scan, keys)})
+            return len({row[0] for row in await self.fetcher.chunked(root.present_scan, keys)})
         except SourceError as error:
             self._fail_whole(error, path)
             return None
@@ -199,8 +167,6 @@ class EntityRun:
     async def _people(self, keys: Sequence[Any] | None, path: list[str | int]) -> list[dict[str, Any]] | None:
         """The people of ``keys`` (in that order) who have link rows, or with ``None`` those of the list's
         page, read with their link rows in one statement; ``None`` if the link table failed."""
-        from gateway.execution.executor import _Failure
-
         shape = self.root.shape
         assert shape is not None
         direct = [scan for scan in shape.members if scan.member.by_key]
@@ -210,25 +176,28 @@ class EntityRun:
         try:
             if keys is None:
                 assert self.root.page_scan is not None
-                spine_rows = await self._fetch(self.root.page_scan, {})
+                spine_rows = await self.run.fetch(self.root.page_scan, {})
                 ordered = sorted({row[0] for row in spine_rows})  # the page's order: by key, code point
-                direct_tasks = [asyncio.create_task(self._member_rows(scan, ordered)) for scan in direct]
+                direct_tasks = [asyncio.create_task(self.fetcher.member_rows(scan, ordered)) for scan in direct]
             else:
                 ordered = [key for key in dict.fromkeys(keys) if key is not None]
                 # Members joined by the key need no link rows: they run alongside the link table's statement.
-                direct_tasks = [asyncio.create_task(self._member_rows(scan, ordered)) for scan in direct]
-                spine_rows = await self._chunked(shape.spine, ordered)
+                direct_tasks = [asyncio.create_task(self.fetcher.member_rows(scan, ordered)) for scan in direct]
+                spine_rows = await self.fetcher.chunked(shape.spine, ordered)
             links: dict[Any, list[Row]] = {}
             for row in spine_rows:
                 links.setdefault(row[0], []).append(row)
             # Members joined by another identifier start as soon as the links are in, whether or not
             # the members joined by the key have answered.
             linked_rows = asyncio.gather(
-                *(self._member_rows(scan, self._identifiers(shape, scan, links, confident=True)) for scan in linked)
+                *(
+                    self.fetcher.member_rows(scan, self._identifiers(shape, scan, links, confident=True))
+                    for scan in linked
+                )
             )
             direct_rows = await asyncio.gather(*direct_tasks)
         except SourceError as error:
-            self.run.failures.append(_Failure(error, path=path))
+            self.run.fail(Failure(error, path=path))
             return None
         except BaseException:
             if linked_rows is not None:
@@ -244,31 +213,19 @@ class EntityRun:
         await self._fill(shape, people, present, links, results)
         return people
 
-    def _confident(self, shape: EntityShape, row: Row) -> bool:
-        if shape.score_index is None:
-            return True
-        score = row[shape.score_index]
-        return score is not None and score >= self.entity.entity.link.threshold
-
     def _identifiers(
         self, shape: EntityShape, scan: MemberScan, links: dict[Any, list[Row]], *, confident: bool
     ) -> list[Any]:
         link = scan.member.link_column
         assert link is not None
         position = shape.identifier_index[link.name]
+        threshold = self.entity.entity.link.threshold
         return [
             row[position]
             for rows in links.values()
             for row in rows
-            if row[position] is not None and self._confident(shape, row) == confident
+            if row[position] is not None and is_confident(shape, row, threshold) == confident
         ]
-
-    async def _member_rows(self, scan: MemberScan, keys: Sequence[Any]) -> list[Row] | SourceError:
-        try:
-            rows = await self._chunked(scan.node, keys)
-        except SourceError as error:
-            return error
-        return self.run._residual_page(scan.node, rows)
 
     @staticmethod
     def _people_of(shape: EntityShape, keys: list[Any]) -> list[dict[str, Any]]:
@@ -294,6 +251,5 @@ class EntityRun:
         links: dict[Any, list[Row]],
         results: dict[int, list[Row] | SourceError],
     ) -> None:
-        from gateway.execution.entity_objects import EntityObjects
-
-        await EntityObjects(self, shape, links, results).fill(people, keys)
+        threshold = self.entity.entity.link.threshold
+        await EntityObjects(self.fetcher, shape, threshold, links, results).fill(people, keys)

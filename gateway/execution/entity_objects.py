@@ -15,35 +15,49 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gateway.errors import FedgateError, ForbiddenColumnError, SourceError
+from gateway.execution.entity_fetch import EntityFetcher
+from gateway.execution.failures import Failure
+from gateway.execution.scan_run import Row
 from gateway.planning.entity_plan import EntityField, EntityShape, MemberScan
 from gateway.planning.plan import ScanNode
 
-if TYPE_CHECKING:
-    from gateway.execution.entities import EntityRun
-
-Row = tuple[Any, ...]
 #: A member's records by join value: (row, object) pairs, or the error that stopped the member.
 Groups = dict[Any, list[tuple[Row, dict[str, Any]]]] | SourceError
 #: Per (error, response key): the error and the objects whose field it made null.
 Failed = dict[tuple[int, str], tuple[FedgateError, list[dict[str, Any]]]]
 
 
+def is_confident(shape: EntityShape, row: Row, threshold: float) -> bool:
+    """Whether a link row of ``shape`` is scored at or above ``threshold`` (always, without a score)."""
+    if shape.score_index is None:
+        return True
+    score = row[shape.score_index]
+    return score is not None and score >= threshold
+
+
 class EntityObjects:
-    """Fills the people of one entity field."""
+    """Fills the people of one entity field.
+
+    ``fetcher`` runs the member statements still needed (possible matches); ``threshold`` is the entity's
+    link threshold; ``links`` the link rows by key; ``results`` each member scan's rows (by ``id`` of the
+    scan), or the error that stopped it.
+    """
 
     def __init__(
         self,
-        entity_run: EntityRun,
+        fetcher: EntityFetcher,
         shape: EntityShape,
+        threshold: float,
         links: dict[Any, list[Row]],
         results: dict[int, list[Row] | SourceError],
     ) -> None:
-        self.entity_run = entity_run
-        self.run = entity_run.run
+        self.fetcher = fetcher
+        self.run = fetcher.run
         self.shape = shape
+        self.threshold = threshold
         self.links = links
         self.results = results
 
@@ -52,8 +66,8 @@ class EntityObjects:
         groups = [await self._groups(scan, self.results[id(scan)]) for scan in shape.members]
         link_objects = await self._view_objects(shape.links_view, [r for key in keys for r in self.links[key]])
         failed: Failed = {}
-        confident = self.entity_run._confident
-        confident_rows = [[row for row in self.links[key] if confident(shape, row)] for key in keys]
+        confident = self._confident
+        confident_rows = [[row for row in self.links[key] if confident(row)] for key in keys]
         join_values = [self._join_values(scan, keys, confident_rows) for scan in shape.members]
         for field in shape.fields:
             response_key = field.response_key
@@ -72,7 +86,7 @@ class EntityObjects:
                     self._failed(failed, error, person, response_key)
         possible = [field.response_key for field in shape.fields if field.kind == "possible_matches"]
         if possible:
-            low = [[row for row in self.links[key] if not confident(shape, row)] for key in keys]
+            low = [[row for row in self.links[key] if not confident(row)] for key in keys]
             await self._possible([(p, key, rows) for key in possible for p, rows in zip(people, low, strict=True)])
         self._report(failed)
 
@@ -89,11 +103,12 @@ class EntityObjects:
             joined.append(list(dict.fromkeys(values)) if len(values) > 1 else values)
         return joined
 
-    def _report(self, failed: Failed) -> None:
-        from gateway.execution.executor import _Failure
+    def _confident(self, row: Row) -> bool:
+        return is_confident(self.shape, row, self.threshold)
 
+    def _report(self, failed: Failed) -> None:
         for (_, response_key), (error, parents) in failed.items():
-            self.run.failures.append(_Failure(error, parents=parents, response_key=response_key))
+            self.run.fail(Failure(error, parents=parents, response_key=response_key))
 
     @staticmethod
     def _failed(failed: Failed, error: FedgateError, parent: dict[str, Any], response_key: str) -> None:
@@ -102,8 +117,8 @@ class EntityObjects:
     async def _groups(self, scan: MemberScan, result: list[Row] | SourceError) -> Groups:
         if isinstance(result, SourceError):
             return result
-        objects = self.run._objects(scan.node, result)
-        await self.run._children(scan.node, result, objects)
+        objects = self.run.objects(scan.node, result)
+        await self.run.children(scan.node, result, objects)
         groups: dict[Any, list[tuple[Row, dict[str, Any]]]] = {}
         assert scan.node.key_index is not None
         for row, obj in zip(result, objects, strict=True):
@@ -114,8 +129,8 @@ class EntityObjects:
         """Objects of a link-row view for ``rows``, by the identity of the row they were made from."""
         if view is None or not rows:
             return {}
-        objects = self.run._objects(view, rows)
-        await self.run._children(view, rows, objects)
+        objects = self.run.objects(view, rows)
+        await self.run.children(view, rows, objects)
         return {id(row): obj for row, obj in zip(rows, objects, strict=True)}
 
     def _member(
@@ -168,7 +183,7 @@ class EntityObjects:
         join_values = [self._join_values(scan, [None] * len(low_rows), [[row] for row in low_rows]) for scan in scans]
         fetched = await asyncio.gather(
             *(
-                self.entity_run._member_rows(scan, [value for values in per_row for value in values])
+                self.fetcher.member_rows(scan, [value for values in per_row for value in values])
                 for scan, per_row in zip(scans, join_values, strict=True)
             )
         )

@@ -18,29 +18,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import NO_CONTEXT, FetchContext
-from gateway.errors import FedgateError, ForbiddenColumnError, QueryLimit, QueryLimitError, SourceError
+from gateway.errors import ForbiddenColumnError, QueryLimit, QueryLimitError, SourceError
 from gateway.execution.entities import EntityRun
+from gateway.execution.failures import Failure, failure_errors
 from gateway.execution.outcome import DepartmentOutcome, department_outcomes
 from gateway.execution.sources import Sources
 from gateway.planning.entity_plan import EntityRoot
 from gateway.planning.fusion import split_rows
 from gateway.planning.plan import ChildEdge, ForbiddenRoot, Namespace, ParentKeys, Plan, RootScan, ScanNode, Typename
 
-#: At most this many errors are reported for one failed child field (one per affected path).
-MAX_PATHS_PER_FAILURE = 50
-
-
-@dataclass
-class _Failure:
-    error: FedgateError
-    #: Path of a root scan, or the parent objects whose child field failed.
-    path: list[str | int] | None = None
-    parents: list[dict[str, Any]] = field(default_factory=list)
-    response_key: str = ""
-
 
 @dataclass
 class ExecutionResult:
+    """The answer to a plan: its data and errors, and what each department was asked."""
+
     data: dict[str, Any]
     errors: list[dict[str, Any]]
     #: Statements sent per department (for logs, metrics and tests of batching).
@@ -92,6 +83,11 @@ async def _concurrently(work: list[Coroutine[Any, Any, None]]) -> None:
 
 
 class _Run:
+    """One execution of a plan: its resolved parameter values, deadline, and what it has recorded so far.
+
+    It is the :class:`~gateway.execution.scan_run.ScanRun` the plan's entity fields run within.
+    """
+
     def __init__(
         self, sources: Sources, plan: Plan, variables: Mapping[str, Any], deadline: float, context: FetchContext
     ) -> None:
@@ -100,7 +96,7 @@ class _Run:
         self.plan = plan
         self.variables = variables
         self.deadline = deadline
-        self.failures: list[_Failure] = []
+        self.failures: list[Failure] = []
         self.statements: dict[str, int] = {}
         #: Departments asked, and every error a department's source gave (however the caller used it).
         self.asked: dict[str, None] = {}
@@ -133,7 +129,7 @@ class _Run:
                     path: list[str | int] = [root.response_key, entry.response_key]
                     if isinstance(entry, ForbiddenRoot):
                         self.failures.extend(
-                            _Failure(ForbiddenColumnError(coordinate), path=path) for coordinate in entry.coordinates
+                            Failure(ForbiddenColumnError(coordinate), path=path) for coordinate in entry.coordinates
                         )
                     else:
                         work.append(self._root(entry, namespace, path))
@@ -144,7 +140,8 @@ class _Run:
                 data[root.response_key] = None  # introspection: filled in by the endpoint
         await _concurrently(work)
         departments = department_outcomes(self.asked, self.statements, self.source_errors)
-        return ExecutionResult(data, self._errors(data), self.statements, departments, self.keys_moved)
+        errors = failure_errors(self.failures, data)
+        return ExecutionResult(data, errors, self.statements, departments, self.keys_moved)
 
     async def _entity(self, root: EntityRoot, data: dict[str, Any]) -> None:
         data[root.response_key] = await EntityRun(self, root).execute()
@@ -152,21 +149,23 @@ class _Run:
     async def _root(self, entry: RootScan, namespace: dict[str, Any], path: list[str | int]) -> None:
         node = entry.node
         try:
-            rows = await self._fetch(node, self.values[id(node)])
+            rows = await self.fetch(node, {})
         except SourceError as error:
-            self.failures.append(_Failure(error, path=path))
+            self.failures.append(Failure(error, path=path))
             return
         fused_rows: list[list[tuple[Any, ...]]] = []
         if node.fused is not None:
             rows, fused_rows = split_rows(node.fused, rows)
-        objects = self._objects(node, rows)
-        await self._children(node, rows, objects, fused_rows)
+        objects = self.objects(node, rows)
+        await self.children(node, rows, objects, fused_rows)
         namespace[entry.response_key] = (objects[0] if objects else None) if entry.single else objects
 
-    async def _fetch(self, node: ScanNode, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    async def fetch(self, node: ScanNode, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of ``node`` run with its resolved parameter values, updated with ``values``."""
         assert node.prepared is not None, "plan was not bound to the sources"
         department = node.department.name
         self.asked[department] = None
+        values = {**self.values[id(node)], **values}
         try:
             return await self.sources.fetch(
                 department, node.prepared, values, self.deadline, self.context, sent=self.statements
@@ -175,7 +174,8 @@ class _Run:
             self.source_errors.append((department, error))
             raise
 
-    def _objects(self, node: ScanNode, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    def objects(self, node: ScanNode, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """One response object per row of ``node`` (child fields ``None`` until filled)."""
         objects = []
         for row in rows:
             obj: dict[str, Any] = {}
@@ -190,10 +190,10 @@ class _Run:
         for output in node.fields:
             if output.kind == "forbidden" and objects:
                 error = ForbiddenColumnError(output.type_name)
-                self.failures.append(_Failure(error, parents=objects, response_key=output.response_key))
+                self.failures.append(Failure(error, parents=objects, response_key=output.response_key))
         return objects
 
-    async def _children(
+    async def children(
         self,
         node: ScanNode,
         rows: list[tuple[Any, ...]],
@@ -215,8 +215,8 @@ class _Run:
     ) -> None:
         """A fused child level: ``groups[i]`` holds the rows of ``parents[i]``, already paged and ordered."""
         rows = [row for group in groups for row in group]
-        objects = self._objects(edge.node, rows)
-        await self._children(edge.node, rows, objects)
+        objects = self.objects(edge.node, rows)
+        await self.children(edge.node, rows, objects)
         start = 0
         for parent, group in zip(parents, groups, strict=True):
             mine, start = objects[start : start + len(group)], start + len(group)
@@ -230,20 +230,20 @@ class _Run:
         groups: dict[Any, list[dict[str, Any]]] = {}
         if keys:
             try:
-                rows = await self._fetch(child, {**self.values[id(child)], child.keys_parameter: keys})
+                rows = await self.fetch(child, {child.keys_parameter: keys})
             except SourceError as error:
-                self.failures.append(_Failure(error, parents=parents, response_key=edge.response_key))
+                self.failures.append(Failure(error, parents=parents, response_key=edge.response_key))
                 return
-            rows = self._residual_page(child, rows)
-            objects = self._objects(child, rows)
-            await self._children(child, rows, objects)
+            rows = self.residual_page(child, rows)
+            objects = self.objects(child, rows)
+            await self.children(child, rows, objects)
             for row, obj in zip(rows, objects, strict=True):
                 groups.setdefault(row[child.key_index], []).append(obj)
         for row, parent in zip(parent_rows, parents, strict=True):
             group = groups.get(row[edge.parent_key_index])
             parent[edge.response_key] = (group or []) if edge.many else (group[0] if group else None)
 
-    def _residual_page(self, node: ScanNode, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    def residual_page(self, node: ScanNode, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Per-parent paging the source could not do: keep rows offset..offset+limit of each key's group."""
         page = node.residual_page
         if page is None:
@@ -258,40 +258,10 @@ class _Run:
                 kept.append(row)
         return kept
 
-    def _errors(self, data: dict[str, Any]) -> list[dict[str, Any]]:
-        if not self.failures:
-            return []
-        paths = _object_paths(data) if any(f.path is None for f in self.failures) else {}
-        errors: list[dict[str, Any]] = []
-        for failure in self.failures:
-            if failure.path is not None:
-                errors.append(_error(failure.error, failure.path))
-                continue
-            affected = [
-                [*path, failure.response_key] for parent in failure.parents for path in paths.get(id(parent), [])
-            ]
-            for path in affected[:MAX_PATHS_PER_FAILURE]:
-                errors.append(_error(failure.error, path))
-            if len(affected) > MAX_PATHS_PER_FAILURE:
-                summary = _error(failure.error, affected[MAX_PATHS_PER_FAILURE])
-                summary["extensions"]["omittedPaths"] = len(affected) - MAX_PATHS_PER_FAILURE
-                errors.append(summary)
-        return errors
+    def fail(self, failure: Failure) -> None:
+        """Record a failure, reported as errors with the answer."""
+        self.failures.append(failure)
 
-
-def _error(error: FedgateError, path: list[str | int]) -> dict[str, Any]:
-    return {"message": error.message, "path": path, "extensions": error.extensions()}
-
-
-def _object_paths(data: Any) -> dict[int, list[list[str | int]]]:
-    """Every response object's paths (an object reached through two parents has two)."""
-    found: dict[int, list[list[str | int]]] = {}
-    pending: list[tuple[Any, list[str | int]]] = [(data, [])]
-    while pending:
-        value, path = pending.pop()
-        if isinstance(value, dict):
-            found.setdefault(id(value), []).append(path)
-            pending.extend((item, [*path, key]) for key, item in value.items())
-        elif isinstance(value, list):
-            pending.extend((item, [*path, index]) for index, item in enumerate(value))
-    return found
+    def note_keys_moved(self, node: ScanNode, keys_in: int, keys_out: int) -> None:
+        """Record how many keys a semi-join step received and returned (``extensions.plan``)."""
+        self.keys_moved[id(node)] = {"in": keys_in, "out": keys_out}

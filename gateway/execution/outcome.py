@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.error_format import graphql_error
 from gateway.errors import SourceError
 
 COMPLETE = "complete"
@@ -53,11 +54,9 @@ class DepartmentOutcome:
     def strict_error(self) -> dict[str, Any]:
         """The request-level error for this department when the operation is ``@strict``."""
         first = self.errors[0]
-        extensions = {**first.extensions(), "department": self.department, "retryable": self.retryable}
-        return {
-            "message": f"{first.message}; the operation is @strict, so nothing is returned",
-            "extensions": extensions,
-        }
+        formatted = graphql_error(first, message=f"{first.message}; the operation is @strict, so nothing is returned")
+        formatted["extensions"].update(department=self.department, retryable=self.retryable)
+        return formatted
 
 
 def department_outcomes(

@@ -142,7 +142,8 @@ class Translation:
 
 @dataclass
 class EntityRoot:
-    """An entity root field and everything needed to answer it."""
+    """An entity root field and everything needed to answer it (a :class:`~gateway.planning.plan.RootField`:
+    :meth:`statements`, :meth:`cost` and :meth:`roles` are what the plan and explain ask of it)."""
 
     response_key: str
     entity: ResolvedEntity

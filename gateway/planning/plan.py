@@ -13,21 +13,22 @@ Shape of a plan::
          └─ RootScan "patients" ─ ScanNode       one statement against one department
                                    ├─ ObjectShape  response keys ← row columns / __typename / children
                                    └─ ChildEdge "hospitalSpells" ─ ScanNode   batched: WHERE key IN (...)
+
+Every kind of root field (a namespace, an entity field of :mod:`gateway.planning.entity_plan`,
+``__typename``, introspection) implements :class:`RootField`: the plan lists and costs their statements,
+and explain describes them, without knowing which kind each is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import Any, Literal, Protocol
 
 from adapters.base import ParameterSpec, PreparedQuery, SourceQuery
 from gateway.errors import QueryLimit, QueryLimitError
 from schema.catalog import Department, Table
 from schema.graphql_types import PageSizes
-
-if TYPE_CHECKING:
-    from gateway.planning.entity_plan import EntityRoot
 
 # --- where a parameter's value comes from -------------------------------------------------------------
 
@@ -189,6 +190,45 @@ class ChildEdge:
     node: ScanNode
 
 
+# --- root fields --------------------------------------------------------------------------------------
+
+
+class RootField(Protocol):
+    """What the plan and explain need of a root field of any kind: a department's :class:`Namespace`, an
+    entity field (:class:`~gateway.planning.entity_plan.EntityRoot`), ``__typename`` (:class:`Typename`)
+    or :class:`Introspection`. The executor answers each kind its own way."""
+
+    @property
+    def response_key(self) -> str:
+        """The field's key in the response."""
+        ...
+
+    def statements(self) -> list[ScanNode]:
+        """Every statement the field may run, in the order it runs them (explain lists them so)."""
+        ...
+
+    def cost(self, variables: Mapping[str, Any]) -> int:
+        """Most rows the field's answer can hold."""
+        ...
+
+    def roles(self) -> dict[int, str]:
+        """What its statements are for (by ``id`` of their nodes), in words, for explain; may be empty."""
+        ...
+
+
+class NoStatements:
+    """A root field answered without asking any source: it runs no statement and costs no rows."""
+
+    def statements(self) -> list[ScanNode]:
+        return []
+
+    def cost(self, variables: Mapping[str, Any]) -> int:
+        return 0
+
+    def roles(self) -> dict[int, str]:
+        return {}
+
+
 @dataclass(frozen=True)
 class RootScan:
     """A list or look-up field of a department's namespace."""
@@ -199,8 +239,8 @@ class RootScan:
 
 
 @dataclass(frozen=True)
-class Typename:
-    """``__typename``: a constant."""
+class Typename(NoStatements):
+    """``__typename``: a constant (at the root or in a namespace)."""
 
     response_key: str
     type_name: str
@@ -223,15 +263,22 @@ class Namespace:
     department: Department
     entries: tuple[RootScan | Typename | ForbiddenRoot, ...]
 
+    def statements(self) -> list[ScanNode]:
+        """Each root scan in query order, followed by its children depth-first."""
+        return [node for entry in self.entries if isinstance(entry, RootScan) for node in entry.node.walk()]
+
+    def cost(self, variables: Mapping[str, Any]) -> int:
+        return sum(entry.node.cost(variables) for entry in self.entries if isinstance(entry, RootScan))
+
+    def roles(self) -> dict[int, str]:
+        return {}
+
 
 @dataclass(frozen=True)
-class Introspection:
+class Introspection(NoStatements):
     """``__schema`` / ``__type`` at the root: answered by graphql-core from the caller's schema."""
 
     response_key: str
-
-
-RootField: TypeAlias = "Namespace | Typename | Introspection | EntityRoot"
 
 
 @dataclass
@@ -247,17 +294,7 @@ class Plan:
 
     def ordered_scans(self) -> list[ScanNode]:
         """Every scan, root scans first in query order, each followed by its children depth-first."""
-        from gateway.planning.entity_plan import EntityRoot
-
-        nodes: list[ScanNode] = []
-        for root in self.roots:
-            if isinstance(root, Namespace):
-                nodes.extend(
-                    node for entry in root.entries if isinstance(entry, RootScan) for node in entry.node.walk()
-                )
-            elif isinstance(root, EntityRoot):
-                nodes.extend(root.statements())
-        return nodes
+        return [node for root in self.roots for node in root.statements()]
 
     @property
     def departments(self) -> frozenset[str]:
@@ -265,15 +302,7 @@ class Plan:
 
     def cost(self, variables: Mapping[str, Any]) -> int:
         """Most rows the whole plan can return."""
-        from gateway.planning.entity_plan import EntityRoot
-
-        total = 0
-        for root in self.roots:
-            if isinstance(root, Namespace):
-                total += sum(entry.node.cost(variables) for entry in root.entries if isinstance(entry, RootScan))
-            elif isinstance(root, EntityRoot):
-                total += root.cost(variables)
-        return total
+        return sum(root.cost(variables) for root in self.roots)
 
 
 def page_size_check(sizes: PageSizes) -> Callable[[Any], int]:

@@ -2,79 +2,35 @@
 
 It walks the operation with graphql-core's own field collection (fragments, ``@skip``/``@include``
 and aliases handled exactly as the executor would), and for every list, look-up and relationship field
-builds one :class:`ScanNode`: the columns the selection needs (plus the join keys its children need),
-the caller's filter, ordering and page, and the statement for the department's source.
+builds one :class:`~gateway.planning.plan.ScanNode`: the columns the selection needs (plus the join keys
+its children need), the caller's filter, ordering and page, and the statement for the department's
+source. Namespace fields are planned here, entity fields by :mod:`gateway.planning.entities`; both build
+their scans with the operation's :class:`~gateway.planning.context.PlanningContext`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    GraphQLField,
-    GraphQLObjectType,
-    OperationDefinitionNode,
-    OperationType,
-    VariableNode,
-    visit,
-)
+from graphql import DocumentNode, FieldNode, GraphQLField, OperationDefinitionNode, OperationType
 from graphql.execution.collect_fields import collect_fields, collect_sub_fields
-from graphql.language import Visitor
-from sqlglot import exp
 
-from adapters.base import Capabilities, Capability, ParameterSpec
+from adapters.base import Capabilities
 from gateway.errors import BadRequestError, ForbiddenFieldError
-from gateway.planning.arguments import Provenance
+from gateway.planning.context import PlannerLimits, PlanningContext, PlanPolicy
 from gateway.planning.entities import EntityPlanner
 from gateway.planning.estimates import Statistics
-from gateway.planning.filters import FilterCompiler, Parameters, comparable, ordering, page_slots, value_slot
 from gateway.planning.fusion import fuse_root
-from gateway.planning.guard import FieldGuard, ForbiddenMode
-from gateway.planning.plan import (
-    ChildEdge,
-    Const,
-    ForbiddenRoot,
-    Introspection,
-    Namespace,
-    OutputField,
-    Page,
-    Plan,
-    RootField,
-    RootScan,
-    ScanNode,
-    Typename,
-)
-from gateway.planning.statements import ScanRequest, build_statement
-from gateway.policy.rewrite import ROW_KEY, TablePolicy
-from gateway.policy.store import Access
-from schema.catalog import Column, Department, Table
+from gateway.planning.plan import ForbiddenRoot, Introspection, Namespace, Plan, RootField, RootScan, Typename
+from schema.catalog import Department
 from schema.graphql_types import GatewaySchema
 
+#: ``PlannerLimits`` and ``PlanPolicy`` are defined with the planning context, which reads them; they are
+#: part of the planner's interface (``Planner(schema, capabilities, limits, policy=...)``).
+__all__ = ["INTROSPECTION_FIELDS", "PlanPolicy", "Planner", "PlannerLimits"]
+
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
-
-
-@dataclass(frozen=True)
-class PlannerLimits:
-    """Limits the planner enforces while building a plan."""
-
-    max_in_list: int = 1000
-
-
-@dataclass(frozen=True)
-class PlanPolicy:
-    """What the planner enforces for one caller."""
-
-    access: Access
-    #: Key for the hidden ordering key of tables whose primary key the caller cannot read plainly.
-    row_key_secret: bytes = b""
-    #: Check field by field (the caller's schema shows more than their grants).
-    check_fields: bool = False
-    forbidden_fields: ForbiddenMode = "reject"
 
 
 class Planner:
@@ -98,306 +54,74 @@ class Planner:
     def plan(self, document: DocumentNode, operation: OperationDefinitionNode, variables: Mapping[str, Any]) -> Plan:
         if operation.operation is not OperationType.QUERY:
             raise BadRequestError(f"{operation.operation.value} operations are not supported: fedgate is read-only")
-        planning = _Planning(self, document, variables)
-        plan = planning.run(operation)
-        if planning.guard.refused:
-            fields = ", ".join(sorted(planning.guard.refused))
+        context = PlanningContext(
+            self.schema, self.capabilities, self.limits, self.policy, self.statistics, document, variables
+        )
+        plan = _operation(context, operation)
+        if context.guard.refused:
+            fields = ", ".join(sorted(context.guard.refused))
             raise ForbiddenFieldError(f"the query asks for fields outside your grants: {fields}")
         return plan
 
 
-class _Planning:
-    """The state of planning one operation."""
-
-    def __init__(self, planner: Planner, document: DocumentNode, variables: Mapping[str, Any]) -> None:
-        self.schema = planner.schema
-        self.graphql = planner.schema.graphql
-        self.capabilities = planner.capabilities
-        self.limits = planner.limits
-        self.policy = planner.policy
-        self.statistics = planner.statistics
-        self.variables = dict(variables)
-        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        self.provenance = Provenance(self.variables)
-        self.provenance.structural.update(directive_variables(document))
-        self.scans: list[ScanNode] = []
-        checked = self.policy is not None and self.policy.check_fields
-        mode = self.policy.forbidden_fields if self.policy is not None else "reject"
-        self.guard = FieldGuard(self.policy.access if checked and self.policy else None, mode)
-
-    def run(self, operation: OperationDefinitionNode) -> Plan:
-        query_type = self.graphql.query_type
-        assert query_type is not None
-        roots: list[RootField] = []
-        fields = collect_fields(self.graphql, self.fragments, self.variables, query_type, operation.selection_set)
-        for key, nodes in fields.items():
-            name = nodes[0].name.value
-            if name == "__typename":
-                roots.append(Typename(key, query_type.name))
-            elif name in INTROSPECTION_FIELDS:
-                roots.append(Introspection(key))
-            else:
-                binding = self.schema.binding(query_type.name, name)
-                assert binding is not None
-                if binding.entity is not None:
-                    planner = EntityPlanner(self, binding.entity)
-                    roots.append(planner.root(key, binding.kind, query_type.fields[name], nodes))
-                else:
-                    roots.append(self._namespace(key, binding.department, query_type.fields[name], nodes))
-        return Plan(
-            operation_type=operation.operation.value,
-            roots=tuple(roots),
-            structural_variables=frozenset(self.provenance.structural),
-            has_introspection=any(isinstance(root, Introspection) for root in roots),
-            scans=self.scans,
-        )
-
-    def object_type(self, field_def: GraphQLField) -> GraphQLObjectType:
-        type_ = field_def.type
-        while hasattr(type_, "of_type"):
-            type_ = type_.of_type
-        assert isinstance(type_, GraphQLObjectType)
-        return type_
-
-    def _namespace(
-        self, key: str, department: Department, field_def: GraphQLField, nodes: list[FieldNode]
-    ) -> Namespace:
-        namespace_type = self.object_type(field_def)
-        entries: list[RootScan | Typename | ForbiddenRoot] = []
-        for sub_key, sub_nodes in collect_sub_fields(
-            self.graphql, self.fragments, self.variables, namespace_type, nodes
-        ).items():
-            name = sub_nodes[0].name.value
-            if name == "__typename":
-                entries.append(Typename(sub_key, namespace_type.name))
-                continue
-            binding = self.schema.binding(namespace_type.name, name)
-            assert binding is not None
-            assert binding.table is not None
-            coordinate = f"{namespace_type.name}.{name}"
-            if not self.guard.root(department, binding.table, coordinate):
-                entries.append(ForbiddenRoot(sub_key, (coordinate,)))
-                continue
-            single = binding.kind == "lookup"
-            node = self._scan(department, binding.table, namespace_type.fields[name], sub_nodes, lookup=single)
-            if not node.reads_columns:
-                self.scans.remove(node)
-                forbidden = tuple(field.type_name for field in node.fields if field.kind == "forbidden")
-                entries.append(ForbiddenRoot(sub_key, forbidden))
-                continue
-            fused = fuse_root(node, self.capabilities)
-            if fused is not None:
-                self.scans.remove(fused)
-            entries.append(RootScan(sub_key, node, single=single))
-        return Namespace(key, department, tuple(entries))
-
-    def _scan(
-        self,
-        department: Department,
-        table: Table,
-        field_def: GraphQLField,
-        nodes: list[FieldNode],
-        *,
-        lookup: bool = False,
-        key_column: Column | None = None,
-        single_child: bool = False,
-    ) -> ScanNode:
-        object_type = self.object_type(field_def)
-        columns = Columns()
-        key_index = columns.use(key_column) if key_column is not None else None
-        fields, children = self.select(department, table, object_type, nodes, columns)
-        if not columns.list and not any(output.kind == "forbidden" for output in fields):
-            for name in table.primary_key:  # only __typename: the rows are counted by their key
-                columns.use(table.column(name))
-        return self.statement(
-            department, table, object_type.name, self.provenance.argument_values(field_def, nodes[0]), columns.list,
-            fields, children, key_column, key_index, lookup=lookup, single_child=single_child,
-        )  # fmt: skip
-
-    def select(
-        self,
-        department: Department,
-        table: Table,
-        object_type: GraphQLObjectType,
-        nodes: list[FieldNode],
-        columns: Columns,
-    ) -> tuple[list[OutputField], list[ChildEdge]]:
-        """The response fields of ``nodes``' selection over ``table``'s rows, using ``columns``."""
-        fields: list[OutputField] = []
-        children: list[ChildEdge] = []
-        for sub_key, sub_nodes in collect_sub_fields(
-            self.graphql, self.fragments, self.variables, object_type, nodes
-        ).items():
-            name = sub_nodes[0].name.value
-            coordinate = f"{object_type.name}.{name}"
-            binding = self.schema.binding(object_type.name, name)
-            if name == "__typename":
-                fields.append(OutputField(sub_key, "typename", type_name=object_type.name))
-            elif binding is not None and binding.column is not None:
-                if self.guard.output(department, table, [binding.column], coordinate):
-                    fields.append(OutputField(sub_key, "column", columns.use(binding.column)))
-                else:
-                    fields.append(OutputField(sub_key, "forbidden", type_name=coordinate))
-            else:
-                assert binding is not None
-                assert binding.relationship is not None
-                relationship = binding.relationship
-                ((local, remote),) = relationship.on.items()
-                target_department, target = self.schema.catalog.table(relationship.target)
-                allowed = (
-                    self.guard.output(department, table, [table.column(local)], coordinate)
-                    and self.guard.output(target_department, target, [target.column(remote)], coordinate)
-                    and self.guard.through(department, table, relationship, coordinate)
-                )
-                if not allowed:
-                    fields.append(OutputField(sub_key, "forbidden", type_name=coordinate))
-                    continue
-                child = self._scan(
-                    target_department,
-                    target,
-                    object_type.fields[name],
-                    sub_nodes,
-                    key_column=target.column(remote),
-                    single_child=relationship.kind == "one",
-                )
-                fields.append(OutputField(sub_key, "child", len(children)))
-                children.append(
-                    ChildEdge(sub_key, columns.use(table.column(local)), relationship.kind == "many", child)
-                )
-        return fields, children
-
-    def statement(
-        self,
-        department: Department,
-        table: Table,
-        type_name: str,
-        arguments: Mapping[str, Any],
-        columns: list[Column],
-        fields: list[OutputField],
-        children: list[ChildEdge],
-        key_column: Column | None,
-        key_index: int | None,
-        *,
-        lookup: bool = False,
-        single_child: bool = False,
-        paged: bool = True,
-    ) -> ScanNode:
-        """The scan reading ``columns`` of ``table`` as the field's ``arguments`` ask (``paged=False``: every
-        row of each key, for internal scans such as an entity's link rows)."""
-        parameters = Parameters()
-        alias = table.name
-        inputs = self.schema.table_inputs(department.name, table.name)
-        policy = self.table_policy(department, table)
-        condition: exp.Expr | None
-        order: list[exp.Ordered] = []
-        page: Page | None = None
-        if lookup:
-            keys = [table.column(name) for name in table.primary_key]
-            for column in keys:
-                self.guard.condition(department, table, column, f"{type_name}.{column.graphql_name}")
-            condition = exp.and_(
-                *(
-                    exp.EQ(
-                        this=comparable(column, alias),
-                        expression=parameters.placeholder(
-                            ParameterSpec(column.type),
-                            value_slot(arguments[column.graphql_name], self.provenance, column.type),
-                        ),
-                    )
-                    for column in keys
-                )
-            )
+def _operation(context: PlanningContext, operation: OperationDefinitionNode) -> Plan:
+    """The plan of one operation: one root per response key of its selection."""
+    query_type = context.graphql.query_type
+    assert query_type is not None
+    roots: list[RootField] = []
+    fields = collect_fields(context.graphql, context.fragments, context.variables, query_type, operation.selection_set)
+    for key, nodes in fields.items():
+        name = nodes[0].name.value
+        if name == "__typename":
+            roots.append(Typename(key, query_type.name))
+        elif name in INTROSPECTION_FIELDS:
+            roots.append(Introspection(key))
         else:
-            filters = FilterCompiler(table, inputs, alias, parameters, self.provenance, self.limits.max_in_list)
-            condition = filters.condition(arguments.get("where"))
-            tie_breakers: list[exp.Expr] | None = None
-            if policy is not None and not all(policy.shows_plainly(name) for name in table.primary_key):
-                tie_breakers = [exp.column(ROW_KEY, table=alias, quoted=True)]
-            order = ordering(
-                arguments.get("orderBy"),
-                table,
-                inputs,
-                alias,
-                self.provenance,
-                used=filters.used,
-                tie_breakers=tie_breakers,
-            )
-            for column in filters.used.values():
-                self.guard.condition(department, table, column, f"{type_name}.{column.graphql_name}")
-            if single_child and key_column is not None and list(table.primary_key) == [key_column.name]:
-                order, page = [], None  # joined on the whole primary key: at most one row per parent already
-            elif single_child:
-                page = Page(limit=Const(1), offset=Const(0))
-            elif paged:
-                page = page_slots(arguments, self.provenance, self.schema.page_sizes)
-        request = ScanRequest(department, table, columns, condition, order, page, parameters, key_column)
-        windows = self.capabilities[department.name].supports(Capability.WINDOW_FUNCTIONS)
-        protect = (lambda select: policy.protect(select, alias, parameters)) if policy is not None else None
-        statement = build_statement(request, window_functions=windows, rewrite=protect)
-        return self.add_scan(
-            ScanNode(
-                department=department,
-                table=table,
-                type_name=type_name,
-                query=statement.query,
-                parameters=dict(parameters.items),
-                fields=tuple(fields),
-                children=tuple(children),
-                key_index=key_index,
-                keys_parameter=statement.keys_parameter,
-                residual_page=statement.residual_page,
-                page=page,
-            )
-        )
-
-    def table_policy(self, department: Department, table: Table) -> TablePolicy | None:
-        if self.policy is None:
-            return None
-        return TablePolicy.for_table(self.policy.access, department.name, table, self.policy.row_key_secret)
-
-    def add_scan(self, scan: ScanNode) -> ScanNode:
-        """Register a scan (its statement is prepared by the source when the plan is bound)."""
-        scan.grants = self._grants(scan.department, scan.table)
-        self.scans.append(scan)
-        return scan
-
-    def _grants(self, department: Department, table: Table) -> tuple[str, ...]:
-        if self.policy is None or self.policy.access.unrestricted:
-            return ()
-        return tuple(grant.describe() for grant in self.policy.access.table(department.name, table.name).grants)
+            binding = context.schema.binding(query_type.name, name)
+            assert binding is not None
+            if binding.entity is not None:
+                planner = EntityPlanner(context, binding.entity)
+                roots.append(planner.root(key, binding.kind, query_type.fields[name], nodes))
+            else:
+                roots.append(_namespace(context, key, binding.department, query_type.fields[name], nodes))
+    return Plan(
+        operation_type=operation.operation.value,
+        roots=tuple(roots),
+        structural_variables=frozenset(context.provenance.structural),
+        has_introspection=any(isinstance(root, Introspection) for root in roots),
+        scans=context.scans,
+    )
 
 
-class Columns:
-    """The columns a scan reads, each once, in first-use order."""
-
-    def __init__(self) -> None:
-        self.list: list[Column] = []
-        self._positions: dict[str, int] = {}
-
-    def use(self, column: Column) -> int:
-        if column.name not in self._positions:
-            self._positions[column.name] = len(self.list)
-            self.list.append(column)
-        return self._positions[column.name]
-
-
-def directive_variables(document: DocumentNode) -> set[str]:
-    """Variables used by directives anywhere in the document (``@include(if: $x)`` shapes the plan)."""
-    found: set[str] = set()
-
-    class _Collector(Visitor):
-        def enter_directive(self, node: Any, *_: Any) -> None:
-            for argument in node.arguments or ():
-                visit(argument, _VariableNames(found))
-
-    visit(document, _Collector())
-    return found
-
-
-class _VariableNames(Visitor):
-    def __init__(self, found: set[str]) -> None:
-        super().__init__()
-        self.found = found
-
-    def enter_variable(self, node: VariableNode, *_: Any) -> None:
-        self.found.add(node.name.value)
+def _namespace(
+    context: PlanningContext, key: str, department: Department, field_def: GraphQLField, nodes: list[FieldNode]
+) -> Namespace:
+    """A department's namespace field: one root scan per list or look-up field selected in it."""
+    namespace_type = context.object_type(field_def)
+    entries: list[RootScan | Typename | ForbiddenRoot] = []
+    for sub_key, sub_nodes in collect_sub_fields(
+        context.graphql, context.fragments, context.variables, namespace_type, nodes
+    ).items():
+        name = sub_nodes[0].name.value
+        if name == "__typename":
+            entries.append(Typename(sub_key, namespace_type.name))
+            continue
+        binding = context.schema.binding(namespace_type.name, name)
+        assert binding is not None
+        assert binding.table is not None
+        coordinate = f"{namespace_type.name}.{name}"
+        if not context.guard.root(department, binding.table, coordinate):
+            entries.append(ForbiddenRoot(sub_key, (coordinate,)))
+            continue
+        single = binding.kind == "lookup"
+        node = context.scan(department, binding.table, namespace_type.fields[name], sub_nodes, lookup=single)
+        if not node.reads_columns:
+            context.scans.remove(node)
+            forbidden = tuple(field.type_name for field in node.fields if field.kind == "forbidden")
+            entries.append(ForbiddenRoot(sub_key, forbidden))
+            continue
+        fused = fuse_root(node, context.capabilities)
+        if fused is not None:
+            context.scans.remove(fused)
+        entries.append(RootScan(sub_key, node, single=single))
+    return Namespace(key, department, tuple(entries))

@@ -1,0 +1,43 @@
+"""The one place a GraphQL error object is made: ``{"message", "locations"?, "path"?, "extensions"}``.
+
+Every error a caller sees goes through :func:`graphql_error` (from a :class:`~gateway.errors.FedgateError`)
+or :func:`coded_error` (a code with no exception class: graphql-core's parse and validation errors, a
+variable that does not coerce). ``extensions.code`` is always present; locations and paths only when
+known. The order of the keys is the GraphQL specification's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from graphql import SourceLocation
+
+from gateway.errors import FedgateError
+
+#: A response path: field names and list indices from the root.
+Path = Sequence[str | int]
+
+
+def coded_error(
+    message: str,
+    code: str,
+    *,
+    path: Path | None = None,
+    locations: Iterable[SourceLocation] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A GraphQL error with ``code`` (unless ``extensions`` has its own) and whatever else is known."""
+    formatted: dict[str, Any] = {"message": message}
+    shown = [{"line": location.line, "column": location.column} for location in locations or ()]
+    if shown:
+        formatted["locations"] = shown
+    if path is not None:
+        formatted["path"] = list(path)
+    formatted["extensions"] = {"code": code, **(extensions or {})}
+    return formatted
+
+
+def graphql_error(error: FedgateError, *, path: Path | None = None, message: str | None = None) -> dict[str, Any]:
+    """``error`` as a GraphQL error: its message (or ``message``), its path if any, its extensions."""
+    return coded_error(message or error.message, error.code, path=path, extensions=error.extensions())
