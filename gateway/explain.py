@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.planning.plan import Plan
+from gateway.execution.binding import BoundPlan
 
 
-def explain(plan: Plan, keys_moved: Mapping[int, Mapping[str, int]] | None = None) -> list[dict[str, Any]]:
+def explain(bound: BoundPlan, keys_moved: Mapping[int, Mapping[str, int]] | None = None) -> list[dict[str, Any]]:
     """One entry per statement, in the order the plan runs them (roots first, then each level).
 
     Statements of an entity field also say what they are for (``role``): a semi-join step with its
@@ -21,21 +21,22 @@ def explain(plan: Plan, keys_moved: Mapping[int, Mapping[str, int]] | None = Non
     of keys, the link rows, a member. After execution, ``keys_moved`` adds to each semi-join step that
     ran how many keys it received and returned (``keys: {in, out}``): counts, never values.
     """
+    plan = bound.plan
     roles: dict[int, str] = {}
     for root in plan.roots:
         roles.update(root.roles())
     entries = []
     for scan in plan.ordered_scans():
-        assert scan.prepared is not None
+        statement = bound.statement(scan)
         entries.append(
             {
                 "department": scan.department.name,
                 "table": scan.table.name,
                 "batched": scan.keys_parameter is not None,
-                "sql": scan.prepared.display_sql,
+                "sql": statement.display_sql,
                 "parameters": [
                     {"placeholder": shown, "from": scan.parameters[_base(name)].describe()}
-                    for shown, name in scan.prepared.placeholders
+                    for shown, name in statement.placeholders
                 ],
                 "grants": list(scan.grants),
             }

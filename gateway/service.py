@@ -42,6 +42,7 @@ from gateway.errors import (
     QueryLimit,
     QueryLimitError,
 )
+from gateway.execution.binding import BoundPlan, bind
 from gateway.execution.executor import ExecutionResult as PlanResult
 from gateway.execution.executor import Executor
 from gateway.execution.outcome import sources_summary, strict_status
@@ -49,7 +50,7 @@ from gateway.execution.sources import Sources
 from gateway.execution.statistics import gather_statistics
 from gateway.explain import explain
 from gateway.planning.estimates import Statistics
-from gateway.planning.plan import Introspection, Plan
+from gateway.planning.plan import Introspection
 from gateway.planning.planner import Planner, PlannerLimits, PlanPolicy
 from gateway.policy.store import Access, Policy, full_access
 from gateway.principal import Principal
@@ -111,7 +112,8 @@ class PreparedRequest:
     document: DocumentNode
     operation: OperationDefinitionNode
     variables: dict[str, Any]
-    plan: Plan
+    #: The plan with each statement prepared by its department's adapter (``bound.plan`` is the plan).
+    bound: BoundPlan
     #: The operation carries ``@strict``: any department failing fails the whole request.
     strict: bool = False
 
@@ -150,7 +152,7 @@ class Gateway:
             suggestions=graphql.suggestions,
         )
         self._schemas: LRUCache[str, GatewaySchema] = LRUCache(maxsize=256)
-        self._plans: LRUCache[Hashable, Plan] = LRUCache(maxsize=max(graphql.plan_cache_size, 1))
+        self._plans: LRUCache[Hashable, BoundPlan] = LRUCache(maxsize=max(graphql.plan_cache_size, 1))
         self._structural: LRUCache[Hashable, frozenset[str]] = LRUCache(maxsize=max(graphql.plan_cache_size, 1))
         self.limits = PlannerLimits(max_in_list=graphql.max_in_list)
         self.statistics: Statistics = {}
@@ -205,16 +207,16 @@ class Gateway:
         if isinstance(prepared, GraphQLResponse):
             return prepared
         context = FetchContext(subject_token=principal.token, subject=principal.subject)
-        result = await self.executor.execute(prepared.plan, prepared.variables, context)
+        result = await self.executor.execute(prepared.bound, prepared.variables, context)
         extensions: dict[str, Any] = {}
         if result.departments:
             extensions["sources"] = sources_summary(result.departments)
         if self.policy is not None and principal.has_scope(self.settings.policy.explain_scope):
-            extensions["plan"] = explain(prepared.plan, result.keys_moved)
+            extensions["plan"] = explain(prepared.bound, result.keys_moved)
         if prepared.strict and result.failed_departments:
             return _strict_failure(result, extensions)
         errors = list(result.errors)
-        if prepared.plan.has_introspection:
+        if prepared.bound.plan.has_introspection:
             errors.extend(_introspect(prepared, request, result.data))
         return GraphQLResponse(result.data, errors, extensions, statements=result.statements)
 
@@ -241,8 +243,8 @@ class Gateway:
         if isinstance(coerced, list):
             shown = (lambda text: text) if self.settings.graphql.suggestions else without_suggestions
             return GraphQLResponse(None, [coded_error(shown(e.message), BadUserInputError.code) for e in coerced])
-        plan = self.plan(schema, access, parsed.document, operation, request, coerced)
-        return PreparedRequest(schema, access, parsed.document, operation, coerced, plan, strict=is_strict(operation))
+        bound = self.plan(schema, access, parsed.document, operation, request, coerced)
+        return PreparedRequest(schema, access, parsed.document, operation, coerced, bound, strict=is_strict(operation))
 
     def plan(
         self,
@@ -252,17 +254,17 @@ class Gateway:
         operation: OperationDefinitionNode,
         request: GraphQLRequest,
         variables: Mapping[str, Any],
-    ) -> Plan:
-        """The cached plan for this caller's rights, document, operation and structural variable values.
+    ) -> BoundPlan:
+        """The cached bound plan for this caller's rights, document, operation and structural variable values.
 
         Everything that shapes the result is in the key, so callers with different rights never share a plan.
         """
         base: Hashable = (schema.key, access.key, request.query, request.operation_name)
         names = self._structural.get(base, frozenset())
         key = (base, _frozen({name: variables.get(name) for name in sorted(names)}))
-        plan = self._plans.get(key)
-        if plan is not None:
-            return plan
+        cached = self._plans.get(key)
+        if cached is not None:
+            return cached
         planner = Planner(
             schema,
             self.sources.capabilities(),
@@ -270,13 +272,11 @@ class Gateway:
             policy=self._plan_policy(access),
             statistics=self.statistics,
         )
-        plan = planner.plan(document, operation, variables)
-        for scan in plan.scans:
-            scan.prepared = self.sources.adapter(scan.department.name).prepare(scan.query)
-        names = names | plan.structural_variables
+        bound = bind(planner.plan(document, operation, variables), self.sources)
+        names = names | bound.plan.structural_variables
         self._structural[base] = names
-        self._plans[(base, _frozen({name: variables.get(name) for name in sorted(names)}))] = plan
-        return plan
+        self._plans[(base, _frozen({name: variables.get(name) for name in sorted(names)}))] = bound
+        return bound
 
 
 def _strict_failure(result: PlanResult, extensions: dict[str, Any]) -> GraphQLResponse:
@@ -315,7 +315,7 @@ def _frozen(value: Any) -> Hashable:
 
 def _introspect(prepared: PreparedRequest, request: GraphQLRequest, data: dict[str, Any]) -> list[dict[str, Any]]:
     """Answer ``__schema`` / ``__type`` root fields with graphql-core, from the caller's own schema."""
-    schema, document, operation, plan = prepared.schema, prepared.document, prepared.operation, prepared.plan
+    schema, document, operation, plan = prepared.schema, prepared.document, prepared.operation, prepared.bound.plan
     query_type = schema.graphql.query_type
     assert query_type is not None
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}

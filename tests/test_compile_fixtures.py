@@ -31,7 +31,7 @@ def _plan(query: str, variables: dict[str, Any]) -> Plan:
     gateway = Gateway(catalog, make_settings(), Sources(catalog))
     prepared = gateway.prepare(GraphQLRequest(query, None, variables), ANONYMOUS)
     assert isinstance(prepared, PreparedRequest), prepared
-    return prepared.plan
+    return prepared.bound.plan
 
 
 def _normal(sql: str) -> str:

@@ -36,7 +36,7 @@ async def gateway(sqlite_people: Catalog) -> AsyncIterator[Gateway]:
 def _roles(gateway: Gateway, query: str) -> list[str]:
     prepared = gateway.prepare(GraphQLRequest(query, None, None), ANONYMOUS)
     assert isinstance(prepared, PreparedRequest)
-    return [entry["role"] for entry in explain(prepared.plan) if "role" in entry]
+    return [entry["role"] for entry in explain(prepared.bound) if "role" in entry]
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ PAGE_WITH_LINKS = {
 async def test_a_list_reads_its_page_and_link_rows_in_one_statement(gateway: Gateway, dialect: str) -> None:
     prepared = gateway.prepare(GraphQLRequest("{ people(limit: 2, offset: 1) { nhsNumber } }", None, None), ANONYMOUS)
     assert isinstance(prepared, PreparedRequest)
-    (root,) = prepared.plan.roots
+    (root,) = prepared.bound.plan.roots
     assert isinstance(root, EntityRoot) and root.page_scan is not None
     renderer = {"sqlite": SQLiteDialect(), "postgres": PostgresDialect()}.get(dialect)
     query = root.page_scan.query
@@ -128,6 +128,6 @@ async def test_a_list_reads_its_page_and_link_rows_in_one_statement(gateway: Gat
         "k1": Const(1),
     }
     assert root.page_scan.keys_parameter is None
-    assert [entry["role"] for entry in explain(prepared.plan) if "role" in entry] == [
+    assert [entry["role"] for entry in explain(prepared.bound) if "role" in entry] == [
         "the page of keys and the link rows of each person"
     ]

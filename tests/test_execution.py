@@ -276,7 +276,7 @@ async def test_no_suggestions_by_default_and_a_setting_to_give_them(
 def _plan(gateway: Gateway, query: str, variables: dict[str, Any] | None = None) -> Plan:
     prepared = gateway.prepare(GraphQLRequest(query, None, variables), ANONYMOUS)
     assert isinstance(prepared, PreparedRequest), prepared
-    return prepared.plan
+    return prepared.bound.plan
 
 
 async def test_departments_are_queried_concurrently(sqlite_clinic: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -68,7 +68,7 @@ async def test_explain_shows_the_one_statement_that_runs(engine_gateways: dict[s
     query = "{ clinic { people { personId visits(limit: 2) { visitId person { personId } } } } }"
     prepared = gateway.prepare(GraphQLRequest(query), ANONYMOUS)
     assert isinstance(prepared, PreparedRequest)
-    entries = explain(prepared.plan)
+    entries = explain(prepared.bound)
     assert [(entry["table"], entry["batched"]) for entry in entries] == [("people", False), ("people", True)]
     assert "LEFT JOIN LATERAL" in entries[0]["sql"] and "ANY(" not in entries[0]["sql"]
     sources = [parameter["from"] for parameter in entries[0]["parameters"]]

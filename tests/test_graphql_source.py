@@ -135,8 +135,7 @@ async def test_a_bearer_credential_health_explain_and_introspection(
         GraphQLRequest('{ clinic { people(where: {personId: {eq: "p01"}}) { born } } }'), ANONYMOUS
     )
     assert isinstance(prepared, PreparedRequest)
-    assert prepared.plan.scans[0].prepared is not None
-    shown = prepared.plan.scans[0].prepared.display_sql
+    shown = prepared.bound.statement(prepared.bound.plan.scans[0]).display_sql
     assert shown.startswith(
         f"POST {remote.url} {{ people(where.personId.eq: {{:p0}}) }} (pages: relay)\nthen in fedgate:"
     )

@@ -31,7 +31,7 @@ def reception(min_visits: str, *extra: str) -> Principal:
 def _plan(gateway: Gateway, principal: Principal) -> object:
     prepared = gateway.prepare(GraphQLRequest(QUERY), principal)
     assert isinstance(prepared, PreparedRequest)
-    return prepared.plan
+    return prepared.bound.plan
 
 
 async def test_callers_with_different_rights_never_share_a_plan(policy_gateways: dict[str, Gateway]) -> None:

@@ -42,7 +42,7 @@ def test_policy_rewrite(fixture: dict[str, Any]) -> None:
     )
     prepared = gateway.prepare(GraphQLRequest(fixture["query"]), principal)
     assert isinstance(prepared, PreparedRequest), prepared
-    nodes = prepared.plan.ordered_scans()
+    nodes = prepared.bound.plan.ordered_scans()
     assert len(nodes) == len(fixture["statements"])
     for node, expected in zip(nodes, fixture["statements"], strict=True):
         values = {

@@ -129,12 +129,11 @@ async def test_explain_shows_the_request_and_the_sql_run_on_its_rows(rest: Rest)
     prepared = gateway.prepare(GraphQLRequest('{ clinic { people(where: {personId: {eq: "p01"}}) { givenName } } }'),
                                ANONYMOUS)  # fmt: skip
     assert isinstance(prepared, PreparedRequest)
-    scan = prepared.plan.scans[0]
-    assert scan.prepared is not None
-    text = scan.prepared.display_sql
+    statement = prepared.bound.statement(prepared.bound.plan.scans[0])
+    text = statement.display_sql
     assert text.startswith("GET /people?id={:p0}&page={page}&page_size=4 (pages: page)\nthen in fedgate: SELECT")
     assert "p01" not in text
-    assert scan.prepared.placeholders[0] == (":p0", "p0")
+    assert statement.placeholders[0] == (":p0", "p0")
     with pytest.raises(SourceQueryError, match="cannot describe its tables"):
         await adapter.introspect()
 

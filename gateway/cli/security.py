@@ -185,7 +185,7 @@ def explain_query(
         raise fail(error.message) from None
     if not isinstance(prepared, PreparedRequest):
         raise fail("; ".join(error["message"] for error in prepared.errors))
-    statements = explain(prepared.plan)
+    statements = explain(prepared.bound)
     if as_json:
         _print_json(
             {"principal": {"subject": principal.subject, "scopes": sorted(principal.scopes)}, "statements": statements}

@@ -19,13 +19,14 @@ from typing import Any
 
 from adapters.base import NO_CONTEXT, FetchContext
 from gateway.errors import ForbiddenColumnError, QueryLimit, QueryLimitError, SourceError
+from gateway.execution.binding import BoundPlan
 from gateway.execution.entities import EntityRun
 from gateway.execution.failures import Failure, failure_errors
 from gateway.execution.outcome import DepartmentOutcome, department_outcomes
 from gateway.execution.sources import Sources
 from gateway.planning.entity_plan import EntityRoot
 from gateway.planning.fusion import split_rows
-from gateway.planning.plan import ChildEdge, ForbiddenRoot, Namespace, ParentKeys, Plan, RootScan, ScanNode, Typename
+from gateway.planning.plan import ChildEdge, ForbiddenRoot, Namespace, ParentKeys, RootScan, ScanNode, Typename
 
 
 @dataclass
@@ -55,15 +56,15 @@ class Executor:
         self.max_cost = max_cost
 
     async def execute(
-        self, plan: Plan, variables: Mapping[str, Any], context: FetchContext = NO_CONTEXT
+        self, bound: BoundPlan, variables: Mapping[str, Any], context: FetchContext = NO_CONTEXT
     ) -> ExecutionResult:
-        """Answer the data part of ``plan`` (introspection fields are left for the caller).
+        """Answer the data part of the plan (introspection fields are left for the caller).
 
         Raises :class:`QueryLimitError` before any statement when the pages asked for could return more
         than ``max_cost`` rows in all.
         """
-        run = _Run(self.sources, plan, variables, time.monotonic() + self.request_timeout, context)
-        cost = plan.cost(variables)
+        run = _Run(self.sources, bound, variables, time.monotonic() + self.request_timeout, context)
+        cost = bound.plan.cost(variables)
         if cost > self.max_cost:
             raise QueryLimitError(
                 f"the query could return up to {cost} rows; at most {self.max_cost} are allowed: ask for smaller pages",
@@ -89,11 +90,12 @@ class _Run:
     """
 
     def __init__(
-        self, sources: Sources, plan: Plan, variables: Mapping[str, Any], deadline: float, context: FetchContext
+        self, sources: Sources, bound: BoundPlan, variables: Mapping[str, Any], deadline: float, context: FetchContext
     ) -> None:
         self.sources = sources
         self.context = context
-        self.plan = plan
+        self.bound = bound
+        self.plan = plan = bound.plan
         self.variables = variables
         self.deadline = deadline
         self.failures: list[Failure] = []
@@ -162,13 +164,12 @@ class _Run:
 
     async def fetch(self, node: ScanNode, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Rows of ``node`` run with its resolved parameter values, updated with ``values``."""
-        assert node.prepared is not None, "plan was not bound to the sources"
         department = node.department.name
         self.asked[department] = None
         values = {**self.values[id(node)], **values}
         try:
             return await self.sources.fetch(
-                department, node.prepared, values, self.deadline, self.context, sent=self.statements
+                department, self.bound.statement(node), values, self.deadline, self.context, sent=self.statements
             )
         except SourceError as error:
             self.source_errors.append((department, error))

@@ -51,5 +51,5 @@ def page_with_links(page: ScanNode, spine: ScanNode) -> ScanNode:
     parameters.update({renamed[name]: value for name, value in page.parameters.items()})
     query = SourceQuery(spine.query.department, select, spine.query.columns, specs)
     return dataclasses.replace(
-        spine, query=query, parameters=parameters, keys_parameter=None, page=page.page, prepared=None, grants=()
+        spine, query=query, parameters=parameters, keys_parameter=None, page=page.page, grants=()
     )

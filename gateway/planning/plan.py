@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from adapters.base import ParameterSpec, PreparedQuery, SourceQuery
+from adapters.base import ParameterSpec, SourceQuery
 from gateway.errors import QueryLimit, QueryLimitError
 from schema.catalog import Department, Table
 from schema.graphql_types import PageSizes
@@ -157,7 +157,6 @@ class ScanNode:
     page: Page | None = None
     #: The grants enforced in this statement, described (for explain).
     grants: tuple[str, ...] = ()
-    prepared: PreparedQuery | None = None
     #: A child level this statement answers too, so that child runs no statement of its own.
     fused: FusedChild | None = None
 
