@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import httpx
 import typer
@@ -21,9 +21,6 @@ from gateway.cli.common import (
 from gateway.errors import FedgateError
 from gateway.logs import configure_logging
 from gateway.settings import Settings
-
-if TYPE_CHECKING:
-    pass
 
 
 def run_gateway(
