@@ -27,6 +27,7 @@ from sqlglot import exp
 from schema.catalog import Department
 from schema.types import ColumnType
 
+#: One row as a source returned it.
 Row = tuple[Any, ...]
 
 

@@ -156,7 +156,7 @@ class GraphQLAdapter(HttpAdapter[GraphQLEndpoint]):
         try:
             return self._data(response.body)
         except SourceAuthError:
-            self.authenticator.invalidate(context)
+            self.source_credential.invalidate(context)
             raise
 
     def _data(self, body: Any) -> Any:

@@ -1,6 +1,6 @@
 """How fedgate authenticates to a department's HTTP API: the ``Authorization`` header of each request.
 
-One :class:`Authenticator` per source, built from the catalog's ``credential`` (:mod:`schema.credentials`):
+One :class:`SourceCredential` per source, built from the catalog's ``credential`` (:mod:`schema.credentials`):
 
 * ``none``: no header; ``bearer``: a static service token; ``basic``: HTTP basic;
 * ``client_credentials`` (RFC 6749 §4.4): fedgate's own token from the authorisation server, cached
@@ -58,8 +58,11 @@ MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
 _OAUTH_ERROR = re.compile(r"^[a-z_]{1,40}$")
 
 
-class Authenticator(abc.ABC):
-    """Produces the ``Authorization`` header for requests made on behalf of ``context``."""
+class SourceCredential(abc.ABC):
+    """fedgate's credential for one source: the ``Authorization`` header for requests made on behalf of ``context``.
+
+    Not to be confused with :class:`gateway.auth.bearer.Authenticator`, which verifies the callers' tokens.
+    """
 
     def __init__(self, department: str) -> None:
         self.department = department
@@ -78,14 +81,14 @@ class Authenticator(abc.ABC):
         return SourceAuthError(self.department, f"department '{self.department}': {what}")
 
 
-class NoAuthenticator(Authenticator):
+class NoSourceCredential(SourceCredential):
     """No credential."""
 
     async def authorization(self, context: FetchContext, *, timeout: float) -> str | None:
         return None
 
 
-class StaticAuthenticator(Authenticator):
+class StaticSourceCredential(SourceCredential):
     """A fixed header: a service bearer token or HTTP basic credentials."""
 
     def __init__(self, department: str, value: str | None) -> None:
@@ -108,7 +111,7 @@ class _Cached:
         self.expires = expires
 
 
-class TokenEndpointAuthenticator(Authenticator):
+class TokenEndpointSourceCredential(SourceCredential):
     """Tokens from an OAuth 2.0 token endpoint, cached per key until shortly before they expire."""
 
     def __init__(self, department: str, credential: ClientCredentials | TokenExchange, verify: ssl.SSLContext | bool):
@@ -253,7 +256,7 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-class ClientCredentialsAuthenticator(TokenEndpointAuthenticator):
+class ClientCredentialsSourceCredential(TokenEndpointSourceCredential):
     """fedgate's own token (client credentials grant), shared by every fetch."""
 
     credential: ClientCredentials
@@ -270,7 +273,7 @@ class ClientCredentialsAuthenticator(TokenEndpointAuthenticator):
         self._forget("service")
 
 
-class TokenExchangeAuthenticator(TokenEndpointAuthenticator):
+class TokenExchangeSourceCredential(TokenEndpointSourceCredential):
     """The caller's token exchanged (RFC 8693) for one meant for this department only."""
 
     credential: TokenExchange
@@ -299,19 +302,21 @@ class TokenExchangeAuthenticator(TokenEndpointAuthenticator):
             self._forget(self._key(context))
 
 
-def create_authenticator(department: str, credential: Credential, verify: ssl.SSLContext | bool) -> Authenticator:
-    """The authenticator for a source's ``credential``; ``verify`` is the TLS setting of its API."""
+def create_source_credential(
+    department: str, credential: Credential, verify: ssl.SSLContext | bool
+) -> SourceCredential:
+    """fedgate's credential for a source, from its catalog ``credential``; ``verify`` is the TLS setting of its API."""
     if isinstance(credential, NoCredential):
-        return NoAuthenticator(department)
+        return NoSourceCredential(department)
     if isinstance(credential, BearerCredential):
         token = credential.token
-        return StaticAuthenticator(department, None if token is None else f"Bearer {token.get_secret_value()}")
+        return StaticSourceCredential(department, None if token is None else f"Bearer {token.get_secret_value()}")
     if isinstance(credential, BasicCredential):
         password = credential.password
         if password is None:
-            return StaticAuthenticator(department, None)
+            return StaticSourceCredential(department, None)
         pair = f"{credential.username}:{password.get_secret_value()}".encode()
-        return StaticAuthenticator(department, f"Basic {base64.b64encode(pair).decode('ascii')}")
+        return StaticSourceCredential(department, f"Basic {base64.b64encode(pair).decode('ascii')}")
     if isinstance(credential, ClientCredentials):
-        return ClientCredentialsAuthenticator(department, credential, verify)
-    return TokenExchangeAuthenticator(department, credential, verify)
+        return ClientCredentialsSourceCredential(department, credential, verify)
+    return TokenExchangeSourceCredential(department, credential, verify)

@@ -41,7 +41,7 @@ from adapters.errors import (
     SourceTimeoutError,
     SourceUnavailableError,
 )
-from adapters.http_credentials import Authenticator, TokenExchangeAuthenticator, create_authenticator
+from adapters.http_credentials import SourceCredential, TokenExchangeSourceCredential, create_source_credential
 from adapters.http_transport import HttpTransport, JsonResponse, QueryParams, tls_verify
 from adapters.http_values import RowParser
 from adapters.negotiation import Negotiated, Offer, Pushed, RequestPlan, negotiate, plan_requests
@@ -131,7 +131,7 @@ class HttpAdapter(SourceAdapter, Generic[Endpoint]):
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             self._tls_error, verify = exc, True
         self.transport = HttpTransport(self.name, self.source, verify)
-        self.authenticator: Authenticator = create_authenticator(self.name, self.source.credential, verify)
+        self.source_credential: SourceCredential = create_source_credential(self.name, self.source.credential, verify)
         self._capabilities = Capabilities(dialect="sqlite", features=frozenset({Capability.WINDOW_FUNCTIONS}))
 
     @property
@@ -149,7 +149,7 @@ class HttpAdapter(SourceAdapter, Generic[Endpoint]):
 
     async def close(self) -> None:
         await self.transport.close()
-        await self.authenticator.close()
+        await self.source_credential.close()
 
     # --- preparing ---------------------------------------------------------------------------------
 
@@ -245,7 +245,7 @@ class HttpAdapter(SourceAdapter, Generic[Endpoint]):
     ) -> JsonResponse:
         """One request (a page) with the source's credential, counted against ``budget``."""
         budget.page()
-        authorization = await self.authenticator.authorization(context, timeout=budget.remaining())
+        authorization = await self.source_credential.authorization(context, timeout=budget.remaining())
         try:
             return await self.transport.request(
                 method,
@@ -257,7 +257,7 @@ class HttpAdapter(SourceAdapter, Generic[Endpoint]):
                 authorization=authorization,
             )
         except SourceAuthError:
-            self.authenticator.invalidate(context)
+            self.source_credential.invalidate(context)
             raise
 
     async def check(
@@ -269,11 +269,11 @@ class HttpAdapter(SourceAdapter, Generic[Endpoint]):
         one (401/403) still shows the API is up."""
         timeout = self.source.timeout_seconds
         self._check_tls()
-        exchanging = isinstance(self.authenticator, TokenExchangeAuthenticator)
+        exchanging = isinstance(self.source_credential, TokenExchangeSourceCredential)
         try:
             async with asyncio.timeout(timeout):
                 authorization = (
-                    None if exchanging else await self.authenticator.authorization(NO_CONTEXT, timeout=timeout)
+                    None if exchanging else await self.source_credential.authorization(NO_CONTEXT, timeout=timeout)
                 )
                 response = await self.transport.request(
                     method,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.principal import ANONYMOUS, Principal
 from gateway.service import Gateway, GraphQLRequest, GraphQLResponse
 from gateway.settings import Settings
@@ -70,7 +70,7 @@ def bench_settings() -> Settings:
 
 
 async def started(catalog: Catalog, settings: Settings | None = None) -> Gateway:
-    gateway = Gateway(catalog, settings or bench_settings(), Sources(catalog))
+    gateway = Gateway(catalog, settings or bench_settings(), GuardedAdapters(catalog))
     await gateway.start()
     return gateway
 

@@ -15,7 +15,7 @@ from rich.panel import Panel
 
 from gateway.auth.dev_issuer import DevIssuerState
 from gateway.cli.common import console, errors, fail, load_settings_or_exit, port_option
-from gateway.cli.serving import run_gateway
+from gateway.cli.run_commands import run_gateway
 from gateway.errors import FedgateError
 from gateway.graphiql_assets import fetch_assets, missing_assets
 from gateway.listening import ensure_free

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth.bearer import Authenticator
 from gateway.endpoint import SECURITY_HEADERS, GraphQLEndpoint, dumps
-from gateway.execution.sources import SourceHealth, Sources
+from gateway.execution.guarded_adapters import GuardedAdapters, SourceHealth
 from gateway.graphiql import LOCAL_ASSETS_PATH
 from gateway.graphiql_assets import missing_assets_advice
 from gateway.policy.store import policy_from_settings
@@ -55,7 +55,9 @@ def _readiness(check: SourceHealth) -> dict[str, Any]:
     return entry
 
 
-def create_app(settings: Settings, *, catalog: Catalog | None = None, sources: Sources | None = None) -> GatewayApp:
+def create_app(
+    settings: Settings, *, catalog: Catalog | None = None, sources: GuardedAdapters | None = None
+) -> GatewayApp:
     """Build the application: catalog and policy are loaded and validated now, sources open at start-up."""
     catalog = catalog or load_catalog(settings.catalog_path)
     policy = policy_from_settings(settings, catalog)
@@ -64,7 +66,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, sources: S
     authenticator = Authenticator(settings.auth) if settings.auth.enabled else None
     if authenticator is None:
         log.warning("authentication_disabled", detail="every caller can read every department: development only")
-    gateway = Gateway(catalog, settings, sources or Sources(catalog), policy)
+    gateway = Gateway(catalog, settings, sources or GuardedAdapters(catalog), policy)
     endpoint = GraphQLEndpoint(gateway, settings, authenticator or no_authentication)
 
     async def healthz(request: Request) -> Response:

@@ -43,10 +43,9 @@ from gateway.errors import (
     QueryLimitError,
 )
 from gateway.execution.binding import BoundPlan, bind
-from gateway.execution.executor import ExecutionResult as PlanResult
-from gateway.execution.executor import Executor
+from gateway.execution.executor import Executor, PlanResult
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.execution.outcome import sources_summary, strict_status
-from gateway.execution.sources import Sources
 from gateway.execution.statistics import gather_statistics
 from gateway.explain import explain
 from gateway.planning.estimates import Statistics
@@ -130,7 +129,9 @@ class Gateway:
     sees everything.
     """
 
-    def __init__(self, catalog: Catalog, settings: Settings, sources: Sources, policy: Policy | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, settings: Settings, sources: GuardedAdapters, policy: Policy | None = None
+    ) -> None:
         self.catalog = catalog
         self.settings = settings
         self.sources = sources

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from demo.load import load_mysql, load_postgres, write_sqlite
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.policy.secrets import PolicySecrets
 from gateway.policy.store import Policy, load_policy
 from gateway.principal import ANONYMOUS, Principal
@@ -29,10 +29,10 @@ from gateway.settings import Settings
 from schema.catalog import Catalog, load_catalog
 from schema.configfile import load_yaml
 from tests.fixtures.clinic_data import ROWS
-from tests.graphql_api import RemoteGraphQL
-from tests.http_clinic import clinic_rest_api, http_clinic_catalog
-from tests.rest_api import RestApi
-from tests.servers import serving
+from tests.support.graphql_api import RemoteGraphQL
+from tests.support.http_clinic import clinic_rest_api, http_clinic_catalog
+from tests.support.rest_api import RestApi
+from tests.support.servers import serving
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CLINIC_CATALOG = FIXTURES / "clinic_catalog.yaml"
@@ -64,7 +64,7 @@ def make_settings(**graphql: Any) -> Settings:
 
 
 async def started_gateway(catalog: Catalog, settings: Settings | None = None, policy: Policy | None = None) -> Gateway:
-    gateway = Gateway(catalog, settings or make_settings(), Sources(catalog), policy)
+    gateway = Gateway(catalog, settings or make_settings(), GuardedAdapters(catalog), policy)
     await gateway.start()
     return gateway
 
@@ -187,7 +187,7 @@ async def mariadb_clinic(mariadb_database: str, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture(scope="session")
 async def clinic_rest_service() -> AsyncIterator[tuple[RestApi, str]]:
-    """The clinic fixture as a REST API on loopback (tests/http_clinic.py), for the whole session."""
+    """The clinic fixture as a REST API on loopback (tests/support/http_clinic.py), for the whole session."""
     api = clinic_rest_api()
     async with serving(api.app) as url:
         yield api, url

@@ -15,7 +15,7 @@ from gateway.app import create_app
 from gateway.auth.dev_issuer import DevIssuerState, create_dev_issuer_app
 from gateway.settings import Settings, load_settings
 from schema.catalog import Catalog
-from tests.servers import free_port, serving
+from tests.support.servers import free_port, serving
 
 POLICY = Path(__file__).parent / "fixtures" / "clinic_policy.yaml"
 CLIENTS = {

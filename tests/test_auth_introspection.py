@@ -19,7 +19,7 @@ from starlette.routing import Route
 from gateway.auth.bearer import Authenticator
 from gateway.auth.config import AuthSettings
 from gateway.errors import AuthUnavailableError, InvalidTokenError
-from tests.servers import serving
+from tests.support.servers import serving
 from tests.test_auth_tokens import bearer
 
 SECRET = "introspection-secret"

@@ -34,7 +34,7 @@ from gateway.errors import (
     InvalidTokenError,
     MissingTokenError,
 )
-from tests.servers import serving
+from tests.support.servers import serving
 
 ISSUER = "https://idp.example.test/realms/nhs"
 AUDIENCE = "fedgate"

@@ -22,12 +22,12 @@ from gateway.errors import (
     SourceUnavailableError,
 )
 from gateway.execution.breaker import BreakerState, CircuitBreaker, counts_as_failure
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.service import Gateway
 from schema.catalog import Catalog, load_catalog
 from schema.sources import BreakerSettings
 from tests.conftest import make_settings, run
-from tests.fake_clock import FakeClock
+from tests.support.fake_clock import FakeClock
 
 DOWN = SourceUnavailableError("dept", "down")
 
@@ -263,7 +263,7 @@ def _create(path: Path) -> None:
 async def test_an_open_breaker_does_not_call_the_source_and_one_probe_closes_it(tmp_path: Path) -> None:
     catalog = _registry(tmp_path)
     clock = FakeClock()
-    sources = Sources(catalog, breaker_clock=clock)
+    sources = GuardedAdapters(catalog, breaker_clock=clock)
     gateway = Gateway(catalog, make_settings(), sources)
     await gateway.start()  # the file does not exist yet: the department is down
     try:

@@ -27,7 +27,7 @@ from gateway.auth.dev_issuer import create_dev_issuer_app
 from gateway.cli import app
 from gateway.settings import load_settings
 from schema.catalog import Catalog
-from tests.servers import free_port, serving
+from tests.support.servers import free_port, serving
 from tests.test_auth_http import write_settings as write_auth_settings
 
 ROOT = Path(__file__).parent.parent

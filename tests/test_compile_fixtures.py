@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from adapters.sql_render import MySQLDialect, PostgresDialect, SqlDialect, SQLiteDialect
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.planning.plan import ParentKeys, Plan
 from gateway.principal import ANONYMOUS
 from gateway.service import Gateway, GraphQLRequest, PreparedRequest
@@ -28,7 +28,7 @@ DIALECTS: dict[str, SqlDialect] = {"sqlite": SQLiteDialect(), "postgres": Postgr
 
 def _plan(query: str, variables: dict[str, Any]) -> Plan:
     catalog = load_catalog(CLINIC_CATALOG)
-    gateway = Gateway(catalog, make_settings(), Sources(catalog))
+    gateway = Gateway(catalog, make_settings(), GuardedAdapters(catalog))
     prepared = gateway.prepare(GraphQLRequest(query, None, variables), ANONYMOUS)
     assert isinstance(prepared, PreparedRequest), prepared
     return prepared.bound.plan

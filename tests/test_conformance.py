@@ -20,7 +20,7 @@ from gateway.endpoint import dumps
 from gateway.service import Gateway
 from tests.conftest import run
 from tests.fixtures.clinic_data import CASES, PEOPLE, VISITS
-from tests.policy_reference import like
+from tests.support.policy_reference import like
 
 ENGINES = ("sqlite", "postgres", "mariadb", "rest", "graphql")
 

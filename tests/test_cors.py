@@ -12,7 +12,7 @@ from gateway.app import create_app
 from gateway.errors import ConfigError
 from gateway.settings import Settings, load_settings
 from schema.catalog import Catalog
-from tests.servers import serving
+from tests.support.servers import serving
 
 APP = "https://care-app.leeds.gov.uk"
 QUERY = {"query": '{ clinic { person(personId: "p03") { givenName } } }'}

@@ -25,15 +25,15 @@ from demo.backends import SERVERS, BackendError, drop_databases, load_backends, 
 from demo.run import Demo, prepare_async
 from gateway.cli import app
 from gateway.endpoint import dumps
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.policy.store import policy_from_settings
 from gateway.service import Gateway
 from schema.catalog import Catalog
 from schema.configfile import load_yaml
 from schema.sources import SqliteSource
 from tests.conftest import run
-from tests.demo_support import DemoFederation, demo_federation
-from tests.servers import free_port
+from tests.support.demo_support import DemoFederation, demo_federation
+from tests.support.servers import free_port
 from tests.test_demo_policies import client
 
 PREFIX = f"fedgate_test_demo_{os.getpid()}_{uuid.uuid4().hex[:6]}_"
@@ -108,7 +108,7 @@ async def placed(federation: DemoFederation) -> AsyncIterator[Demo]:
 
 async def _gateway(federation: DemoFederation, catalog: Catalog) -> Gateway:
     settings = federation.settings
-    gateway = Gateway(catalog, settings, Sources(catalog), policy_from_settings(settings, catalog))
+    gateway = Gateway(catalog, settings, GuardedAdapters(catalog), policy_from_settings(settings, catalog))
     await gateway.start()
     return gateway
 

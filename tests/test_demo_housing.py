@@ -28,13 +28,13 @@ from demo.housing_api import TOKEN_ENV, HousingData, create_app, load_or_create_
 from demo.people import COUNCILS
 from demo.services import ServiceError, start_housing_api
 from gateway.endpoint import dumps
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.policy.store import policy_from_settings
 from gateway.service import Gateway
 from schema.catalog import load_catalog
 from tests.conftest import run
-from tests.demo_support import TOKEN, demo_federation
-from tests.servers import free_port
+from tests.support.demo_support import TOKEN, demo_federation
+from tests.support.servers import free_port
 from tests.test_demo_policies import client
 
 Rows = dict[str, list[dict[str, Any]]]
@@ -304,7 +304,7 @@ async def test_stopping_the_housing_process_leaves_the_rest_answering(tmp_path: 
         service = start_housing_api(
             host="127.0.0.1", port=port, data=federation.data / "housing.json", token=TOKEN, quiet=True
         )
-        gateway = Gateway(catalog, settings, Sources(catalog), policy_from_settings(settings, catalog))
+        gateway = Gateway(catalog, settings, GuardedAdapters(catalog), policy_from_settings(settings, catalog))
         await gateway.start()
         query = (
             '{ socialCare { clients(where: {laCode: {eq: "E08000035"}}, limit: 200) { clientId '

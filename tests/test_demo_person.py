@@ -13,15 +13,15 @@ from demo.backends import write_catalog_variant
 from demo.run import LEEDS, examples
 from demo.services import start_housing_api
 from gateway.endpoint import dumps
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.policy.store import policy_from_settings
 from gateway.principal import Principal
 from gateway.service import Gateway
 from gateway.settings import Settings
 from schema.catalog import load_catalog
 from tests.conftest import run
-from tests.demo_support import TOKEN, DemoFederation, demo_federation
-from tests.servers import free_port
+from tests.support.demo_support import TOKEN, DemoFederation, demo_federation
+from tests.support.servers import free_port
 
 
 def client(settings: Settings, client_id: str) -> Principal:
@@ -95,7 +95,7 @@ async def test_one_query_merges_four_departments_and_survives_one_stopping(tmp_p
         service = start_housing_api(
             host="127.0.0.1", port=port, data=federation.data / "housing.json", token=TOKEN, quiet=True
         )
-        gateway = Gateway(catalog, settings, Sources(catalog), policy_from_settings(settings, catalog))
+        gateway = Gateway(catalog, settings, GuardedAdapters(catalog), policy_from_settings(settings, catalog))
         await gateway.start()
         mash = client(settings, person.client)
         try:

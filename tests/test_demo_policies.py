@@ -14,13 +14,13 @@ import pytest
 from graphql import get_introspection_query
 
 from gateway.endpoint import dumps
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.policy.store import policy_from_settings
 from gateway.principal import Principal
 from gateway.service import Gateway
 from gateway.settings import Settings
 from tests.conftest import run
-from tests.demo_support import DemoFederation, demo_federation
+from tests.support.demo_support import DemoFederation, demo_federation
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ async def federation(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
 @pytest.fixture(scope="module")
 async def demo(federation: DemoFederation) -> AsyncIterator[tuple[Gateway, Settings, Path]]:
     settings, catalog = federation.settings, federation.catalog
-    gateway = Gateway(catalog, settings, Sources(catalog), policy_from_settings(settings, catalog))
+    gateway = Gateway(catalog, settings, GuardedAdapters(catalog), policy_from_settings(settings, catalog))
     await gateway.start()
     try:
         yield gateway, settings, federation.data

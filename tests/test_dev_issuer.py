@@ -18,7 +18,7 @@ from gateway.cli import app
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 from schema.catalog import Catalog
-from tests.servers import free_port, serving
+from tests.support.servers import free_port, serving
 from tests.test_auth_http import write_settings
 from tests.test_auth_tokens import bearer
 

@@ -16,7 +16,7 @@ import pytest
 from gateway.service import Gateway
 from schema.catalog import Catalog
 from tests.conftest import run, started_gateway
-from tests.person_federation import mariadb_people, people_catalogs, postgres_people, sqlite_people
+from tests.support.person_federation import mariadb_people, people_catalogs, postgres_people, sqlite_people
 
 __all__ = ["mariadb_people", "people_catalogs", "postgres_people", "sqlite_people"]
 

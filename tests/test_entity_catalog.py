@@ -12,7 +12,7 @@ import yaml
 from gateway.errors import ConfigError
 from schema.catalog import load_catalog
 from schema.configfile import load_yaml
-from tests.person_federation import PERSON_CATALOG
+from tests.support.person_federation import PERSON_CATALOG
 
 
 def _issues(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from demo.load import write_sqlite
 from schema.catalog import Catalog
 from tests.conftest import make_settings, run, started_gateway
 from tests.fixtures.person_data import ROWS
-from tests.person_federation import person_catalog
+from tests.support.person_federation import person_catalog
 
 
 def _catalog(directory: Path, missing: str | None = None) -> Catalog:

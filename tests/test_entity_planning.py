@@ -17,7 +17,7 @@ from gateway.service import Gateway, GraphQLRequest, PreparedRequest
 from schema.catalog import Catalog
 from tests.conftest import PG, run, started_gateway
 from tests.fixtures.person_data import ROWS
-from tests.person_federation import mariadb_people, people_catalogs, postgres_people, sqlite_people
+from tests.support.person_federation import mariadb_people, people_catalogs, postgres_people, sqlite_people
 
 __all__ = ["mariadb_people", "people_catalogs", "postgres_people", "sqlite_people"]
 

@@ -13,7 +13,7 @@ from gateway.service import Gateway
 from gateway.settings import Settings
 from schema.catalog import Catalog
 from tests.conftest import FIXTURES, load_test_policy, make_settings, run, started_gateway
-from tests.person_federation import sqlite_people
+from tests.support.person_federation import sqlite_people
 
 __all__ = ["sqlite_people"]
 

@@ -12,7 +12,7 @@ from adapters.base import Capabilities
 from adapters.sqlite import SQLiteAdapter
 from demo.generate import generate
 from demo.load import write_sqlite
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.planning.plan import Plan
 from gateway.principal import ANONYMOUS
 from gateway.service import Gateway, GraphQLRequest, PreparedRequest
@@ -238,7 +238,7 @@ async def test_introspection_answers_from_the_schema(sqlite_gateway: Gateway) ->
 
 
 async def test_introspection_can_be_switched_off(sqlite_clinic: Catalog) -> None:
-    gateway = Gateway(sqlite_clinic, make_settings(introspection=False), Sources(sqlite_clinic))
+    gateway = Gateway(sqlite_clinic, make_settings(introspection=False), GuardedAdapters(sqlite_clinic))
     response = await run(gateway, "{ __schema { types { name } } }")
     assert response.data is None
     assert response.errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
@@ -262,9 +262,9 @@ async def test_no_suggestions_by_default_and_a_setting_to_give_them(
     sqlite_clinic: Catalog, query: str, variables: dict[str, Any] | None, suggestion: str
 ) -> None:
     """OWASP's GraphQL checklist: "Did you mean ...?" maps the schema for an attacker; it is off unless asked for."""
-    quiet = await run(Gateway(sqlite_clinic, make_settings(), Sources(sqlite_clinic)), query, variables)
+    quiet = await run(Gateway(sqlite_clinic, make_settings(), GuardedAdapters(sqlite_clinic)), query, variables)
     helpful = await run(
-        Gateway(sqlite_clinic, make_settings(suggestions=True), Sources(sqlite_clinic)), query, variables
+        Gateway(sqlite_clinic, make_settings(suggestions=True), GuardedAdapters(sqlite_clinic)), query, variables
     )
     assert quiet.data is None
     assert len(quiet.errors) == len(helpful.errors) == 1

@@ -29,7 +29,7 @@ from gateway.auth.dev_issuer import create_dev_issuer_app
 from gateway.graphiql_assets import fetch_assets
 from gateway.settings import Settings, load_settings
 from schema.catalog import Catalog
-from tests.servers import free_port, serving
+from tests.support.servers import free_port, serving
 from tests.test_auth_http import Deployment, write_settings
 
 CHROMIUM = "/usr/bin/chromium"

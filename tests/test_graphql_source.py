@@ -1,4 +1,4 @@
-"""Remote GraphQL departments against a real GraphQL API on loopback (tests/graphql_api.py)."""
+"""Remote GraphQL departments against a real GraphQL API on loopback (tests/support/graphql_api.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from schema.catalog import load_catalog
 from schema.types import ColumnType
 from tests.conftest import first_error, run, started_gateway
 from tests.fixtures.clinic_data import PEOPLE, VISITS
-from tests.graphql_api import RemoteGraphQL
-from tests.http_clinic import HttpClinic, http_catalog_data, write_http_catalog
-from tests.servers import serving
+from tests.support.graphql_api import RemoteGraphQL
+from tests.support.http_clinic import HttpClinic, http_catalog_data, write_http_catalog
+from tests.support.servers import serving
 
 Remote = HttpClinic[RemoteGraphQL]
 

@@ -11,7 +11,7 @@ import yaml
 
 from gateway.graphiql import ASSETS
 from schema.catalog import Catalog
-from tests.servers import fedgate_serve, free_port, healthy
+from tests.support.servers import fedgate_serve, free_port, healthy
 
 QUERY = '{ clinic { person(personId: "p03") { givenName born balance updatedAt cases { caseId } } } }'
 

@@ -20,9 +20,9 @@ from cryptography.x509.oid import NameOID
 from gateway.errors import ConfigError
 from schema.catalog import Catalog, load_catalog
 from tests.conftest import run, started_gateway
-from tests.http_clinic import clinic_rest_api, http_catalog_data, write_http_catalog
-from tests.rest_api import RestApi
-from tests.servers import _Server, free_port, serving
+from tests.support.http_clinic import clinic_rest_api, http_catalog_data, write_http_catalog
+from tests.support.rest_api import RestApi
+from tests.support.servers import _Server, free_port, serving
 
 URLS = {"clinic": "http://127.0.0.1:9/clinic", "council": "http://127.0.0.1:9/council"}
 

@@ -32,9 +32,9 @@ from gateway.settings import load_settings
 from schema.catalog import load_catalog
 from tests.conftest import run, started_gateway
 from tests.fixtures.clinic_data import CASES, PEOPLE
-from tests.http_clinic import clinic_rest_api, http_catalog_data, write_http_catalog
-from tests.rest_api import RestApi
-from tests.servers import free_port, serving
+from tests.support.http_clinic import clinic_rest_api, http_catalog_data, write_http_catalog
+from tests.support.rest_api import RestApi
+from tests.support.servers import free_port, serving
 
 POLICY = Path(__file__).parent / "fixtures" / "clinic_policy.yaml"
 AUDIENCES = {"clinic": "clinic-api", "council": "council-api"}

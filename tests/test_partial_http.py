@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from gateway.app import create_app
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from schema.catalog import load_catalog
 from tests.conftest import make_settings
-from tests.fake_clock import FakeClock
-from tests.servers import serving
+from tests.support.fake_clock import FakeClock
+from tests.support.servers import serving
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 SLOW_VIEW = (
@@ -69,7 +69,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog_data))
     catalog = load_catalog(tmp_path / "catalog.yaml")
     clock = FakeClock()
-    app = create_app(make_settings(), catalog=catalog, sources=Sources(catalog, breaker_clock=clock))
+    app = create_app(make_settings(), catalog=catalog, sources=GuardedAdapters(catalog, breaker_clock=clock))
     async with serving(app) as url:
         yield Deployment(url, clock)
 

@@ -1,6 +1,6 @@
 """Row filters and masks give identical answers from SQLite, PostgreSQL and MariaDB, equal to the reference.
 
-The policy is tests/fixtures/clinic_rules.yaml; the reference (tests/policy_reference.py) applies the
+The policy is tests/fixtures/clinic_rules.yaml; the reference (tests/support/policy_reference.py) applies the
 documented semantics to the fixture rows in plain Python.
 """
 
@@ -20,7 +20,7 @@ from gateway.service import Gateway
 from schema.catalog import Catalog
 from tests.conftest import MASTER, RULES, load_test_policy, run
 from tests.fixtures.clinic_data import CASES, PEOPLE, VISITS
-from tests.policy_reference import RefGrant, matches, ordered, pseudonym_key, row_key, shows_plainly, visible
+from tests.support.policy_reference import RefGrant, matches, ordered, pseudonym_key, row_key, shows_plainly, visible
 
 ENGINES = ("sqlite", "postgres", "mariadb", "rest", "graphql")
 

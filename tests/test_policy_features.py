@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.principal import Principal
 from gateway.service import Gateway, GraphQLRequest, PreparedRequest
 from gateway.settings import Settings
@@ -123,7 +123,7 @@ def _full_visibility(mode: str) -> Settings:
 async def null_mode(sqlite_clinic: Catalog) -> AsyncIterator[Gateway]:
     """The clinic on SQLite with a schema showing everything and forbidden fields answered null."""
     policy = load_test_policy(RULES, sqlite_clinic)
-    gateway = Gateway(sqlite_clinic, _full_visibility("null"), Sources(sqlite_clinic), policy)
+    gateway = Gateway(sqlite_clinic, _full_visibility("null"), GuardedAdapters(sqlite_clinic), policy)
     await gateway.start()
     try:
         yield gateway
@@ -192,7 +192,7 @@ async def test_only_typename_still_counts_the_rows_one_may_see(null_mode: Gatewa
 
 async def test_reject_mode_refuses_a_table_without_a_grant_whatever_is_selected(sqlite_clinic: Catalog) -> None:
     policy = load_test_policy(RULES, sqlite_clinic)
-    gateway = Gateway(sqlite_clinic, _full_visibility("reject"), Sources(sqlite_clinic), policy)
+    gateway = Gateway(sqlite_clinic, _full_visibility("reject"), GuardedAdapters(sqlite_clinic), policy)
     await gateway.start()
     try:
         response = await run(gateway, "{ clinic { visits { __typename } } }", None, RESEARCHER)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from adapters.sql_render import MySQLDialect, PostgresDialect, SQLiteDialect
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.planning.plan import ParentKeys
 from gateway.policy.secrets import PolicySecrets
 from gateway.policy.store import load_policy
@@ -33,7 +33,7 @@ def test_policy_rewrite(fixture: dict[str, Any]) -> None:
     policy = load_policy(
         RULES, catalog, secrets=PolicySecrets(b"fixture secret"), secret_configured=True, attributes=ATTRS
     )
-    gateway = Gateway(catalog, make_settings(), Sources(catalog), policy)
+    gateway = Gateway(catalog, make_settings(), GuardedAdapters(catalog), policy)
     principal = Principal(
         subject="tester",
         client_id="tester",

@@ -39,8 +39,8 @@ from gateway.principal import Principal
 from gateway.service import Gateway, GraphQLRequest
 from schema.catalog import Catalog, load_catalog
 from tests.conftest import MARIADB, MASTER, PG, load_test_policy, started_gateway, write_catalog
-from tests.policy_reference import RefGrant, matches, ordered, pseudonym_key, row_key, shows_plainly, visible
-from tests.property_strategies import (
+from tests.support.policy_reference import RefGrant, matches, ordered, pseudonym_key, row_key, shows_plainly, visible
+from tests.support.property_strategies import (
     COLUMN_TYPES,
     ITEM_COLUMNS,
     NOTE_COLUMNS,

@@ -16,9 +16,9 @@ from gateway.service import GraphQLRequest, GraphQLResponse, PreparedRequest
 from schema.catalog import load_catalog
 from tests.conftest import RULES, first_error, load_test_policy, run, started_gateway
 from tests.fixtures.clinic_data import PEOPLE, VISITS
-from tests.http_clinic import HttpClinic, clinic_rest_api, http_catalog_data, write_http_catalog
-from tests.rest_api import RestApi
-from tests.servers import free_port, serving
+from tests.support.http_clinic import HttpClinic, clinic_rest_api, http_catalog_data, write_http_catalog
+from tests.support.rest_api import RestApi
+from tests.support.servers import free_port, serving
 
 Rest = HttpClinic[RestApi]
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from schema.catalog import Catalog
-from tests.servers import fedgate_serve, free_port, healthy
+from tests.support.servers import fedgate_serve, free_port, healthy
 
 
 def _write(directory: Path, catalog: Catalog, **settings: object) -> Path:

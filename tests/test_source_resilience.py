@@ -23,13 +23,13 @@ from adapters.base import NO_CONTEXT, FetchContext, PreparedQuery, Row
 from adapters.sqlite import SQLiteAdapter
 from demo.load import write_sqlite
 from gateway.execution.breaker import BreakerState
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.service import Gateway, GraphQLResponse
 from schema.catalog import Catalog, load_catalog
 from tests.conftest import MARIADB, PG, make_settings, run, write_catalog
-from tests.fake_clock import FakeClock
 from tests.fixtures.person_data import ROWS as PERSON_ROWS
-from tests.person_federation import person_catalog
+from tests.support.fake_clock import FakeClock
+from tests.support.person_federation import person_catalog
 
 #: A request that has not answered within this long is hung (no source below is given more than 5 s).
 HANG = 30
@@ -188,7 +188,7 @@ async def test_a_department_killed_mid_test_opens_its_breaker_and_comes_back(tmp
     breaker = {"failures": 2, "reset_seconds": 30, "max_reset_seconds": 60}
     catalog = _catalog(tmp_path, {**source, "pool_size": 1, "timeout_seconds": 5, "breaker": breaker})
     clock = FakeClock()
-    sources = Sources(catalog, breaker_clock=clock)
+    sources = GuardedAdapters(catalog, breaker_clock=clock)
     gateway = Gateway(catalog, make_settings(), sources)
     await gateway.start()
     try:
@@ -259,7 +259,7 @@ async def test_every_path_kind_is_null_when_its_department_fails(sqlite_clinic: 
     ]
     for down, query, data, paths in cases:
         catalog = without(down)
-        gateway = Gateway(catalog, make_settings(), Sources(catalog))
+        gateway = Gateway(catalog, make_settings(), GuardedAdapters(catalog))
         await gateway.start()
         try:
             response = await _answer(gateway, query)
@@ -306,7 +306,7 @@ async def test_a_server_that_accepts_connections_but_never_answers_is_bounded(
     async with _black_hole() as port:
         source = {**engine, "port": port, "database": "nothing", "timeout_seconds": 0.5}
         catalog = _catalog(tmp_path, source)
-        gateway = Gateway(catalog, make_settings(), Sources(catalog))
+        gateway = Gateway(catalog, make_settings(), GuardedAdapters(catalog))
         async with asyncio.timeout(HANG):
             await gateway.start()  # start-up does not wait for it
         try:
@@ -330,7 +330,7 @@ async def test_waiting_for_a_bulkhead_slot_ends_at_the_request_deadline(tmp_path
     settings = settings.model_copy(
         update={"execution": settings.execution.model_copy(update={"request_timeout_seconds": 0.5})}
     )
-    gateway = Gateway(catalog, settings, Sources(catalog))
+    gateway = Gateway(catalog, settings, GuardedAdapters(catalog))
     await gateway.start()
     _sqlite(tmp_path / "slow.db", SLOW_VIEW)
     try:
@@ -356,7 +356,7 @@ async def test_an_adapter_that_ignores_its_timeout_is_abandoned(tmp_path: Path) 
     _sqlite(tmp_path / "slow.db", SLOW_VIEW)
     catalog = _catalog(tmp_path, {"kind": "sqlite", "path": str(tmp_path / "slow.db"), "timeout_seconds": 0.3})
     deaf = _DeafSQLiteAdapter(catalog.department("fragile"))
-    gateway = Gateway(catalog, make_settings(), Sources(catalog, {"fragile": deaf}))
+    gateway = Gateway(catalog, make_settings(), GuardedAdapters(catalog, {"fragile": deaf}))
     await gateway.start()
     try:
         _fragile_failed(await _answer(gateway), "SOURCE_TIMEOUT")
@@ -370,7 +370,7 @@ async def test_the_summary_and_strict_mode_cover_merged_person_records(tmp_path:
     for department in catalog.departments:
         if department.name != "dwp":
             write_sqlite(tmp_path / f"{department.name}.db", catalog, department, PERSON_ROWS)
-    gateway = Gateway(catalog, make_settings(), Sources(catalog))
+    gateway = Gateway(catalog, make_settings(), GuardedAdapters(catalog))
     await gateway.start()
     query = '{ person(nhsNumber: "9990000001") { nhsNumber claims { claimId } } }'
     try:
@@ -388,7 +388,7 @@ async def test_the_summary_and_strict_mode_cover_merged_person_records(tmp_path:
 
 async def test_a_stopped_gateway_sends_nothing_and_reopens_nothing(tmp_path: Path) -> None:
     catalog = _catalog(tmp_path, {"kind": "sqlite", "path": str(tmp_path / "steady.db")})
-    gateway = Gateway(catalog, make_settings(), Sources(catalog))
+    gateway = Gateway(catalog, make_settings(), GuardedAdapters(catalog))
     await gateway.start()
     await gateway.stop()
     late = await _answer(gateway)  # e.g. a task still running when the server shut down

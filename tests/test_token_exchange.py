@@ -14,7 +14,7 @@ from joserfc.jwk import KeySet, RSAKey
 
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.auth.dev_issuer import DevIssuerState, create_dev_issuer_app
-from tests.servers import free_port, serving
+from tests.support.servers import free_port, serving
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"

@@ -170,13 +170,13 @@ def explain_query(
     as_json: JsonOption = False,
 ) -> None:
     """What a client would see for a query: the SQL each department would run, without running it."""
-    from gateway.execution.sources import Sources
+    from gateway.execution.guarded_adapters import GuardedAdapters
     from gateway.explain import explain
     from gateway.service import Gateway, GraphQLRequest, PreparedRequest
 
     settings, catalog, policy = load_all_or_exit(config)
     principal = _principal(settings, client, scope or [], claim or [])
-    gateway = Gateway(catalog, settings, Sources(catalog), policy)
+    gateway = Gateway(catalog, settings, GuardedAdapters(catalog), policy)
     try:
         prepared = gateway.prepare(
             GraphQLRequest(query, None, orjson.loads(variables) if variables else None), principal

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from adapters.base import PreparedQuery
-from gateway.execution.sources import Sources
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.planning.plan import Plan, ScanNode
 
 
@@ -28,6 +28,6 @@ class BoundPlan:
         return self.statements[id(scan)]
 
 
-def bind(plan: Plan, sources: Sources) -> BoundPlan:
+def bind(plan: Plan, sources: GuardedAdapters) -> BoundPlan:
     """``plan`` with each scan's statement prepared by the adapter of its department."""
     return BoundPlan(plan, {id(scan): sources.adapter(scan.department.name).prepare(scan.query) for scan in plan.scans})

@@ -18,11 +18,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from adapters.base import Row
 from gateway.errors import IncompleteResultError, SourceError
 from gateway.execution.entity_fetch import EntityFetcher, all_of
 from gateway.execution.entity_objects import EntityObjects, is_confident
 from gateway.execution.failures import Failure
-from gateway.execution.scan_run import Row, ScanRun
+from gateway.execution.scan_run import ScanRun
 from gateway.planning.entity_plan import (
     EntityRoot,
     EntityShape,

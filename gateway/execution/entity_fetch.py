@@ -10,8 +10,9 @@ import asyncio
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
+from adapters.base import Row
 from gateway.errors import SourceError
-from gateway.execution.scan_run import Row, ScanRun
+from gateway.execution.scan_run import ScanRun
 from gateway.planning.entity_plan import MemberScan
 from gateway.planning.plan import ScanNode
 

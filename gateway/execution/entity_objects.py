@@ -17,10 +17,10 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
+from adapters.base import Row
 from gateway.errors import FedgateError, ForbiddenColumnError, SourceError
 from gateway.execution.entity_fetch import EntityFetcher
 from gateway.execution.failures import Failure
-from gateway.execution.scan_run import Row
 from gateway.planning.entity_plan import EntityField, EntityShape, MemberScan
 from gateway.planning.plan import ScanNode
 

@@ -22,15 +22,15 @@ from gateway.errors import ForbiddenColumnError, QueryLimit, QueryLimitError, So
 from gateway.execution.binding import BoundPlan
 from gateway.execution.entities import EntityRun
 from gateway.execution.failures import Failure, failure_errors
+from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.execution.outcome import DepartmentOutcome, department_outcomes
-from gateway.execution.sources import Sources
 from gateway.planning.entity_plan import EntityRoot
 from gateway.planning.fusion import split_rows
 from gateway.planning.plan import ChildEdge, ForbiddenRoot, Namespace, ParentKeys, RootScan, ScanNode, Typename
 
 
 @dataclass
-class ExecutionResult:
+class PlanResult:
     """The answer to a plan: its data and errors, and what each department was asked."""
 
     data: dict[str, Any]
@@ -50,14 +50,14 @@ class ExecutionResult:
 class Executor:
     """Runs plans against the departments' sources."""
 
-    def __init__(self, sources: Sources, request_timeout: float, *, max_cost: int) -> None:
+    def __init__(self, sources: GuardedAdapters, request_timeout: float, *, max_cost: int) -> None:
         self.sources = sources
         self.request_timeout = request_timeout
         self.max_cost = max_cost
 
     async def execute(
         self, bound: BoundPlan, variables: Mapping[str, Any], context: FetchContext = NO_CONTEXT
-    ) -> ExecutionResult:
+    ) -> PlanResult:
         """Answer the data part of the plan (introspection fields are left for the caller).
 
         Raises :class:`QueryLimitError` before any statement when the pages asked for could return more
@@ -90,7 +90,12 @@ class _Run:
     """
 
     def __init__(
-        self, sources: Sources, bound: BoundPlan, variables: Mapping[str, Any], deadline: float, context: FetchContext
+        self,
+        sources: GuardedAdapters,
+        bound: BoundPlan,
+        variables: Mapping[str, Any],
+        deadline: float,
+        context: FetchContext,
     ) -> None:
         self.sources = sources
         self.context = context
@@ -114,7 +119,7 @@ class _Run:
             for scan in plan.scans
         }
 
-    async def execute(self) -> ExecutionResult:
+    async def execute(self) -> PlanResult:
         data: dict[str, Any] = {}
         work: list[Coroutine[Any, Any, None]] = []
         for root in self.plan.roots:
@@ -143,7 +148,7 @@ class _Run:
         await _concurrently(work)
         departments = department_outcomes(self.asked, self.statements, self.source_errors)
         errors = failure_errors(self.failures, data)
-        return ExecutionResult(data, errors, self.statements, departments, self.keys_moved)
+        return PlanResult(data, errors, self.statements, departments, self.keys_moved)
 
     async def _entity(self, root: EntityRoot, data: dict[str, Any]) -> None:
         data[root.response_key] = await EntityRun(self, root).execute()

@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from adapters.base import Row
 from gateway.execution.failures import Failure
 from gateway.planning.plan import ScanNode
-
-#: One row as a source returned it.
-Row = tuple[Any, ...]
 
 
 class ScanRun(Protocol):

@@ -99,7 +99,7 @@ class Parameter:
 
 # --- shaping ------------------------------------------------------------------------------------------
 
-FieldKind = Literal["column", "typename", "child", "forbidden"]
+OutputFieldKind = Literal["column", "typename", "child", "forbidden"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,7 @@ class OutputField:
     a field outside the caller's grants answered with null (``type_name`` then holds its coordinate)."""
 
     response_key: str
-    kind: FieldKind
+    kind: OutputFieldKind
     index: int = 0
     type_name: str = ""
 

@@ -26,9 +26,9 @@ from gateway.service import Gateway
 from schema.catalog import Catalog, load_catalog
 from schema.configfile import load_yaml
 from tests.fixtures.clinic_data import ROWS
-from tests.rest_api import Filter, RestApi, Table
+from tests.support.rest_api import Filter, RestApi, Table
 
-CLINIC_CATALOG = Path(__file__).parent / "fixtures" / "clinic_catalog.yaml"
+CLINIC_CATALOG = Path(__file__).parents[1] / "fixtures" / "clinic_catalog.yaml"
 
 
 def _types() -> dict[str, dict[str, Any]]:

@@ -51,7 +51,7 @@ async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
 def fedgate_serve(config: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     """``fedgate serve`` as its own process (output captured, for a failure message)."""
     command = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port), *extra]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
 
 

@@ -15,7 +15,7 @@ never got a slot or any time, was never sent. Opening, health checks and closing
 
 A department that is down at start-up does not stop the gateway: its adapter connects lazily on the
 next query, and until then its fields fail with ``SOURCE_UNAVAILABLE`` while the others answer. Once
-:meth:`Sources.close_all` has run, no statement reaches an adapter (it would reopen a pool nobody closes).
+:meth:`GuardedAdapters.close_all` has run, no statement reaches an adapter (it would reopen a pool nobody closes).
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ class SourceHealth:
     retry_after: float | None = None
 
 
-class Sources:
-    """Every department's adapter, keyed by department name."""
+class GuardedAdapters:
+    """Every department's adapter, keyed by department name, each behind its breaker, bulkhead and timeout."""
 
     def __init__(
         self,

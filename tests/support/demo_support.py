@@ -23,9 +23,9 @@ from demo.load import write_sqlite
 from gateway.settings import Settings, load_settings
 from schema.catalog import Catalog, load_catalog
 from schema.sources import SqliteSource
-from tests.servers import free_port, serving
+from tests.support.servers import free_port, serving
 
-DEMO = Path(__file__).parent.parent / "demo"
+DEMO = Path(__file__).parents[2] / "demo"
 DEMO_URL = "http://127.0.0.1:8002"
 TOKEN = "a-test-housing-service-token-0123456789"
 

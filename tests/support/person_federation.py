@@ -1,6 +1,6 @@
 """The person federation (tests/fixtures/person_catalog.yaml) loaded into SQLite, PostgreSQL and MariaDB.
 
-Import the fixtures into a test module to use them: ``from tests.person_federation import *``-style
+Import the fixtures into a test module to use them: ``from tests.support.person_federation import *``-style
 explicit imports (pytest finds fixtures in the module's namespace).
 """
 

@@ -1,4 +1,4 @@
-"""A configurable REST API for tests, served for real on loopback (tests/servers.py::serving).
+"""A configurable REST API for tests, served for real on loopback (tests/support/servers.py::serving).
 
 It serves tables of canonical Python rows as JSON with any of the pagination styles fedgate supports,
 applies the filter parameters it is told about (or ignores some, as a careless API would), and can be
