@@ -10,7 +10,6 @@ import pytest
 
 from gateway.endpoint import dumps
 from gateway.explain import explain
-from gateway.planning.fusion import split_rows
 from gateway.planning.plan import FusedChild
 from gateway.principal import ANONYMOUS
 from gateway.service import Gateway, GraphQLRequest, PreparedRequest
@@ -90,6 +89,6 @@ def test_rows_split_into_parents_and_their_children() -> None:
         ("p2", "b", 2, None, None, None),  # LEFT JOIN: no children
         ("p1", "a", 3, "p1", 10, 1),  # the same key again, as another parent row
     ]
-    parents, children = split_rows(fused, rows)
+    parents, children = fused.split(rows)
     assert parents == [("p1", "a"), ("p2", "b"), ("p1", "a")]
     assert children == [[("p1", 10), ("p1", 11)], [], [("p1", 10)]]

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from adapters.errors import SourceUnavailableError
-from gateway.planning.fusion import split_rows
 from gateway.planning.plan import FusedChild
 from schema.catalog import Catalog, load_catalog
 from tests.conftest import CLINIC_CATALOG, run
@@ -224,5 +223,5 @@ def test_split_rows_with_the_child_key_after_other_columns() -> None:
         ("p2", 2, None, None, None),  # the LEFT JOIN's nulls: no child
         ("p3", 3, None, "p3", 1),  # a child whose other column is null is still a child
     ]
-    assert split_rows(fused, rows) == ([("p1",), ("p2",), ("p3",)], [[(10, "p1"), (11, "p1")], [], [(None, "p3")]])
-    assert split_rows(fused, []) == ([], [])
+    assert fused.split(rows) == ([("p1",), ("p2",), ("p3",)], [[(10, "p1"), (11, "p1")], [], [(None, "p3")]])
+    assert fused.split([]) == ([], [])

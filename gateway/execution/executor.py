@@ -25,7 +25,6 @@ from gateway.execution.failures import Failure, failure_errors
 from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.execution.outcome import DepartmentOutcome, department_outcomes
 from gateway.planning.entity_plan import EntityRoot
-from gateway.planning.fusion import split_rows
 from gateway.planning.plan import ChildEdge, ForbiddenRoot, Namespace, ParentKeys, RootScan, ScanNode, Typename
 
 
@@ -162,7 +161,7 @@ class _Run:
             return
         fused_rows: list[list[tuple[Any, ...]]] = []
         if node.fused is not None:
-            rows, fused_rows = split_rows(node.fused, rows)
+            rows, fused_rows = node.fused.split(rows)
         objects = self.objects(node, rows)
         await self.children(node, rows, objects, fused_rows)
         namespace[entry.response_key] = (objects[0] if objects else None) if entry.single else objects

@@ -11,6 +11,7 @@ planner (:mod:`gateway.planning.planner`) plans namespace fields with it; the en
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -32,6 +33,7 @@ from adapters.base import Capabilities, Capability, ParameterSpec
 from gateway.planning.arguments import Provenance
 from gateway.planning.estimates import Statistics
 from gateway.planning.filters import FilterCompiler, Parameters, comparable, ordering, page_slots, value_slot
+from gateway.planning.fusion import fuse_root
 from gateway.planning.guard import FieldGuard, ForbiddenMode
 from gateway.planning.plan import ChildEdge, Const, OutputField, Page, ScanNode
 from gateway.planning.statements import ScanRequest, build_statement
@@ -265,9 +267,19 @@ class PlanningContext:
             return None
         return TablePolicy.for_table(self.policy.access, department.name, table, self.policy.row_key_secret)
 
+    def fuse(self, root: ScanNode) -> ScanNode:
+        """The fusion pass over a finished root scan (:mod:`gateway.planning.fusion`): the scan to run in its
+        place, registered instead of it; the child level it absorbed no longer runs on its own."""
+        fused, absorbed = fuse_root(root, self.capabilities)
+        if absorbed is not None:
+            position = next(index for index, scan in enumerate(self.scans) if scan is root)
+            self.scans[position] = fused
+            self.scans[:] = [scan for scan in self.scans if scan is not absorbed]
+        return fused
+
     def add_scan(self, scan: ScanNode) -> ScanNode:
         """Register a scan (its statement is prepared by the source when the plan is bound)."""
-        scan.grants = self._grants(scan.department, scan.table)
+        scan = dataclasses.replace(scan, grants=self._grants(scan.department, scan.table))
         self.scans.append(scan)
         return scan
 

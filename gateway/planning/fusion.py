@@ -12,15 +12,16 @@ joins (:attr:`~adapters.base.Capability.LATERAL_JOINS`), the two become one roun
 
 Both statements are taken as the planner finished them, policy subqueries included, so the same rows
 and masked values come out: only where the child's keys come from changes (the parent row, instead
-of a list bound from the parent rows). The executor splits each row back into its parent part and its
-child part (:func:`split_rows`). A child level is fused only when its page is computed by the source
-(a window, or no page at all): a page the executor would slice is left as it is.
+of a list bound from the parent rows). The fused scan is a new one (the root scan is never changed); its
+:class:`~gateway.planning.plan.FusedChild` describes the rows' layout and splits each back into its
+parent part and its child part. A child level is fused only when its page is computed by the source (a
+window, or no page at all): a page the executor would slice is left as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
 
 from sqlglot import exp
 
@@ -37,17 +38,17 @@ PARENT_ROW = "_fedgate_prn"
 CHILD_PARAMETER_PREFIX = "c"
 
 
-def fuse_root(node: ScanNode, capabilities: Mapping[str, Capabilities]) -> ScanNode | None:
-    """Fuse one of root scan ``node``'s child levels into its statement, if its source can; return the child
-    scan that no longer runs on its own (``None`` when nothing was fused)."""
+def fuse_root(node: ScanNode, capabilities: Mapping[str, Capabilities]) -> tuple[ScanNode, ScanNode | None]:
+    """Root scan ``node`` with one of its child levels fused into its statement, if its source can, and the
+    child scan that no longer runs on its own; ``(node, None)`` when nothing was fused. ``node`` itself is
+    not changed: the fused scan is a new one."""
     source = capabilities.get(node.department.name)
     if source is None or not source.supports(Capability.LATERAL_JOINS):
-        return None
+        return node, None
     for index, edge in enumerate(node.children):
         if _fusable(node, edge):
-            _fuse(node, index, edge)
-            return edge.node
-    return None
+            return _fused(node, index, edge), edge.node
+    return node, None
 
 
 def _fusable(parent: ScanNode, edge: ChildEdge) -> bool:
@@ -60,7 +61,7 @@ def _fusable(parent: ScanNode, edge: ChildEdge) -> bool:
     )
 
 
-def _fuse(parent: ScanNode, index: int, edge: ChildEdge) -> None:
+def _fused(parent: ScanNode, index: int, edge: ChildEdge) -> ScanNode:
     child = edge.node
     assert child.keys_parameter is not None and child.key_index is not None
     windowed = child.page is not None
@@ -97,11 +98,13 @@ def _fuse(parent: ScanNode, index: int, edge: ChildEdge) -> None:
     )
     specs = dict(parent.query.parameters)
     specs.update({renamed[name]: spec for name, spec in child.query.parameters.items() if name in renamed})
-    parent_width = len(parent.query.columns)
-    parent.query = SourceQuery(parent.query.department, fused, tuple(column for _, column in selected), specs)
-    parent.parameters = {**parent.parameters, **{renamed[name]: child.parameters[name] for name in renamed}}
-    parent.grants = tuple(dict.fromkeys((*parent.grants, *child.grants)))
-    parent.fused = FusedChild(index, parent_width, len(child.query.columns), child.key_index)
+    return dataclasses.replace(
+        parent,
+        query=SourceQuery(parent.query.department, fused, tuple(column for _, column in selected), specs),
+        parameters={**parent.parameters, **{renamed[name]: child.parameters[name] for name in renamed}},
+        grants=tuple(dict.fromkeys((*parent.grants, *child.grants))),
+        fused=FusedChild(index, len(parent.query.columns), len(child.query.columns), child.key_index),
+    )
 
 
 def _ref(alias: str, name: str) -> exp.Column:
@@ -115,22 +118,3 @@ def _correlate(select: exp.Select, keys_parameter: str, parent_key: exp.Expr) ->
             node.replace(exp.EQ(this=node.this.copy(), expression=parent_key))
             return
     raise AssertionError("a child statement without its key set")
-
-
-def split_rows(
-    fused: FusedChild, rows: Iterable[tuple[Any, ...]]
-) -> tuple[list[tuple[Any, ...]], list[list[tuple[Any, ...]]]]:
-    """A fused statement's rows as the parent rows and, for each of them, its child rows in order."""
-    width, child_width, key = fused.parent_width, fused.child_width, fused.child_key_index
-    parents: list[tuple[Any, ...]] = []
-    children: list[list[tuple[Any, ...]]] = []
-    last: object = object()
-    for row in rows:
-        if row[width] != last:
-            last = row[width]
-            parents.append(row[:width])
-            children.append([])
-        child = row[width + 1 : width + 1 + child_width]
-        if child[key] is not None:  # the key matched, so this is a child row, not the LEFT JOIN's nulls
-            children[-1].append(child)
-    return parents, children

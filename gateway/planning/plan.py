@@ -21,7 +21,7 @@ and explain describes them, without knowing which kind each is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -135,10 +135,29 @@ class FusedChild:
     child_width: int
     child_key_index: int
 
+    def split(self, rows: Iterable[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[list[tuple[Any, ...]]]]:
+        """The fused statement's rows as the parent rows and, for each of them, its child rows in order."""
+        width, child_width, key = self.parent_width, self.child_width, self.child_key_index
+        parents: list[tuple[Any, ...]] = []
+        children: list[list[tuple[Any, ...]]] = []
+        last: object = object()
+        for row in rows:
+            if row[width] != last:
+                last = row[width]
+                parents.append(row[:width])
+                children.append([])
+            child = row[width + 1 : width + 1 + child_width]
+            if child[key] is not None:  # the key matched, so this is a child row, not the LEFT JOIN's nulls
+                children[-1].append(child)
+        return parents, children
 
-@dataclass
+
+@dataclass(frozen=True, eq=False)
 class ScanNode:
-    """One statement against one department, the shape of its objects, and its children."""
+    """One statement against one department, the shape of its objects, and its children.
+
+    Frozen once built (passes such as fusion make new scans); compared by identity, as the plan's
+    caches and the executor's per-scan values key scans by ``id``."""
 
     department: Department
     table: Table

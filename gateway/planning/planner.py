@@ -21,7 +21,6 @@ from gateway.errors import BadRequestError, ForbiddenFieldError
 from gateway.planning.context import PlannerLimits, PlanningContext, PlanPolicy
 from gateway.planning.entities import EntityPlanner
 from gateway.planning.estimates import Statistics
-from gateway.planning.fusion import fuse_root
 from gateway.planning.plan import ForbiddenRoot, Introspection, Namespace, Plan, RootField, RootScan, Typename
 from schema.catalog import Department
 from schema.graphql_types import GatewaySchema
@@ -120,8 +119,6 @@ def _namespace(
             forbidden = tuple(field.type_name for field in node.fields if field.kind == "forbidden")
             entries.append(ForbiddenRoot(sub_key, forbidden))
             continue
-        fused = fuse_root(node, context.capabilities)
-        if fused is not None:
-            context.scans.remove(fused)
+        node = context.fuse(node)
         entries.append(RootScan(sub_key, node, single=single))
     return Namespace(key, department, tuple(entries))
