@@ -17,6 +17,7 @@ from gateway.auth.config import AuthSettings
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.errors import ConfigError, ConfigIssue
 from gateway.graphiql import LOCAL_ASSETS_PATH, PUBLIC_ASSETS_URL
+from gateway.limits import default
 from gateway.policy.secrets import PolicySecrets
 from schema.configfile import load_yaml, validate
 from schema.models import FileRelative, StrictModel
@@ -31,7 +32,9 @@ class ServerSettings(StrictModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    max_body_bytes: int = Field(1_000_000, ge=1024, le=100_000_000, description="Largest request body accepted.")
+    max_body_bytes: int = Field(
+        default("server.max_body_bytes"), ge=1024, le=100_000_000, description="Largest request body accepted."
+    )
     workers: int = Field(
         1,
         ge=1,
@@ -67,23 +70,44 @@ class GraphQLSettings(StrictModel):
     """Limits and behaviour of the GraphQL endpoint."""
 
     default_page_size: int = Field(100, ge=1, le=10_000)
-    max_page_size: int = Field(1000, ge=1, le=100_000)
-    max_offset: int = Field(10_000, ge=0, le=10_000_000, description="Largest 'offset' of a list field.")
-    max_in_list: int = Field(1000, ge=1, le=100_000, description="Most values in one 'in' filter.")
-    max_document_chars: int = Field(100_000, ge=100, le=10_000_000, description="Longest query document accepted.")
-    max_tokens: int = Field(10_000, ge=10, le=1_000_000, description="Most lexical tokens in one document.")
-    max_batch_size: int = Field(10, ge=1, le=1000, description="Most operations in one batched POST.")
+    max_page_size: int = Field(default("graphql.max_page_size"), ge=1, le=100_000)
+    max_offset: int = Field(
+        default("graphql.max_offset"), ge=0, le=10_000_000, description="Largest 'offset' of a list field."
+    )
+    max_in_list: int = Field(
+        default("graphql.max_in_list"), ge=1, le=100_000, description="Most values in one 'in' filter."
+    )
+    max_document_chars: int = Field(
+        default("graphql.max_document_chars"), ge=100, le=10_000_000, description="Longest query document accepted."
+    )
+    max_tokens: int = Field(
+        default("graphql.max_tokens"), ge=10, le=1_000_000, description="Most lexical tokens in one document."
+    )
+    max_batch_size: int = Field(
+        default("graphql.max_batch_size"), ge=1, le=1000, description="Most operations in one batched POST."
+    )
     introspection: bool = Field(True, description="Allow __schema / __type queries.")
     suggestions: bool = Field(
         False,
         description="Add graphql-core's \"Did you mean ...?\" to errors for unknown names (off: OWASP's advice; "
         "the demo turns it on).",
     )
-    max_depth: int = Field(10, ge=1, le=100, description="Deepest field nesting, fragments expanded.")
-    max_aliases: int = Field(30, ge=0, le=10_000, description="Most aliased fields in one document.")
-    max_root_fields: int = Field(20, ge=1, le=1000, description="Most fields at the root and in department namespaces.")
+    max_depth: int = Field(
+        default("graphql.max_depth"), ge=1, le=100, description="Deepest field nesting, fragments expanded."
+    )
+    max_aliases: int = Field(
+        default("graphql.max_aliases"), ge=0, le=10_000, description="Most aliased fields in one document."
+    )
+    max_root_fields: int = Field(
+        default("graphql.max_root_fields"),
+        ge=1,
+        le=1000,
+        description="Most fields at the root and in department namespaces.",
+    )
     max_cost: int = Field(
-        200_000, ge=1, description="Most rows a query may ask for: page sizes multiplied down each nesting."
+        default("graphql.max_cost"),
+        ge=1,
+        description="Most rows a query may ask for: page sizes multiplied down each nesting.",
     )
     document_cache_size: int = Field(1000, ge=0, le=1_000_000, description="Parsed, validated documents kept.")
     plan_cache_size: int = Field(1000, ge=0, le=1_000_000, description="Plans kept.")

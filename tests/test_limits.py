@@ -13,6 +13,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.errors import QueryLimit
+from gateway.limits import REQUEST_LIMITS, markdown_table
 from gateway.settings import Settings
 from schema.catalog import Catalog
 
@@ -48,6 +49,14 @@ OVER: dict[str, tuple[int, Any]] = {
 def test_the_documented_limits_are_exactly_those_the_code_reports() -> None:
     assert set(DOCUMENTED) == {limit.value for limit in QueryLimit} | {"body"}
     assert set(OVER) == set(DOCUMENTED)
+
+
+def test_the_docs_table_is_the_one_declaration_of_the_limits() -> None:
+    """docs/security.md shows gateway/limits.py's declaration exactly (regenerate it with markdown_table())."""
+    assert markdown_table() in DOCS.read_text()
+    assert [(limit.name, limit.setting, limit.default) for limit in REQUEST_LIMITS] == [
+        (name, setting, default) for name, (setting, default) in DOCUMENTED.items()
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
