@@ -8,7 +8,6 @@ department still answers.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 import httpx
 
 from demo.housing_api import TOKEN_ENV
+from gateway.errors import StartupError
+from gateway.listening import ensure_free
 
 
 class ServiceError(Exception):
@@ -47,22 +48,15 @@ class HousingService:
             self.process.wait()
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
-
-
 def start_housing_api(
     *, host: str, port: int, data: Path, token: str, timeout: float = 20.0, quiet: bool = False
 ) -> HousingService:
     """Start ``python -m demo.housing_api`` serving ``data`` on ``host:port`` with ``token`` in its environment,
     and wait until it answers ``/healthz``. Raises :class:`ServiceError` if it cannot start."""
-    if port_in_use(host, port):
-        raise ServiceError(
-            f"port {port} is already in use, so the housing API cannot start there: stop what is using it "
-            "(an earlier demo's housing API?) or choose another port with --housing-port"
-        )
+    try:
+        ensure_free(host, port, what="the housing API")
+    except StartupError as error:
+        raise ServiceError(f"{error.message} (--housing-port)") from None
     command = [sys.executable, "-m", "demo.housing_api", "--host", host, "--port", str(port), "--data", str(data)]
     output = subprocess.DEVNULL if quiet else None
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments

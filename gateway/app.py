@@ -10,6 +10,7 @@ GET /readyz         every department's source answers and its breaker is not ope
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from gateway.auth.bearer import Authenticator
 from gateway.endpoint import SECURITY_HEADERS, GraphQLEndpoint, dumps
@@ -107,7 +108,9 @@ def create_app(
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
-    return GatewayApp(app, endpoint, settings.cors)
+    if settings.cors.enabled:
+        return CORSGatewayApp(app, endpoint, settings.cors)
+    return GatewayApp(app, endpoint)
 
 
 class GatewayApp:
@@ -119,29 +122,35 @@ class GatewayApp:
     the Starlette application.
     """
 
-    def __init__(self, app: Starlette, endpoint: GraphQLEndpoint, cors: CORSSettings | None = None) -> None:
+    def __init__(self, app: Starlette, endpoint: GraphQLEndpoint) -> None:
         self.app = app
         self.endpoint = endpoint
-        self._handle: ASGIApp = self._route
-        if cors is not None and cors.enabled:
-            self._handle = CORSMiddleware(
-                self._route,
-                allow_origins=cors.allow_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=cors.allow_headers,
-                max_age=cors.max_age_seconds,
-            )
 
     @property
     def state(self) -> State:
         return self.app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._handle(scope, receive, send)
-
-    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/graphql" and scope["method"] in ("GET", "POST"):
             response = await self.endpoint.handle(Request(scope, receive))
             await response(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+class CORSGatewayApp(GatewayApp):
+    """The application behind Starlette's CORS middleware: only when ``cors.allow_origins`` lists origins,
+    so a deployment without CORS pays nothing for it on the hot path."""
+
+    def __init__(self, app: Starlette, endpoint: GraphQLEndpoint, cors: CORSSettings) -> None:
+        super().__init__(app, endpoint)
+        self._cors = CORSMiddleware(
+            functools.partial(GatewayApp.__call__, self),
+            allow_origins=cors.allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=cors.allow_headers,
+            max_age=cors.max_age_seconds,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._cors(scope, receive, send)

@@ -37,7 +37,8 @@ def _why(error: OSError, host: str, port: int, what: str) -> str:
     if error.errno == errno.EADDRINUSE:
         holder = port_holder(port)
         held = f" by {holder}" if holder else ""
-        return f"port {port} on {host} is in use{held}, so {what} cannot start there: stop it or choose another port"
+        in_use = f"port {port} on {host} is already in use{held}"
+        return f"{in_use}, so {what} cannot start there: stop it or choose another port"
     if error.errno == errno.EACCES:
         return f"port {port} on {host} needs privileges this user does not have, so {what} cannot start there"
     if error.errno == errno.EADDRNOTAVAIL:

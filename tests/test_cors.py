@@ -18,7 +18,7 @@ APP = "https://care-app.leeds.gov.uk"
 QUERY = {"query": '{ clinic { person(personId: "p03") { givenName } } }'}
 
 
-def _settings(tmp_path: Any, **cors: Any) -> Settings:
+def _settings(**cors: Any) -> Settings:
     document = {"catalog": "unused.yaml", "auth": {"enabled": False}, "logging": {"format": "console"}}
     if cors:
         document["cors"] = cors
@@ -26,15 +26,15 @@ def _settings(tmp_path: Any, **cors: Any) -> Settings:
 
 
 @pytest.fixture
-async def open_to_one_app(sqlite_clinic: Catalog, tmp_path: Any) -> AsyncIterator[str]:
-    settings = _settings(tmp_path, allow_origins=[APP], max_age_seconds=120)
+async def open_to_one_app(sqlite_clinic: Catalog) -> AsyncIterator[str]:
+    settings = _settings(allow_origins=[APP], max_age_seconds=120)
     async with serving(create_app(settings, catalog=sqlite_clinic)) as url:
         yield url
 
 
 @pytest.fixture
-async def default(sqlite_clinic: Catalog, tmp_path: Any) -> AsyncIterator[str]:
-    async with serving(create_app(_settings(tmp_path), catalog=sqlite_clinic)) as url:
+async def default(sqlite_clinic: Catalog) -> AsyncIterator[str]:
+    async with serving(create_app(_settings(), catalog=sqlite_clinic)) as url:
         yield url
 
 

@@ -312,7 +312,7 @@ async def test_stopping_the_housing_process_leaves_the_rest_answering(tmp_path: 
         )
         worker = client(settings, "social-worker-app")
         try:
-            with pytest.raises(ServiceError, match=f"port {port} is already in use"):
+            with pytest.raises(ServiceError, match=f"port {port} on 127.0.0.1 is already in use"):
                 start_housing_api(host="127.0.0.1", port=port, data=federation.data / "housing.json", token=TOKEN)
             before = await run(gateway, query, None, worker)
             assert before.errors == []
