@@ -26,10 +26,11 @@ import yaml
 from sqlglot import exp
 
 from adapters.values import decoder
-from demo.load import load_mysql, load_postgres
 from schema.catalog import Catalog, Department
 from schema.configfile import load_yaml
 from schema.sources import SqliteSource
+
+from .load import load_mysql, load_postgres
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from gateway.listening import ensure_free
 from gateway.settings import CONFIG_ENV, Settings
 
 if TYPE_CHECKING:
-    from demo.run import Demo
+    from .run import Demo
 
 HELP = (
     "Build the demo departments if needed and serve them, with the dev issuer and example queries.\n\n"
@@ -56,10 +56,10 @@ def demo(
 ) -> None:
     """``fedgate demo``: see the help above."""
     try:  # the generator needs the demo's extra (Faker); the rest of fedgate does not
-        from demo.backends import BackendError, parse_backends
-        from demo.housing_api import TOKEN_ENV
-        from demo.run import DATA_DIR, SETTINGS_FILE, Ports, examples, prepare, write_settings
-        from demo.services import ServiceError, start_housing_api
+        from .backends import BackendError, parse_backends
+        from .housing_api import TOKEN_ENV
+        from .run import DATA_DIR, SETTINGS_FILE, Ports, examples, prepare, write_settings
+        from .services import ServiceError, start_housing_api
     except ImportError as error:
         raise fail(f"the demo needs its extra ({error.name} is missing): pip install 'fedgate[demo]'") from None
     ports = Ports(port, issuer_port, housing_port)

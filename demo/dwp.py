@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from demo.identifiers import generate_ninos
-from demo.people import Person, add_years, random_date, random_postcode
+from .identifiers import generate_ninos
+from .people import Person, add_years, random_date, random_postcode
 
 Row = dict[str, Any]
 

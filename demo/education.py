@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from demo.identifiers import make_upn
-from demo.people import COUNCILS, REFERENCE_DATE, Council, Person, age_on
+from .identifiers import make_upn
+from .people import COUNCILS, REFERENCE_DATE, Council, Person, age_on
 
 Row = dict[str, Any]
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from faker import Faker
 
-from demo.dwp import DwpTables, build_dwp
-from demo.education import EducationTables, build_education
-from demo.health import build_health
-from demo.housing import build_housing
-from demo.people import REFERENCE_DATE, REFERENCE_INSTANT, Person, generate_population
-from demo.social_care import SocialCareTables, build_social_care
+from .dwp import DwpTables, build_dwp
+from .education import EducationTables, build_education
+from .health import build_health
+from .housing import build_housing
+from .people import REFERENCE_DATE, REFERENCE_INSTANT, Person, generate_population
+from .social_care import SocialCareTables, build_social_care
 
 __all__ = ["DEFAULT_PEOPLE", "DEFAULT_SEED", "REFERENCE_DATE", "REFERENCE_INSTANT", "generate"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from demo.people import REFERENCE_INSTANT, Person, Population, age_on, random_date
+from .people import REFERENCE_INSTANT, Person, Population, age_on, random_date
 
 Row = dict[str, Any]
 

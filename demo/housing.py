@@ -29,8 +29,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from demo.people import REFERENCE_DATE, Council, Person, add_years, random_date, random_postcode
-from demo.social_care import SocialCareTables
+from .people import REFERENCE_DATE, Council, Person, add_years, random_date, random_postcode
+from .social_care import SocialCareTables
 
 Row = dict[str, Any]
 

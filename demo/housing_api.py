@@ -3,7 +3,7 @@
 It stands for a department with no database fedgate could reach: fedgate knows it only as
 ``kind: rest`` in ``demo/catalog.yaml``. Run it on its own (``fedgate demo`` starts and stops it)::
 
-    python -m demo.housing_api --port 8002
+    python -m fedgate_demo.housing_api --port 8002   (python -m demo.housing_api from the source tree)
 
 Every endpoint but ``/healthz`` needs ``Authorization: Bearer <token>``, the static service credential
 read from ``FEDGATE_DEMO_HOUSING_TOKEN`` (or, when that is unset, from the demo's token file,
@@ -49,7 +49,7 @@ TOKEN_ENV = "FEDGATE_DEMO_HOUSING_TOKEN"  # noqa: S105 - the variable's name, no
 """The environment variable holding the API's bearer token (the catalog's ``credential.token_env``)."""
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8002
-DATA_DIR = Path(str(resources.files("demo"))) / "data"
+DATA_DIR = Path(str(resources.files(__package__ or "demo"))) / "data"
 DATA_FILE = DATA_DIR / "housing.json"
 TOKEN_FILE = DATA_DIR / "housing-api-token"
 MAX_PAGE_SIZE = 500
@@ -314,7 +314,7 @@ def _exit_with_parent() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m demo.housing_api", description="The demo housing department's REST API."
+        prog=f"python -m {__package__}.housing_api", description="The demo housing department's REST API."
     )
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)

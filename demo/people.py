@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from faker import Faker
 
-from demo.identifiers import generate_nhs_numbers
+from .identifiers import generate_nhs_numbers
 
 REFERENCE_DATE = date(2026, 11, 1)
 """The "today" of the demo data: ages, open records and recent events are relative to it."""

@@ -20,7 +20,13 @@ from typing import Any
 
 import yaml
 
-from demo.backends import (
+from gateway.settings import Settings
+from schema.catalog import Catalog, load_catalog
+from schema.configfile import load_yaml
+from schema.http_sources import RestSource
+from schema.sources import SqliteSource
+
+from .backends import (
     DATABASE_PREFIX,
     Placement,
     load_backends,
@@ -29,18 +35,13 @@ from demo.backends import (
     variant_name,
     write_catalog_variant,
 )
-from demo.generate import generate
-from demo.housing_api import DATA_FILE as HOUSING_DATA
-from demo.housing_api import DEFAULT_PORT as HOUSING_PORT
-from demo.housing_api import TOKEN_ENV, load_or_create_token, write_housing_data
-from demo.load import write_sqlite
-from gateway.settings import Settings
-from schema.catalog import Catalog, load_catalog
-from schema.configfile import load_yaml
-from schema.http_sources import RestSource
-from schema.sources import SqliteSource
+from .generate import generate
+from .housing_api import DATA_FILE as HOUSING_DATA
+from .housing_api import DEFAULT_PORT as HOUSING_PORT
+from .housing_api import TOKEN_ENV, load_or_create_token, write_housing_data
+from .load import write_sqlite
 
-DEMO_DIR = Path(str(resources.files("demo")))
+DEMO_DIR = Path(str(resources.files(__package__ or "demo")))
 LEEDS = "E08000035"
 SETTINGS_FILE = DEMO_DIR / "fedgate.yaml"
 DATA_DIR = DEMO_DIR / "data"

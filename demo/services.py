@@ -16,9 +16,10 @@ from pathlib import Path
 
 import httpx
 
-from demo.housing_api import TOKEN_ENV
 from gateway.errors import StartupError
 from gateway.listening import ensure_free
+
+from .housing_api import TOKEN_ENV
 
 
 class ServiceError(Exception):
@@ -51,13 +52,14 @@ class HousingService:
 def start_housing_api(
     *, host: str, port: int, data: Path, token: str, timeout: float = 20.0, quiet: bool = False
 ) -> HousingService:
-    """Start ``python -m demo.housing_api`` serving ``data`` on ``host:port`` with ``token`` in its environment,
-    and wait until it answers ``/healthz``. Raises :class:`ServiceError` if it cannot start."""
+    """Start ``python -m <this package>.housing_api`` serving ``data`` on ``host:port`` with ``token`` in its
+    environment, and wait until it answers ``/healthz``. Raises :class:`ServiceError` if it cannot start."""
     try:
         ensure_free(host, port, what="the housing API")
     except StartupError as error:
         raise ServiceError(f"{error.message} (--housing-port)") from None
-    command = [sys.executable, "-m", "demo.housing_api", "--host", host, "--port", str(port), "--data", str(data)]
+    module = f"{__package__}.housing_api"
+    command = [sys.executable, "-m", module, "--host", host, "--port", str(port), "--data", str(data)]
     output = subprocess.DEVNULL if quiet else None
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
         [*command, "--exit-with-parent"], env={**os.environ, TOKEN_ENV: token}, stdout=output, stderr=output

@@ -14,7 +14,7 @@ from typing import Any
 
 from faker import Faker
 
-from demo.people import COUNCILS, Person, add_years, random_date, random_postcode
+from .people import COUNCILS, Person, add_years, random_date, random_postcode
 
 Row = dict[str, Any]
 

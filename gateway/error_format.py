@@ -1,8 +1,9 @@
 """The one place a GraphQL error object is made: ``{"message", "locations"?, "path"?, "extensions"}``.
 
 Every error a caller sees goes through :func:`graphql_error` (from a :class:`~gateway.errors.FedgateError`)
-or :func:`coded_error` (a code with no exception class: graphql-core's parse and validation errors, a
-variable that does not coerce). ``extensions.code`` is always present; locations and paths only when
+or :func:`coded_error` (a problem graphql-core found: a parse or validation error, a variable that does not
+coerce; a :class:`~gateway.errors.DocumentError` carries them), and :func:`graphql_errors` gives the errors
+of a request that ends before execution. ``extensions.code`` is always present; locations and paths only when
 known. The order of the keys is the GraphQL specification's.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from graphql import SourceLocation
 
-from gateway.errors import FedgateError
+from gateway.errors import DocumentError, FedgateError
 
 #: A response path: field names and list indices from the root.
 Path = Sequence[str | int]
@@ -41,3 +42,10 @@ def coded_error(
 def graphql_error(error: FedgateError, *, path: Path | None = None, message: str | None = None) -> dict[str, Any]:
     """``error`` as a GraphQL error: its message (or ``message``), its path if any, its extensions."""
     return coded_error(message or error.message, error.code, path=path, extensions=error.extensions())
+
+
+def graphql_errors(error: FedgateError) -> list[dict[str, Any]]:
+    """The GraphQL errors of an error that ends a request: one, or each problem of a :class:`DocumentError`."""
+    if isinstance(error, DocumentError):
+        return [dict(problem) for problem in error.errors]
+    return [graphql_error(error)]

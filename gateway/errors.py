@@ -16,7 +16,10 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
     │   ├── BadRequestError
     │   ├── RequestTooLargeError
     │   ├── QueryLimitError
-    │   └── BadUserInputError
+    │   ├── BadUserInputError
+    │   ├── OperationNotFoundError
+    │   ├── OperationNameRequiredError
+    │   └── DocumentError           graphql-core's parse / validation / coercion errors, each its own
     ├── AuthError                   authentication / authorisation (RFC 6750 challenges)
     │   ├── MissingTokenError
     │   ├── InvalidAuthRequestError
@@ -34,6 +37,7 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
     │   │   └── SourceResponseTooLargeError
     │   └── SourceAuthError
     ├── IncompleteResultError       a field combining departments could not be computed whole
+    ├── IntrospectionFailedError    graphql-core could not answer __schema / __type
     └── InternalError               a bug: logged in full, reported to the caller as an opaque id
 """
 
@@ -55,13 +59,14 @@ from adapters.errors import (
 from schema.errors import ConfigError, ConfigIssue, FedgateError
 
 __all__ = [
-    "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "OPERATION_NAME_REQUIRED", "OPERATION_NOT_FOUND",
-    "REQUEST_CODES", "AuthError", "AuthUnavailableError", "BadRequestError", "BadUserInputError", "ConfigError",
-    "ConfigIssue", "FedgateError", "ForbiddenColumnError", "ForbiddenFieldError", "IncompleteResultError",
-    "InsufficientScopeError", "InternalError", "InvalidAuthRequestError", "InvalidTokenError", "MissingTokenError",
-    "QueryLimit", "QueryLimitError", "RequestError", "RequestTooLargeError", "SourceAuthError",
-    "SourceCircuitOpenError", "SourceError", "SourceQueryError", "SourceResponseError",
-    "SourceResponseTooLargeError", "SourceTimeoutError", "SourceUnavailableError", "StartupError", "error_codes",
+    "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "REQUEST_CODES", "AuthError", "AuthUnavailableError",
+    "BadRequestError", "BadUserInputError", "ConfigError", "ConfigIssue", "DocumentError", "FedgateError",
+    "ForbiddenColumnError", "ForbiddenFieldError", "IncompleteResultError", "InsufficientScopeError",
+    "InternalError", "IntrospectionFailedError", "InvalidAuthRequestError", "InvalidTokenError",
+    "MissingTokenError", "OperationNameRequiredError", "OperationNotFoundError", "QueryLimit", "QueryLimitError",
+    "RequestError", "RequestTooLargeError", "SourceAuthError", "SourceCircuitOpenError", "SourceError",
+    "SourceQueryError", "SourceResponseError", "SourceResponseTooLargeError", "SourceTimeoutError",
+    "SourceUnavailableError", "StartupError", "error_codes",
 ]  # fmt: skip
 
 
@@ -123,9 +128,31 @@ class QueryLimitError(RequestError):
 
 
 class BadUserInputError(RequestError):
-    """An argument or variable value is well-typed but not acceptable (e.g. an empty order item)."""
+    """An argument or variable value is not acceptable (e.g. an empty order item, a value of the wrong type)."""
 
     code = "BAD_USER_INPUT"
+
+
+class OperationNotFoundError(RequestError):
+    """The named operation is not in the document."""
+
+    code = "OPERATION_NOT_FOUND"
+
+
+class OperationNameRequiredError(RequestError):
+    """The document has several operations and the request names none."""
+
+    code = "OPERATION_NAME_REQUIRED"
+
+
+class DocumentError(RequestError):
+    """The document does not parse or validate, or its variables do not coerce: the request is refused with
+    each problem as a GraphQL error of its own (graphql-core's message, its locations and its code), in
+    ``errors``, made by :mod:`gateway.error_format` like every other."""
+
+    def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(str(errors[0].get("message", "")) if errors else "the document cannot run")
+        self.errors = tuple(errors)
 
 
 # --- authentication and authorisation ----------------------------------------------------------------
@@ -247,6 +274,13 @@ class IncompleteResultError(FedgateError):
         return {"code": self.code, "departments": list(self.departments), "retryable": self.retryable}
 
 
+class IntrospectionFailedError(FedgateError):
+    """graphql-core could not answer an introspection field (``__schema``, ``__type``) from the caller's schema."""
+
+    code = "INTROSPECTION_FAILED"
+    http_status = 500
+
+
 # --- bugs --------------------------------------------------------------------------------------------
 
 
@@ -263,17 +297,13 @@ class InternalError(FedgateError):
         return {"code": self.code, "incident": self.incident_id}
 
 
-#: Codes of request errors that are not exceptions: reported by the GraphQL parser and validator, or by
-#: operation selection, each with graphql-core's own message (which names the offending part).
+#: Codes of the problems a :class:`DocumentError` reports that are not exceptions of their own: graphql-core's
+#: parser and validator errors, each with graphql-core's message (which names the offending part).
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
-OPERATION_NOT_FOUND = "OPERATION_NOT_FOUND"
-OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
 REQUEST_CODES: Mapping[str, str] = {
     GRAPHQL_PARSE_FAILED: "The document is not valid GraphQL syntax (or has too many tokens).",
     GRAPHQL_VALIDATION_FAILED: "The document does not validate against the schema the caller sees.",
-    OPERATION_NOT_FOUND: "The named operation is not in the document.",
-    OPERATION_NAME_REQUIRED: "The document has several operations and the request names none.",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.execution.binding import BoundPlan
+from gateway.plan.plan import BoundPlan
 
 
 def explain(bound: BoundPlan, keys_moved: Mapping[int, Mapping[str, int]] | None = None) -> list[dict[str, Any]]:

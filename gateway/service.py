@@ -1,6 +1,10 @@
 """The gateway's core, independent of HTTP: a GraphQL request and a principal in, a response out.
 
-    document (cached parse + validate) → operation → variables → plan (cached) → execute → response
+    document (cached parse + validate) → operation → variables
+      → bound plan (cached: build → passes → bind, :mod:`gateway.pipeline`) → execute → response
+
+Everything before execution raises a :class:`~gateway.errors.FedgateError` when the request cannot run;
+:meth:`Gateway.execute` turns it into the response (:func:`request_error`).
 
 Every executed response that queried departments carries ``extensions.sources`` (each department asked,
 ``complete`` or ``failed``: :mod:`gateway.execution.outcome`). An operation marked ``@strict``
@@ -18,39 +22,33 @@ from typing import Any
 
 import structlog
 from cachetools import LRUCache
-from graphql import (
-    DocumentNode,
-    ExecutionResult,
-    FragmentDefinitionNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-    execute,
-)
-from graphql.execution.collect_fields import collect_fields
+from graphql import DocumentNode, OperationDefinitionNode
 from graphql.execution.values import get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from adapters.base import FetchContext
 from gateway.documents import DocumentCache, DocumentErrors, without_suggestions
-from gateway.error_format import coded_error, graphql_error
+from gateway.error_format import coded_error, graphql_errors
 from gateway.errors import (
-    OPERATION_NAME_REQUIRED,
-    OPERATION_NOT_FOUND,
     BadUserInputError,
+    DocumentError,
     FedgateError,
     InternalError,
+    OperationNameRequiredError,
+    OperationNotFoundError,
     QueryLimit,
     QueryLimitError,
 )
-from gateway.execution.binding import BoundPlan, bind
 from gateway.execution.executor import Executor, PlanResult
 from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.execution.outcome import sources_summary, strict_status
 from gateway.execution.statistics import gather_statistics
 from gateway.explain import explain
+from gateway.pipeline import PASSES, Pass, Target, compile_plan
+from gateway.pipeline.bind import bind
+from gateway.plan.plan import BoundPlan
+from gateway.planning.context import PlannerLimits, PlanPolicy
 from gateway.planning.estimates import Statistics
-from gateway.planning.plan import Introspection
-from gateway.planning.planner import Planner, PlannerLimits, PlanPolicy
 from gateway.policy.store import Access, Policy, full_access
 from gateway.principal import Principal
 from gateway.settings import Settings
@@ -119,7 +117,7 @@ class PreparedRequest:
 
 def request_error(error: FedgateError) -> GraphQLResponse:
     """A response for an error that stopped the request before (or instead of) execution."""
-    return GraphQLResponse(None, [graphql_error(error)], http_status=error.http_status)
+    return GraphQLResponse(None, graphql_errors(error), http_status=error.http_status)
 
 
 class Gateway:
@@ -130,9 +128,17 @@ class Gateway:
     """
 
     def __init__(
-        self, catalog: Catalog, settings: Settings, sources: GuardedAdapters, policy: Policy | None = None
+        self,
+        catalog: Catalog,
+        settings: Settings,
+        sources: GuardedAdapters,
+        policy: Policy | None = None,
+        *,
+        passes: tuple[Pass, ...] = PASSES,
     ) -> None:
         self.catalog = catalog
+        #: The passes every plan goes through between build and bind (tests leave one out to show its effect).
+        self.passes = passes
         self.settings = settings
         self.sources = sources
         self.policy = policy
@@ -205,8 +211,6 @@ class Gateway:
 
     async def _execute(self, request: GraphQLRequest, principal: Principal) -> GraphQLResponse:
         prepared = self.prepare(request, principal)
-        if isinstance(prepared, GraphQLResponse):
-            return prepared
         context = FetchContext(subject_token=principal.token, subject=principal.subject)
         result = await self.executor.execute(prepared.bound, prepared.variables, context)
         extensions: dict[str, Any] = {}
@@ -216,16 +220,14 @@ class Gateway:
             extensions["plan"] = explain(prepared.bound, result.keys_moved)
         if prepared.strict and result.failed_departments:
             return _strict_failure(result, extensions)
-        errors = list(result.errors)
-        if prepared.bound.plan.has_introspection:
-            errors.extend(_introspect(prepared, request, result.data))
-        return GraphQLResponse(result.data, errors, extensions, statements=result.statements)
+        return GraphQLResponse(result.data, result.errors, extensions, statements=result.statements)
 
-    def prepare(self, request: GraphQLRequest, principal: Principal) -> PreparedRequest | GraphQLResponse:
+    def prepare(self, request: GraphQLRequest, principal: Principal) -> PreparedRequest:
         """Everything up to execution: the caller's schema, the validated document, variables and plan.
 
-        Returns the request-error response instead when the request cannot run. Raises a
-        :class:`~gateway.errors.FedgateError` for a limit or access problem found while planning.
+        Raises a :class:`~gateway.errors.FedgateError` when the request cannot run: the document does not
+        parse or validate (:class:`~gateway.errors.DocumentError`), no operation to run, variables that do
+        not coerce, or a limit or access problem found while planning.
         """
         access = self.access_for(principal)
         schema = self.schema_for(access)
@@ -234,16 +236,14 @@ class Gateway:
             raise QueryLimitError(f"the document is longer than {limit} characters", limit=QueryLimit.DOCUMENT_SIZE)
         parsed = self.documents.get(schema.key, schema.graphql, request.query)
         if isinstance(parsed, DocumentErrors):
-            return GraphQLResponse(None, list(parsed.errors))
+            raise DocumentError(parsed.errors)
         operation = _select_operation(parsed.operations, request.operation_name)
-        if isinstance(operation, GraphQLResponse):
-            return operation
         coerced = get_variable_values(
             schema.graphql, operation.variable_definitions or (), dict(request.variables or {}), max_errors=20
         )
         if isinstance(coerced, list):
             shown = (lambda text: text) if self.settings.graphql.suggestions else without_suggestions
-            return GraphQLResponse(None, [coded_error(shown(e.message), BadUserInputError.code) for e in coerced])
+            raise DocumentError([coded_error(shown(error.message), BadUserInputError.code) for error in coerced])
         bound = self.plan(schema, access, parsed.document, operation, request, coerced)
         return PreparedRequest(schema, access, parsed.document, operation, coerced, bound, strict=is_strict(operation))
 
@@ -266,14 +266,8 @@ class Gateway:
         cached = self._plans.get(key)
         if cached is not None:
             return cached
-        planner = Planner(
-            schema,
-            self.sources.capabilities(),
-            self.limits,
-            policy=self._plan_policy(access),
-            statistics=self.statistics,
-        )
-        bound = bind(planner.plan(document, operation, variables), self.sources)
+        target = Target(self.sources.capabilities(), self._plan_policy(access), self.limits, self.statistics)
+        bound = bind(compile_plan(schema, document, operation, variables, target, self.passes), self.sources.adapters)
         names = names | bound.plan.structural_variables
         self._structural[base] = names
         self._plans[(base, _frozen({name: variables.get(name) for name in sorted(names)}))] = bound
@@ -289,20 +283,16 @@ def _strict_failure(result: PlanResult, extensions: dict[str, Any]) -> GraphQLRe
     )
 
 
-def _bad(code: str, message: str, **extensions: Any) -> GraphQLResponse:
-    return GraphQLResponse(None, [coded_error(message, code, extensions=extensions)])
-
-
 def _select_operation(
     operations: Mapping[str | None, OperationDefinitionNode], name: str | None
-) -> OperationDefinitionNode | GraphQLResponse:
+) -> OperationDefinitionNode:
     if name is not None:
         operation = operations.get(name)
         if operation is None:
-            return _bad(OPERATION_NOT_FOUND, f"the document has no operation named '{name}'")
+            raise OperationNotFoundError(f"the document has no operation named '{name}'")
         return operation
     if len(operations) != 1:
-        return _bad(OPERATION_NAME_REQUIRED, "the document has several operations: name the one to run")
+        raise OperationNameRequiredError("the document has several operations: name the one to run")
     return next(iter(operations.values()))
 
 
@@ -312,31 +302,3 @@ def _frozen(value: Any) -> Hashable:
     if isinstance(value, list | tuple):
         return tuple(_frozen(item) for item in value)
     return value  # type: ignore[no-any-return]
-
-
-def _introspect(prepared: PreparedRequest, request: GraphQLRequest, data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Answer ``__schema`` / ``__type`` root fields with graphql-core, from the caller's own schema."""
-    schema, document, operation, plan = prepared.schema, prepared.document, prepared.operation, prepared.bound.plan
-    query_type = schema.graphql.query_type
-    assert query_type is not None
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    wanted = {root.response_key for root in plan.roots if isinstance(root, Introspection)}
-    fields = collect_fields(schema.graphql, fragments, dict(prepared.variables), query_type, operation.selection_set)
-    selections = tuple(node for key, nodes in fields.items() if key in wanted for node in nodes)
-    subset = DocumentNode(
-        definitions=(
-            OperationDefinitionNode(
-                operation=operation.operation,
-                name=operation.name,
-                variable_definitions=operation.variable_definitions,
-                directives=(),
-                selection_set=SelectionSetNode(selections=selections),
-            ),
-            *fragments.values(),
-        )
-    )
-    result = execute(schema.graphql, subset, variable_values=dict(request.variables or {}))
-    assert isinstance(result, ExecutionResult)
-    for key in wanted:
-        data[key] = (result.data or {}).get(key)
-    return [dict(error.formatted) for error in result.errors or ()]

@@ -98,13 +98,59 @@ def test_no_module_imports_another_modules_private_names() -> None:
     assert reaching == []
 
 
+#: The core of the request pipeline: it runs every kind of root field through the RootNode protocol
+#: (gateway/plan/plan.py) and never names a kind. Only the build stage chooses kinds.
+CORE = ("gateway.execution", "gateway.pipeline.protect", "gateway.pipeline.fuse", "gateway.pipeline.bind",
+        "gateway.service", "gateway.explain", "gateway.plan")  # fmt: skip
+ROOT_KINDS = ("Namespace", "RootScan", "ForbiddenRoot", "Typename", "Introspection", "EntityRoot", "EntityQuery")
+
+
+def test_the_core_never_names_a_kind_of_root_field(graph: grimp.ImportGraph) -> None:
+    core = sorted(module for module in graph.modules if module.startswith(CORE))
+    assert "gateway.execution.executor" in core and "gateway.service" in core
+    reaching = sorted(
+        f"{module} -> {imported}"
+        for module in core
+        for imported in graph.find_modules_directly_imported_by(module)
+        if imported.startswith("gateway.roots")
+    )
+    assert reaching == []
+    asking = []
+    for path in _python_files():
+        if path.is_relative_to(ROOT / "gateway" / "roots"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "isinstance" and len(node.args) == 2:
+                names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+                names |= {n.attr for n in ast.walk(node.args[1]) if isinstance(n, ast.Attribute)}
+                if names & set(ROOT_KINDS):
+                    asking.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert asking == []
+
+
+def test_every_package_is_installed_and_none_is_named_demo() -> None:
+    """The wheel's packages are listed in pyproject.toml (the demo folder as ``fedgate_demo``): the list names
+    every package folder, so a new one cannot be left out of an installation."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    renamed = {folder: name for name, folder in setuptools["package-dir"].items()}
+    assert renamed == {"demo": "fedgate_demo"}
+    folders = sorted(
+        ".".join(path.parent.relative_to(ROOT).parts)
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("__init__.py")
+    )
+    expected = sorted(renamed.get(folder.split(".")[0], folder) for folder in folders)
+    assert sorted(setuptools["packages"]) == expected
+    assert "demo" not in setuptools["packages"]
+
+
 def test_the_demo_is_an_optional_extra() -> None:
     """``fedgate demo`` joins the CLI through the ``fedgate.commands`` entry point (the layering test shows
     the gateway imports nothing of the demo), and Faker is the demo's dependency, not the gateway's."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert not [d for d in project["dependencies"] if d.lower().startswith("faker")]
     assert [d for d in project["optional-dependencies"]["demo"] if d.lower().startswith("faker")]
-    assert project["entry-points"]["fedgate.commands"] == {"demo": "demo.cli:register"}
+    assert project["entry-points"]["fedgate.commands"] == {"demo": "fedgate_demo.cli:register"}
 
 
 def test_every_module_the_architecture_names_exists() -> None:

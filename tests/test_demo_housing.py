@@ -337,7 +337,7 @@ async def test_stopping_the_housing_process_leaves_the_rest_answering(tmp_path: 
 
 def test_the_housing_api_refuses_to_start_without_a_token_or_data(tmp_path: Path) -> None:
     environment = {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
-    command = [sys.executable, "-m", "demo.housing_api", "--data", str(tmp_path / "housing.json")]
+    command = [sys.executable, "-m", "fedgate_demo.housing_api", "--data", str(tmp_path / "housing.json")]  # installed
     options: dict[str, Any] = {"cwd": tmp_path, "capture_output": True, "text": True, "timeout": 60, "check": False}
     no_token = subprocess.run([*command, "--token-file", str(tmp_path / "none")], env=environment, **options)
     assert no_token.returncode == 2 and TOKEN_ENV in no_token.stderr

@@ -10,10 +10,10 @@ import pytest
 from adapters.registry import create_adapter
 from adapters.sql_render import MySQLDialect, PostgresDialect, SQLiteDialect
 from gateway.explain import explain
-from gateway.planning.entity_plan import EntityRoot
-from gateway.planning.plan import Const
+from gateway.plan.nodes import Const
 from gateway.principal import ANONYMOUS
-from gateway.service import Gateway, GraphQLRequest, PreparedRequest
+from gateway.roots.entity.root import EntityRoot
+from gateway.service import Gateway, GraphQLRequest
 from schema.catalog import Catalog
 from tests.conftest import PG, run, started_gateway
 from tests.fixtures.person_data import ROWS
@@ -35,7 +35,6 @@ async def gateway(sqlite_people: Catalog) -> AsyncIterator[Gateway]:
 
 def _roles(gateway: Gateway, query: str) -> list[str]:
     prepared = gateway.prepare(GraphQLRequest(query, None, None), ANONYMOUS)
-    assert isinstance(prepared, PreparedRequest)
     return [entry["role"] for entry in explain(prepared.bound) if "role" in entry]
 
 
@@ -116,18 +115,19 @@ PAGE_WITH_LINKS = {
 @pytest.mark.parametrize("dialect", sorted(PAGE_WITH_LINKS))
 async def test_a_list_reads_its_page_and_link_rows_in_one_statement(gateway: Gateway, dialect: str) -> None:
     prepared = gateway.prepare(GraphQLRequest("{ people(limit: 2, offset: 1) { nhsNumber } }", None, None), ANONYMOUS)
-    assert isinstance(prepared, PreparedRequest)
     (root,) = prepared.bound.plan.roots
-    assert isinstance(root, EntityRoot) and root.page_scan is not None
+    assert isinstance(root, EntityRoot)
+    page_scan = root.query.page_scan
+    assert page_scan is not None and root.query.page_keys is None
     renderer = {"sqlite": SQLiteDialect(), "postgres": PostgresDialect()}.get(dialect)
-    query = root.page_scan.query
+    query = page_scan.query
     text = renderer.render(query).text if renderer else MySQLDialect().render_with_sizes(query, {}).text
     assert text == PAGE_WITH_LINKS[dialect]
-    assert {name: parameter.slot for name, parameter in root.page_scan.parameters.items()} == {
+    assert {name: parameter.slot for name, parameter in page_scan.parameters.items()} == {
         "k0": Const(2),
         "k1": Const(1),
     }
-    assert root.page_scan.keys_parameter is None
+    assert page_scan.keys_parameter is None
     assert [entry["role"] for entry in explain(prepared.bound) if "role" in entry] == [
         "the page of keys and the link rows of each person"
     ]

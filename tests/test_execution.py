@@ -13,9 +13,9 @@ from adapters.sqlite import SQLiteAdapter
 from demo.generate import generate
 from demo.load import write_sqlite
 from gateway.execution.guarded_adapters import GuardedAdapters
-from gateway.planning.plan import Plan
+from gateway.plan.plan import Plan
 from gateway.principal import ANONYMOUS
-from gateway.service import Gateway, GraphQLRequest, PreparedRequest
+from gateway.service import Gateway, GraphQLRequest
 from schema.catalog import Catalog, load_catalog
 from schema.sources import SqliteSource
 from tests.conftest import make_settings, run, started_gateway
@@ -237,6 +237,24 @@ async def test_introspection_answers_from_the_schema(sqlite_gateway: Gateway) ->
     assert response.data["clinic"] == {"__typename": "ClinicQuery"}  # type: ignore[index]
 
 
+async def test_introspection_with_variables_beside_data_fields(sqlite_gateway: Gateway) -> None:
+    """Each introspection field is answered from its own part of the document, with the variables it uses
+    (already coerced, like a date the data field filters on), and both aliases get their own answer."""
+    query = (
+        "query($t: String!, $born: Date, $deep: Boolean!) { a: __type(name: $t) { name } "
+        'b: __type(name: "ClinicVisit") { name fields @include(if: $deep) { name } } '
+        "clinic { people(where: {born: {lt: $born}}, orderBy: [{born: ASC}], limit: 1) { personId } } }"
+    )
+    response = await sqlite_gateway.execute(
+        GraphQLRequest(query, None, {"t": "ClinicPerson", "born": "1960-01-01", "deep": False}), ANONYMOUS
+    )
+    assert response.errors == []
+    assert response.data is not None
+    assert response.data["a"] == {"name": "ClinicPerson"}
+    assert response.data["b"] == {"name": "ClinicVisit"}
+    assert list(response.data) == ["a", "b", "clinic"]
+
+
 async def test_introspection_can_be_switched_off(sqlite_clinic: Catalog) -> None:
     gateway = Gateway(sqlite_clinic, make_settings(introspection=False), GuardedAdapters(sqlite_clinic))
     response = await run(gateway, "{ __schema { types { name } } }")
@@ -275,7 +293,6 @@ async def test_no_suggestions_by_default_and_a_setting_to_give_them(
 
 def _plan(gateway: Gateway, query: str, variables: dict[str, Any] | None = None) -> Plan:
     prepared = gateway.prepare(GraphQLRequest(query, None, variables), ANONYMOUS)
-    assert isinstance(prepared, PreparedRequest), prepared
     return prepared.bound.plan
 
 

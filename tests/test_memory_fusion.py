@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from adapters.errors import SourceUnavailableError
-from gateway.planning.plan import FusedChild
+from gateway.plan.nodes import FusedChild
 from schema.catalog import Catalog, load_catalog
 from tests.conftest import CLINIC_CATALOG, run
 from tests.fixtures.clinic_data import ROWS

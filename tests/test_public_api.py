@@ -22,6 +22,7 @@ def test_error_codes_are_stable() -> None:
         "INCOMPLETE_RESULT",
         "INSUFFICIENT_SCOPE",
         "INTERNAL_ERROR",
+        "INTROSPECTION_FAILED",
         "INVALID_AUTH_REQUEST",
         "INVALID_TOKEN",
         "OPERATION_NAME_REQUIRED",

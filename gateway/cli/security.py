@@ -170,9 +170,10 @@ def explain_query(
     as_json: JsonOption = False,
 ) -> None:
     """What a client would see for a query: the SQL each department would run, without running it."""
+    from gateway.error_format import graphql_errors
     from gateway.execution.guarded_adapters import GuardedAdapters
     from gateway.explain import explain
-    from gateway.service import Gateway, GraphQLRequest, PreparedRequest
+    from gateway.service import Gateway, GraphQLRequest
 
     settings, catalog, policy = load_all_or_exit(config)
     principal = _principal(settings, client, scope or [], claim or [])
@@ -182,9 +183,7 @@ def explain_query(
             GraphQLRequest(query, None, orjson.loads(variables) if variables else None), principal
         )
     except FedgateError as error:
-        raise fail(error.message) from None
-    if not isinstance(prepared, PreparedRequest):
-        raise fail("; ".join(error["message"] for error in prepared.errors))
+        raise fail("; ".join(problem["message"] for problem in graphql_errors(error))) from None
     statements = explain(prepared.bound)
     if as_json:
         _print_json(

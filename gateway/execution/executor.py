@@ -1,6 +1,7 @@
 """Running a plan: fan out to departments, batch each nesting level, shape the response.
 
-* Every root scan starts at once, so departments are queried concurrently.
+* Every root field starts at once (:meth:`~gateway.plan.plan.RootNode.execute`), so departments are
+  queried concurrently; each kind of root field answers through the :class:`PlanRun`.
 * A relationship level runs **one** statement for all parent rows (``WHERE key IN :keys``), however many
   parents there are, then the next level, and so on: statements = scans, never rows.
 * A department that fails or times out yields ``null`` at each of its paths with an error naming the
@@ -11,21 +12,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import NO_CONTEXT, FetchContext
+from adapters.base import NO_CONTEXT, FetchContext, Row
 from gateway.errors import ForbiddenColumnError, QueryLimit, QueryLimitError, SourceError
-from gateway.execution.binding import BoundPlan
-from gateway.execution.entities import EntityRun
-from gateway.execution.failures import Failure, failure_errors
+from gateway.execution.failures import failure_errors
 from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.execution.outcome import DepartmentOutcome, department_outcomes
-from gateway.planning.entity_plan import EntityRoot
-from gateway.planning.plan import ChildEdge, ForbiddenRoot, Namespace, ParentKeys, RootScan, ScanNode, Typename
+from gateway.plan.nodes import ChildEdge, ParentKeys, ScanNode
+from gateway.plan.plan import BoundPlan
+from gateway.plan.run import Attached, Failure, Level, Object, concurrently
 
 
 @dataclass
@@ -57,12 +56,12 @@ class Executor:
     async def execute(
         self, bound: BoundPlan, variables: Mapping[str, Any], context: FetchContext = NO_CONTEXT
     ) -> PlanResult:
-        """Answer the data part of the plan (introspection fields are left for the caller).
+        """Answer every root field of the plan.
 
         Raises :class:`QueryLimitError` before any statement when the pages asked for could return more
         than ``max_cost`` rows in all.
         """
-        run = _Run(self.sources, bound, variables, time.monotonic() + self.request_timeout, context)
+        run = PlanRun(self.sources, bound, variables, time.monotonic() + self.request_timeout, context)
         cost = bound.plan.cost(variables)
         if cost > self.max_cost:
             raise QueryLimitError(
@@ -72,20 +71,11 @@ class Executor:
         return await run.execute()
 
 
-async def _concurrently(work: list[Coroutine[Any, Any, None]]) -> None:
-    """Run ``work`` concurrently; a single coroutine is simply awaited (no task needed for it)."""
-    if len(work) == 1:
-        await work[0]
-    elif work:
-        async with asyncio.TaskGroup() as group:
-            for coroutine in work:
-                group.create_task(coroutine)
-
-
-class _Run:
+class PlanRun:
     """One execution of a plan: its resolved parameter values, deadline, and what it has recorded so far.
 
-    It is the :class:`~gateway.execution.scan_run.ScanRun` the plan's entity fields run within.
+    It is the :class:`~gateway.plan.run.Run` every root field runs within: the root fields fetch through it
+    and it builds, completes and places the objects of their statements.
     """
 
     def __init__(
@@ -119,54 +109,14 @@ class _Run:
         }
 
     async def execute(self) -> PlanResult:
-        data: dict[str, Any] = {}
-        work: list[Coroutine[Any, Any, None]] = []
-        for root in self.plan.roots:
-            if isinstance(root, Typename):
-                data[root.response_key] = root.type_name
-            elif isinstance(root, Namespace):
-                namespace: dict[str, Any] = {}
-                data[root.response_key] = namespace
-                for entry in root.entries:
-                    if isinstance(entry, Typename):
-                        namespace[entry.response_key] = entry.type_name
-                        continue
-                    namespace[entry.response_key] = None
-                    path: list[str | int] = [root.response_key, entry.response_key]
-                    if isinstance(entry, ForbiddenRoot):
-                        self.failures.extend(
-                            Failure(ForbiddenColumnError(coordinate), path=path) for coordinate in entry.coordinates
-                        )
-                    else:
-                        work.append(self._root(entry, namespace, path))
-            elif isinstance(root, EntityRoot):
-                data[root.response_key] = None
-                work.append(self._entity(root, data))
-            else:
-                data[root.response_key] = None  # introspection: filled in by the endpoint
-        await _concurrently(work)
+        roots = self.plan.roots
+        values = await concurrently([root.execute(self, (root.response_key,)) for root in roots])
+        data = {root.response_key: value for root, value in zip(roots, values, strict=True)}
         departments = department_outcomes(self.asked, self.statements, self.source_errors)
-        errors = failure_errors(self.failures, data)
+        errors = failure_errors(self.failures)
         return PlanResult(data, errors, self.statements, departments, self.keys_moved)
 
-    async def _entity(self, root: EntityRoot, data: dict[str, Any]) -> None:
-        data[root.response_key] = await EntityRun(self, root).execute()
-
-    async def _root(self, entry: RootScan, namespace: dict[str, Any], path: list[str | int]) -> None:
-        node = entry.node
-        try:
-            rows = await self.fetch(node, {})
-        except SourceError as error:
-            self.failures.append(Failure(error, path=path))
-            return
-        fused_rows: list[list[tuple[Any, ...]]] = []
-        if node.fused is not None:
-            rows, fused_rows = node.fused.split(rows)
-        objects = self.objects(node, rows)
-        await self.children(node, rows, objects, fused_rows)
-        namespace[entry.response_key] = (objects[0] if objects else None) if entry.single else objects
-
-    async def fetch(self, node: ScanNode, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    async def fetch(self, node: ScanNode, values: Mapping[str, Any]) -> list[Row]:
         """Rows of ``node`` run with its resolved parameter values, updated with ``values``."""
         department = node.department.name
         self.asked[department] = None
@@ -179,11 +129,11 @@ class _Run:
             self.source_errors.append((department, error))
             raise
 
-    def objects(self, node: ScanNode, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    def objects(self, node: ScanNode, rows: Sequence[Row]) -> list[Object]:
         """One response object per row of ``node`` (child fields ``None`` until filled)."""
         objects = []
         for row in rows:
-            obj: dict[str, Any] = {}
+            obj: Object = {}
             for output in node.fields:
                 if output.kind == "column":
                     obj[output.response_key] = row[output.index]
@@ -192,63 +142,70 @@ class _Run:
                 else:
                     obj[output.response_key] = None
             objects.append(obj)
-        for output in node.fields:
-            if output.kind == "forbidden" and objects:
-                error = ForbiddenColumnError(output.type_name)
-                self.failures.append(Failure(error, parents=objects, response_key=output.response_key))
         return objects
 
-    async def children(
+    async def fill(
         self,
         node: ScanNode,
-        rows: list[tuple[Any, ...]],
-        objects: list[dict[str, Any]],
-        fused_rows: list[list[tuple[Any, ...]]] | None = None,
+        rows: Sequence[Row],
+        objects: list[Object],
+        level: Level,
+        fused_rows: Sequence[Sequence[Row]] = (),
     ) -> None:
-        """Each child level of ``node``'s rows: fetched, or already in hand when fused into ``node``."""
-        if not rows:
+        """Report ``objects``' forbidden fields, then fill each child level: fetched (one statement for all
+        of ``objects``), or already in hand when fused into ``node``."""
+        if not objects:
+            return
+        for output in node.forbidden:
+            error = ForbiddenColumnError(output.type_name)
+            self.failures.append(Failure(error, level=level, objects=objects, key=output.response_key))
+        if not node.children:
             return
         fused = node.fused.edge_index if node.fused is not None else None
         work = [
-            self._attach(edge, fused_rows or [], objects) if index == fused else self._child(edge, rows, objects)
+            self._attach(edge, fused_rows, objects, level)
+            if index == fused
+            else self._child(edge, rows, objects, level)
             for index, edge in enumerate(node.children)
         ]
-        await _concurrently(work)
+        await concurrently(work)
 
     async def _attach(
-        self, edge: ChildEdge, groups: list[list[tuple[Any, ...]]], parents: list[dict[str, Any]]
+        self, edge: ChildEdge, groups: Sequence[Sequence[Row]], parents: list[Object], level: Level
     ) -> None:
         """A fused child level: ``groups[i]`` holds the rows of ``parents[i]``, already paged and ordered."""
         rows = [row for group in groups for row in group]
         objects = self.objects(edge.node, rows)
-        await self.children(edge.node, rows, objects)
         start = 0
         for parent, group in zip(parents, groups, strict=True):
             mine, start = objects[start : start + len(group)], start + len(group)
             parent[edge.response_key] = mine if edge.many else (mine[0] if mine else None)
+        await self.fill(edge.node, rows, objects, Attached(level, parents, (edge.response_key,)))
 
-    async def _child(self, edge: ChildEdge, parent_rows: list[tuple[Any, ...]], parents: list[dict[str, Any]]) -> None:
+    async def _child(self, edge: ChildEdge, parent_rows: Sequence[Row], parents: list[Object], level: Level) -> None:
         child = edge.node
         assert child.keys_parameter is not None and child.key_index is not None
         keys = list(dict.fromkeys(row[edge.parent_key_index] for row in parent_rows))
         keys = [key for key in keys if key is not None]
-        groups: dict[Any, list[dict[str, Any]]] = {}
+        groups: dict[Any, list[Object]] = {}
+        rows: list[Row] = []
+        objects: list[Object] = []
         if keys:
             try:
                 rows = await self.fetch(child, {child.keys_parameter: keys})
             except SourceError as error:
-                self.failures.append(Failure(error, parents=parents, response_key=edge.response_key))
+                self.failures.append(Failure(error, level=level, objects=parents, key=edge.response_key))
                 return
             rows = self.residual_page(child, rows)
             objects = self.objects(child, rows)
-            await self.children(child, rows, objects)
             for row, obj in zip(rows, objects, strict=True):
                 groups.setdefault(row[child.key_index], []).append(obj)
         for row, parent in zip(parent_rows, parents, strict=True):
             group = groups.get(row[edge.parent_key_index])
             parent[edge.response_key] = (group or []) if edge.many else (group[0] if group else None)
+        await self.fill(child, rows, objects, Attached(level, parents, (edge.response_key,)))
 
-    def residual_page(self, node: ScanNode, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    def residual_page(self, node: ScanNode, rows: list[Row]) -> list[Row]:
         """Per-parent paging the source could not do: keep rows offset..offset+limit of each key's group."""
         page = node.residual_page
         if page is None:

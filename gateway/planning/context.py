@@ -1,17 +1,16 @@
 """The context of planning one operation, shared by every kind of root field.
 
-A :class:`PlanningContext` holds what the planner knows while it walks one operation (the schema, the
-sources' capabilities, the caller's policy, fragments, variables and their provenance, the field guard,
-every scan planned so far) and builds the scans both kinds of root field are made of: :meth:`select`
-turns a selection into response fields and child edges, :meth:`statement` turns a table, its arguments
-and the :class:`Columns` a selection uses into one :class:`~gateway.planning.plan.ScanNode`. The
-planner (:mod:`gateway.planning.planner`) plans namespace fields with it; the entity planner
-(:mod:`gateway.planning.entities`) plans entity fields with it.
+A :class:`PlanningContext` holds what the build stage knows while it walks one operation (the schema,
+the sources' capabilities, the caller's policy, fragments, variables and their provenance, the field
+guard) and builds the scans every kind of root field is made of: :meth:`select` turns a selection into
+response fields and child edges, :meth:`statement` turns a table, its arguments and the :class:`Columns`
+a selection uses into one :class:`~gateway.plan.nodes.ScanNode`. Statements are built as the caller
+asked for them; the policy is enforced inside them by the protect pass (:mod:`gateway.pipeline.protect`),
+which only needs a hidden ordering key to exist where the caller cannot sort by the primary key.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -30,12 +29,11 @@ from graphql.language import Visitor
 from sqlglot import exp
 
 from adapters.base import Capabilities, Capability, ParameterSpec
+from gateway.plan.nodes import ChildEdge, Const, OutputField, Page, ScanNode
 from gateway.planning.arguments import Provenance
 from gateway.planning.estimates import Statistics
 from gateway.planning.filters import FilterCompiler, Parameters, comparable, ordering, page_slots, value_slot
-from gateway.planning.fusion import fuse_root
 from gateway.planning.guard import FieldGuard, ForbiddenMode
-from gateway.planning.plan import ChildEdge, Const, OutputField, Page, ScanNode
 from gateway.planning.statements import ScanRequest, build_statement
 from gateway.policy.rewrite import ROW_KEY, TablePolicy
 from gateway.policy.store import Access
@@ -88,7 +86,6 @@ class PlanningContext:
         self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         self.provenance = Provenance(self.variables)
         self.provenance.structural.update(directive_variables(document))
-        self.scans: list[ScanNode] = []
         checked = self.policy is not None and self.policy.check_fields
         mode = self.policy.forbidden_fields if self.policy is not None else "reject"
         self.guard = FieldGuard(self.policy.access if checked and self.policy else None, mode)
@@ -243,50 +240,26 @@ class PlanningContext:
                 page = page_slots(arguments, self.provenance, self.schema.page_sizes)
         request = ScanRequest(department, table, columns, condition, order, page, parameters, key_column)
         windows = self.capabilities[department.name].supports(Capability.WINDOW_FUNCTIONS)
-        protect = (lambda select: policy.protect(select, alias, parameters)) if policy is not None else None
-        statement = build_statement(request, window_functions=windows, rewrite=protect)
-        return self.add_scan(
-            ScanNode(
-                department=department,
-                table=table,
-                type_name=type_name,
-                query=statement.query,
-                parameters=dict(parameters.items),
-                fields=tuple(fields),
-                children=tuple(children),
-                key_index=key_index,
-                keys_parameter=statement.keys_parameter,
-                residual_page=statement.residual_page,
-                page=page,
-            )
+        statement = build_statement(request, window_functions=windows)
+        return ScanNode(
+            department=department,
+            table=table,
+            type_name=type_name,
+            query=statement.query,
+            parameters=dict(parameters.items),
+            fields=tuple(fields),
+            children=tuple(children),
+            key_index=key_index,
+            keys_parameter=statement.keys_parameter,
+            residual_page=statement.residual_page,
+            page=page,
         )
 
     def table_policy(self, department: Department, table: Table) -> TablePolicy | None:
-        """The caller's policy rewrite for ``table`` (``None`` without a policy)."""
+        """The caller's policy for ``table``, where it needs enforcing in SQL (``None`` without a policy)."""
         if self.policy is None:
             return None
         return TablePolicy.for_table(self.policy.access, department.name, table, self.policy.row_key_secret)
-
-    def fuse(self, root: ScanNode) -> ScanNode:
-        """The fusion pass over a finished root scan (:mod:`gateway.planning.fusion`): the scan to run in its
-        place, registered instead of it; the child level it absorbed no longer runs on its own."""
-        fused, absorbed = fuse_root(root, self.capabilities)
-        if absorbed is not None:
-            position = next(index for index, scan in enumerate(self.scans) if scan is root)
-            self.scans[position] = fused
-            self.scans[:] = [scan for scan in self.scans if scan is not absorbed]
-        return fused
-
-    def add_scan(self, scan: ScanNode) -> ScanNode:
-        """Register a scan (its statement is prepared by the source when the plan is bound)."""
-        scan = dataclasses.replace(scan, grants=self._grants(scan.department, scan.table))
-        self.scans.append(scan)
-        return scan
-
-    def _grants(self, department: Department, table: Table) -> tuple[str, ...]:
-        if self.policy is None or self.policy.access.unrestricted:
-            return ()
-        return tuple(grant.describe() for grant in self.policy.access.table(department.name, table.name).grants)
 
 
 class Columns:

@@ -9,7 +9,7 @@ Semantics, identical for every source (``docs/graphql.md``):
 * text compares, matches (``like``, case-sensitive, ``\\`` escapes) and sorts by code point;
 * ``ASC`` puts nulls last, ``DESC`` first; ties are always broken by the primary key, so pages are stable.
 
-Every value becomes a placeholder with a :class:`~gateway.planning.plan.Slot`; nothing from the
+Every value becomes a placeholder with a :class:`~gateway.plan.nodes.Slot`; nothing from the
 request is ever written into SQL text.
 """
 
@@ -23,8 +23,7 @@ from sqlglot import exp
 from adapters.base import ParameterSpec
 from adapters.canonical import BinaryText, key_set, placeholder
 from gateway.errors import BadUserInputError
-from gateway.planning.arguments import Provenance, Var
-from gateway.planning.plan import (
+from gateway.plan.nodes import (
     Const,
     FromVariable,
     Page,
@@ -34,6 +33,7 @@ from gateway.planning.plan import (
     offset_check,
     page_size_check,
 )
+from gateway.planning.arguments import Provenance, Var
 from schema.catalog import Column, Table
 from schema.graphql_types import PageSizes, TableInputs
 from schema.types import ColumnType, refusal
@@ -51,8 +51,9 @@ _BINARY_OPERATORS: dict[str, type[exp.Binary]] = {
 class Parameters:
     """Allocates placeholder names for one statement and remembers where each value comes from."""
 
-    def __init__(self) -> None:
-        self.items: dict[str, Parameter] = {}
+    def __init__(self, items: Mapping[str, Parameter] | None = None) -> None:
+        #: The statement's parameters so far (a pass adding to a finished statement starts from its own).
+        self.items: dict[str, Parameter] = dict(items or {})
 
     def add(self, spec: ParameterSpec, slot: Slot, origin: str = "") -> str:
         name = f"p{len(self.items)}"

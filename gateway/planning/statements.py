@@ -14,15 +14,14 @@ Either way it is one statement per child field per nesting level, never one per 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlglot import exp
 
 from adapters.base import OutputColumn, ParameterSpec, SourceQuery
 from adapters.canonical import key_set
+from gateway.plan.nodes import Page, PageEnd, ParentKeys
 from gateway.planning.filters import Parameters, column_ref, comparable
-from gateway.planning.plan import Page, PageEnd, ParentKeys
 from schema.catalog import Column, Department, Table
 from schema.types import ColumnType
 
@@ -65,13 +64,8 @@ def table_ref(table: Table, alias: str) -> exp.Table:
     )
 
 
-def build_statement(
-    request: ScanRequest, *, window_functions: bool, rewrite: Callable[[exp.Select], exp.Select] | None = None
-) -> Statement:
-    """The statement for ``request``; per-parent pages use a window only if the source supports one.
-
-    ``rewrite`` (the policy) is applied to the finished statement, before its parameters are fixed.
-    """
+def build_statement(request: ScanRequest, *, window_functions: bool) -> Statement:
+    """The statement for ``request``; per-parent pages use a window only if the source supports one."""
     alias = request.alias
     parameters = request.parameters
     conditions: list[exp.Expr] = []
@@ -102,8 +96,6 @@ def build_statement(
         if request.order:
             select = select.order_by(*request.order)
         residual = page
-    if rewrite is not None:
-        select = rewrite(select)
     query = SourceQuery(request.department.name, select, outputs, parameters.specs())
     return Statement(query, keys_parameter, residual)
 

@@ -23,8 +23,8 @@ from sqlglot import exp
 
 from adapters.base import ParameterSpec
 from adapters.canonical import HmacSha256Hex, TypedNull
+from gateway.plan.nodes import Const
 from gateway.planning.filters import Parameters
-from gateway.planning.plan import Const
 from gateway.planning.statements import table_ref
 from gateway.policy.expressions import attribute_type, compared_column, convert_attribute
 from gateway.policy.masks import Mask

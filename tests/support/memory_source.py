@@ -19,7 +19,7 @@ Fusion (LATERAL joins)
 ----------------------
 SQLite has no ``LATERAL``. An adapter made with ``lateral_joins=True`` still advertises
 :attr:`~adapters.base.Capability.LATERAL_JOINS`. It evaluates the one shape
-:mod:`gateway.planning.fusion` emits (``FROM (<parent>) AS p LEFT JOIN LATERAL (<child>) AS c ON TRUE
+:mod:`gateway.roots.fusion` emits (``FROM (<parent>) AS p LEFT JOIN LATERAL (<child>) AS c ON TRUE
 ORDER BY ...``) as the nested loop that ``LATERAL`` means: the parent statement runs once, then the child
 statement runs once per parent row, with that row's values bound wherever the child refers to the parent.
 A parent with no child rows gets one row of nulls (``LEFT JOIN``). Rows are sorted stably by the outer
@@ -71,6 +71,7 @@ from adapters.sql import SqlStatement
 from adapters.sql_render import SQLiteDialect
 from adapters.sqlite_functions import FUNCTIONS
 from gateway.execution.guarded_adapters import GuardedAdapters
+from gateway.pipeline import PASSES, Pass
 from gateway.policy.store import Policy
 from gateway.service import Gateway
 from gateway.settings import Settings
@@ -465,10 +466,13 @@ async def memory_gateway(
     policy: Policy | None = None,
     lateral_joins: Collection[str] = (),
     window_functions: bool = True,
+    passes: tuple[Pass, ...] = PASSES,
 ) -> AsyncIterator[MemoryFederation]:
-    """A started :class:`~gateway.service.Gateway` whose every department is a :class:`MemoryAdapter`."""
+    """A started :class:`~gateway.service.Gateway` whose every department is a :class:`MemoryAdapter` (its
+    plans going through ``passes``)."""
     adapters = memory_adapters(catalog, rows, lateral_joins=lateral_joins, window_functions=window_functions)
-    gateway = Gateway(catalog, settings or make_settings(), GuardedAdapters(catalog, adapters), policy)
+    sources = GuardedAdapters(catalog, adapters)
+    gateway = Gateway(catalog, settings or make_settings(), sources, policy, passes=passes)
     await gateway.start()
     try:
         yield MemoryFederation(gateway, adapters)

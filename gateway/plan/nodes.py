@@ -1,34 +1,33 @@
-"""The query plan: what the executor runs and how it shapes the answer.
+"""The nodes a plan is made of: statements (:class:`ScanNode`), where their values come from, and how
+their rows become response objects.
 
-A :class:`Plan` is built once per (document, operation, schema, structural variable values) and cached;
-everything in it is immutable after planning except the lazily filled statement caches inside
-adapters' prepared queries. Values are not part of a plan: each parameter has a :class:`Slot` that says
-where its value comes from at execution (a literal of the document, a variable, or the keys of the
-parent rows), so one plan serves every request that differs only in variable values.
+Values are not part of a plan: each parameter has a :class:`Slot` that says where its value comes from
+at execution (a literal of the document, a variable, or the keys of the parent rows), so one plan
+serves every request that differs only in variable values. Every node is frozen: a pass that changes a
+statement makes a new node (:meth:`ScanNode.map`).
 
-Shape of a plan::
+A scan and the levels below it::
 
-    Plan
-     └─ RootField (namespace "health")          one per root response key
-         └─ RootScan "patients" ─ ScanNode       one statement against one department
-                                   ├─ ObjectShape  response keys ← row columns / __typename / children
-                                   └─ ChildEdge "hospitalSpells" ─ ScanNode   batched: WHERE key IN (...)
-
-Every kind of root field (a namespace, an entity field of :mod:`gateway.planning.entity_plan`,
-``__typename``, introspection) implements :class:`RootField`: the plan lists and costs their statements,
-and explain describes them, without knowing which kind each is.
+    ScanNode "patients"                          one statement against one department
+     ├─ fields      response keys ← row columns / __typename / children
+     └─ ChildEdge "hospitalSpells" ─ ScanNode    batched: WHERE key IN (...)
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
 
 from adapters.base import ParameterSpec, SourceQuery
 from gateway.errors import QueryLimit, QueryLimitError
 from schema.catalog import Department, Table
 from schema.graphql_types import PageSizes
+
+#: A pass's change to one statement: the statement to run in its place (the same node when unchanged).
+ScanChange = Callable[["ScanNode"], "ScanNode"]
 
 # --- where a parameter's value comes from -------------------------------------------------------------
 
@@ -126,7 +125,7 @@ class Page:
 
 @dataclass(frozen=True)
 class FusedChild:
-    """One child level answered by its parent's statement (:mod:`gateway.planning.fusion`): each row holds
+    """One child level answered by its parent's statement (:mod:`gateway.roots.fusion`): each row holds
     ``parent_width`` parent columns, the parent's row number, then ``child_width`` child columns (whose
     ``child_key_index``-th is null when the parent has no children) and, for a paged child, its row number."""
 
@@ -179,6 +178,11 @@ class ScanNode:
     #: A child level this statement answers too, so that child runs no statement of its own.
     fused: FusedChild | None = None
 
+    @cached_property
+    def forbidden(self) -> tuple[OutputField, ...]:
+        """The fields outside the caller's grants, answered with null and an error on every object."""
+        return tuple(output for output in self.fields if output.kind == "forbidden")
+
     @property
     def reads_columns(self) -> bool:
         """False when every field selected is forbidden: there is nothing to ask the source for."""
@@ -188,6 +192,18 @@ class ScanNode:
         """Most rows this scan and its children can return: page sizes multiplied down the nesting."""
         rows = parents * (self.page.limit.resolve(variables) if self.page is not None else 1)
         return rows + sum(child.node.cost(variables, rows) for child in self.children)
+
+    def map(self, change: ScanChange) -> ScanNode:
+        """This scan with every statement below it changed by ``change``, then itself (bottom up)."""
+        return change(self.with_children(change))
+
+    def with_children(self, change: ScanChange) -> ScanNode:
+        """This scan with every statement below it changed by ``change``, but not itself (a view's rows are
+        its spine's, so only its children are statements)."""
+        if not self.children:
+            return self
+        children = tuple(dataclasses.replace(edge, node=edge.node.map(change)) for edge in self.children)
+        return dataclasses.replace(self, children=children)
 
     def walk(self) -> list[ScanNode]:
         """This statement and every statement below it (a fused child runs none: its descendants do)."""
@@ -206,121 +222,6 @@ class ChildEdge:
     parent_key_index: int
     many: bool
     node: ScanNode
-
-
-# --- root fields --------------------------------------------------------------------------------------
-
-
-class RootField(Protocol):
-    """What the plan and explain need of a root field of any kind: a department's :class:`Namespace`, an
-    entity field (:class:`~gateway.planning.entity_plan.EntityRoot`), ``__typename`` (:class:`Typename`)
-    or :class:`Introspection`. The executor answers each kind its own way."""
-
-    @property
-    def response_key(self) -> str:
-        """The field's key in the response."""
-        ...
-
-    def statements(self) -> list[ScanNode]:
-        """Every statement the field may run, in the order it runs them (explain lists them so)."""
-        ...
-
-    def cost(self, variables: Mapping[str, Any]) -> int:
-        """Most rows the field's answer can hold."""
-        ...
-
-    def roles(self) -> dict[int, str]:
-        """What its statements are for (by ``id`` of their nodes), in words, for explain; may be empty."""
-        ...
-
-
-class NoStatements:
-    """A root field answered without asking any source: it runs no statement and costs no rows."""
-
-    def statements(self) -> list[ScanNode]:
-        return []
-
-    def cost(self, variables: Mapping[str, Any]) -> int:
-        return 0
-
-    def roles(self) -> dict[int, str]:
-        return {}
-
-
-@dataclass(frozen=True)
-class RootScan:
-    """A list or look-up field of a department's namespace."""
-
-    response_key: str
-    node: ScanNode
-    single: bool
-
-
-@dataclass(frozen=True)
-class Typename(NoStatements):
-    """``__typename``: a constant (at the root or in a namespace)."""
-
-    response_key: str
-    type_name: str
-
-
-@dataclass(frozen=True)
-class ForbiddenRoot:
-    """A list or look-up field answered null without asking its source (``forbidden_fields: null``): its
-    table is outside the caller's grants, or every field selected in it is. ``coordinates`` name them."""
-
-    response_key: str
-    coordinates: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Namespace:
-    """A department's namespace field (``health { ... }``) and what is selected inside it."""
-
-    response_key: str
-    department: Department
-    entries: tuple[RootScan | Typename | ForbiddenRoot, ...]
-
-    def statements(self) -> list[ScanNode]:
-        """Each root scan in query order, followed by its children depth-first."""
-        return [node for entry in self.entries if isinstance(entry, RootScan) for node in entry.node.walk()]
-
-    def cost(self, variables: Mapping[str, Any]) -> int:
-        return sum(entry.node.cost(variables) for entry in self.entries if isinstance(entry, RootScan))
-
-    def roles(self) -> dict[int, str]:
-        return {}
-
-
-@dataclass(frozen=True)
-class Introspection(NoStatements):
-    """``__schema`` / ``__type`` at the root: answered by graphql-core from the caller's schema."""
-
-    response_key: str
-
-
-@dataclass
-class Plan:
-    """Everything needed to answer one operation, minus the values."""
-
-    operation_type: str
-    roots: tuple[RootField, ...]
-    #: Variables whose values shaped the plan (part of the cache key).
-    structural_variables: frozenset[str] = frozenset()
-    has_introspection: bool = False
-    scans: list[ScanNode] = field(default_factory=list)
-
-    def ordered_scans(self) -> list[ScanNode]:
-        """Every scan, root scans first in query order, each followed by its children depth-first."""
-        return [node for root in self.roots for node in root.statements()]
-
-    @property
-    def departments(self) -> frozenset[str]:
-        return frozenset(scan.department.name for scan in self.scans)
-
-    def cost(self, variables: Mapping[str, Any]) -> int:
-        """Most rows the whole plan can return."""
-        return sum(root.cost(variables) for root in self.roots)
 
 
 def page_size_check(sizes: PageSizes) -> Callable[[Any], int]:

@@ -10,10 +10,10 @@ joins (:attr:`~adapters.base.Capability.LATERAL_JOINS`), the two become one roun
       ON TRUE
     ORDER BY _fedgate_prn, _fedgate_rn
 
-Both statements are taken as the planner finished them, policy subqueries included, so the same rows
+Both statements are taken as the protect pass left them, policy subqueries included, so the same rows
 and masked values come out: only where the child's keys come from changes (the parent row, instead
 of a list bound from the parent rows). The fused scan is a new one (the root scan is never changed); its
-:class:`~gateway.planning.plan.FusedChild` describes the rows' layout and splits each back into its
+:class:`~gateway.plan.nodes.FusedChild` describes the rows' layout and splits each back into its
 parent part and its child part. A child level is fused only when its page is computed by the source (a
 window, or no page at all): a page the executor would slice is left as it is.
 """
@@ -27,7 +27,7 @@ from sqlglot import exp
 
 from adapters.base import Capabilities, Capability, OutputColumn, SourceQuery
 from adapters.canonical import key_set_parameter
-from gateway.planning.plan import ChildEdge, FusedChild, ScanNode
+from gateway.plan.nodes import ChildEdge, FusedChild, ScanNode
 from gateway.planning.statements import PAGE_ALIAS, ROW_NUMBER
 from schema.types import ColumnType
 
@@ -38,17 +38,17 @@ PARENT_ROW = "_fedgate_prn"
 CHILD_PARAMETER_PREFIX = "c"
 
 
-def fuse_root(node: ScanNode, capabilities: Mapping[str, Capabilities]) -> tuple[ScanNode, ScanNode | None]:
-    """Root scan ``node`` with one of its child levels fused into its statement, if its source can, and the
-    child scan that no longer runs on its own; ``(node, None)`` when nothing was fused. ``node`` itself is
-    not changed: the fused scan is a new one."""
+def fuse_root(node: ScanNode, capabilities: Mapping[str, Capabilities]) -> ScanNode:
+    """Root scan ``node`` with its first fusable child level fused into its statement, if its source can
+    (``node`` itself when nothing is fused). ``node`` is not changed: the fused scan is a new one, and the
+    child level it absorbed no longer runs on its own (:meth:`~gateway.plan.nodes.ScanNode.walk`)."""
     source = capabilities.get(node.department.name)
-    if source is None or not source.supports(Capability.LATERAL_JOINS):
-        return node, None
+    if node.fused is not None or source is None or not source.supports(Capability.LATERAL_JOINS):
+        return node
     for index, edge in enumerate(node.children):
         if _fusable(node, edge):
-            return _fused(node, index, edge), edge.node
-    return node, None
+            return _fused(node, index, edge)
+    return node
 
 
 def _fusable(parent: ScanNode, edge: ChildEdge) -> bool:

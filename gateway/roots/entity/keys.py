@@ -1,12 +1,12 @@
 """Planning the keys phase of an entity root field: which people ``person``/``people``/``peopleCount`` ask for.
 
-See :mod:`gateway.planning.entity_plan` for the phases. A ``where`` becomes a :class:`KeyCondition`:
+See :mod:`gateway.roots.entity.plan` for the phases. A ``where`` becomes a :class:`KeyCondition`:
 each member condition a semi-join step (:class:`KeyStep`), the parts of an ``and`` ordered most
 selective first by :mod:`gateway.planning.estimates`, a member joined by another identifier reached
 through confident link rows (:class:`Translation`). The key-phase statements (steps, translations, the
 page of keys, the candidates the link table holds, the count) are planned here; the objects' shape by
-:mod:`gateway.planning.entities`. Every statement goes through the caller's policy rewrite, and a
-member is joined only as :func:`member_allowed` says.
+:mod:`gateway.roots.entity.build`. Every statement goes through the caller's policy in the protect pass
+(:mod:`gateway.pipeline.protect`), and a member is joined only as :func:`member_allowed` says.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from sqlglot import exp
 from adapters.base import OutputColumn, ParameterSpec, SourceQuery
 from adapters.canonical import key_set
 from gateway.errors import BadUserInputError
+from gateway.plan.nodes import Const, Page, ParentKeys, ScanNode
 from gateway.planning.arguments import Var
 from gateway.planning.context import PlanningContext, PlanPolicy
-from gateway.planning.entity_plan import KeyAll, KeyAny, KeyCondition, KeyStep, KeyValues, Translation
 from gateway.planning.estimates import selectivity, table_rows
 from gateway.planning.filters import FilterCompiler, Parameters, column_ref, comparable, value_slot
-from gateway.planning.plan import Const, Page, ParentKeys, ScanNode
 from gateway.planning.statements import table_ref
+from gateway.roots.entity.plan import KeyAll, KeyAny, KeyCondition, KeyStep, KeyValues, Translation
 from schema.catalog import Column, Department, Table
 from schema.entities import ResolvedEntity, ResolvedMember
 from schema.types import ColumnType
@@ -200,7 +200,6 @@ class KeyPlanner:
         page: Page | None = None,
         confident: bool = False,
         group: bool = True,
-        register: bool = True,
     ) -> ScanNode:
         """``SELECT outputs FROM table WHERE [keys IN :keys] [where] [confident] GROUP BY outputs [page]``."""
         planning = self.planning
@@ -235,18 +234,14 @@ class KeyPlanner:
             select = select.order_by(exp.Ordered(this=comparable(outputs[0], alias), desc=False, nulls_first=False))
             select = select.limit(parameters.placeholder(_INTEGER, page.limit))
             select = select.offset(parameters.placeholder(_INTEGER, page.offset))
-        policy = planning.table_policy(department, table)
-        if policy is not None:
-            select = policy.protect(select, alias, parameters)
         query = SourceQuery(
             department.name, select, tuple(OutputColumn(c.name, c.type) for c in outputs), parameters.specs()
         )
         key_index = outputs.index(keys) if keys is not None else None
-        node = ScanNode(
+        return ScanNode(
             department, table, "", query, dict(parameters.items), (), key_index=key_index,
             keys_parameter=keys_parameter, page=page,
         )  # fmt: skip
-        return planning.add_scan(node) if register else node
 
     def _threshold(self, score: Column) -> Any:
         threshold = self.entity.entity.link.threshold
@@ -259,8 +254,5 @@ class KeyPlanner:
         alias = table.name
         count = exp.Count(this=exp.Distinct(expressions=[column_ref(entity.key_column, alias)]))
         select = exp.select(exp.alias_(count, "count", quoted=True)).from_(table_ref(table, alias))
-        policy = self.planning.table_policy(department, table)
-        if policy is not None:
-            select = policy.protect(select, alias, parameters)
         query = SourceQuery(department.name, select, (OutputColumn("count", ColumnType.INTEGER),), parameters.specs())
-        return self.planning.add_scan(ScanNode(department, table, "", query, dict(parameters.items), ()))
+        return ScanNode(department, table, "", query, dict(parameters.items), ())

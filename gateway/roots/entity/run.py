@@ -1,6 +1,6 @@
 """Running an entity root field: keys, then link rows, then members, then the merged objects.
 
-See :mod:`gateway.planning.entity_plan` for what each statement is. Failures follow the rule of the
+See :mod:`gateway.roots.entity.plan` for what each statement is. Failures follow the rule of the
 rest of the executor, with one addition for fields that combine departments:
 
 * the **keys** of ``people``/``peopleCount`` come from every department the condition names: if any
@@ -20,12 +20,11 @@ from typing import Any
 
 from adapters.base import Row
 from gateway.errors import IncompleteResultError, SourceError
-from gateway.execution.entity_fetch import EntityFetcher, all_of
-from gateway.execution.entity_objects import EntityObjects, is_confident
-from gateway.execution.failures import Failure
-from gateway.execution.scan_run import ScanRun
-from gateway.planning.entity_plan import (
-    EntityRoot,
+from gateway.plan.run import At, Failure, Level, Listed, Path, Run, concurrently
+from gateway.roots.entity.fetch import EntityFetcher
+from gateway.roots.entity.objects import EntityObjects, is_confident
+from gateway.roots.entity.plan import (
+    EntityQuery,
     EntityShape,
     KeyAll,
     KeyAny,
@@ -39,19 +38,18 @@ from gateway.planning.entity_plan import (
 class EntityRun:
     """Answers one entity root field within a running plan."""
 
-    def __init__(self, run: ScanRun, root: EntityRoot) -> None:
+    def __init__(self, run: Run, root: EntityQuery) -> None:
         self.run = run
         self.root = root
         self.entity = root.entity
         self.fetcher = EntityFetcher(run, root.chunk_size)
 
-    async def execute(self) -> Any:
+    async def execute(self, path: Path) -> Any:
         root = self.root
-        path: list[str | int] = [root.response_key]
         if root.kind == "lookup":
             assert root.key is not None
             key = root.key.resolve(self.run.variables)
-            people = await self._people([key], path)
+            people = await self._people([key], path, single=True)
             return people[0] if people else None
         try:
             keys = await self._keys()
@@ -60,14 +58,14 @@ class EntityRun:
             return None
         if root.kind == "count":
             return await self._count(keys, path)
-        if keys is None:  # no condition: the page and its link rows are one statement
+        if keys is None:  # no condition: the page of keys, then their link rows (one statement when fused)
             return await self._people(None, path)
         page = await self._page(keys, path)
         if page is None:
             return None
         return await self._people(page, path)
 
-    def _fail_whole(self, error: SourceError, path: list[str | int]) -> None:
+    def _fail_whole(self, error: SourceError, path: Path) -> None:
         departments = sorted({error.department, *self._condition_departments()} - {""})
         incomplete = IncompleteResultError(
             f"{self.root.response_key} combines departments and {error.department} did not answer "
@@ -102,7 +100,7 @@ class EntityRun:
             return found_all if found_all is not None else set()
         else:
             assert isinstance(condition, KeyAny)
-            parts = await all_of([self._evaluate(part, pushed) for part in condition.parts])
+            parts = await concurrently([self._evaluate(part, pushed) for part in condition.parts])
             found = set().union(*parts) if parts else set()
         return found & pushed if pushed is not None else found
 
@@ -131,7 +129,7 @@ class EntityRun:
 
     # --- page and count ----------------------------------------------------------------------------
 
-    async def _page(self, keys: set[Any], path: list[str | int]) -> list[Any] | None:
+    async def _page(self, keys: set[Any], path: Path) -> list[Any] | None:
         root = self.root
         assert root.page is not None
         try:
@@ -150,7 +148,7 @@ class EntityRun:
         limit = root.page.limit.resolve(self.run.variables)
         return present[offset : offset + limit]
 
-    async def _count(self, keys: set[Any] | None, path: list[str | int]) -> int | None:
+    async def _count(self, keys: set[Any] | None, path: Path) -> int | None:
         root = self.root
         try:
             if keys is None:
@@ -165,11 +163,20 @@ class EntityRun:
 
     # --- people --------------------------------------------------------------------------------------
 
-    async def _people(self, keys: Sequence[Any] | None, path: list[str | int]) -> list[dict[str, Any]] | None:
+    async def _people(
+        self, keys: Sequence[Any] | None, path: Path, *, single: bool = False
+    ) -> list[dict[str, Any]] | None:
         """The people of ``keys`` (in that order) who have link rows, or with ``None`` those of the list's
-        page, read with their link rows in one statement; ``None`` if the link table failed."""
+        page (read with their link rows in one statement once fused); ``None`` if the link table failed.
+        ``single``: the field is a look-up, answered by the first person, at ``path`` itself."""
         shape = self.root.shape
         assert shape is not None
+        if keys is None and self.root.page_keys is not None:  # not fused: the page's keys come first
+            try:
+                keys = [row[0] for row in await self.run.fetch(self.root.page_keys, {})]
+            except SourceError as error:
+                self.run.fail(Failure(error, path=path))
+                return None
         direct = [scan for scan in shape.members if scan.member.by_key]
         linked = [scan for scan in shape.members if not scan.member.by_key]
         direct_tasks: list[asyncio.Task[list[Row] | SourceError]] = []
@@ -211,7 +218,9 @@ class EntityRun:
         results.update(zip((id(s) for s in linked), await linked_rows, strict=True))
         present = [key for key in ordered if key in links]
         people = self._people_of(shape, present)
-        await self._fill(shape, people, present, links, results)
+        level: Level = At(path) if single else Listed(path, people)
+        threshold = self.entity.entity.link.threshold
+        await EntityObjects(self.fetcher, shape, threshold, links, results).fill(people, present, level)
         return people
 
     def _identifiers(
@@ -243,14 +252,3 @@ class EntityRun:
                 person[response_key] = key
             people.append(person)
         return people
-
-    async def _fill(
-        self,
-        shape: EntityShape,
-        people: list[dict[str, Any]],
-        keys: list[Any],
-        links: dict[Any, list[Row]],
-        results: dict[int, list[Row] | SourceError],
-    ) -> None:
-        threshold = self.entity.entity.link.threshold
-        await EntityObjects(self.fetcher, shape, threshold, links, results).fill(people, keys)

@@ -1,7 +1,7 @@
 """The plan of an entity root field (``person``, ``people``, ``peopleCount``): see ``docs/entities.md``.
 
-Answering one takes three phases, each a set of statements planned here and run by
-:mod:`gateway.execution.entities`:
+Answering one takes three phases, each a set of statements planned by :mod:`gateway.roots.entity.build`
+and run by :mod:`gateway.roots.entity.run`:
 
 1. **Keys.** ``person(nhsNumber:)`` names its key. ``people(where:)`` evaluates its condition as a chain
    of semi-joins: each member condition is a :class:`KeyStep` returning the keys of people with a
@@ -11,18 +11,21 @@ Answering one takes three phases, each a set of statements planned here and run 
    The page (``limit``/``offset``, ordered by key) is taken last, from the link table, where it is exact.
 2. **Links.** The link rows of the page's keys (:attr:`EntityShape.spine`): they decide which people
    exist for the caller and carry the other identifiers with their scores. A list without a condition
-   reads its page and these rows in one statement (:attr:`EntityRoot.page_scan`).
+   reads its page of keys (:attr:`EntityQuery.page_keys`) and then these rows; the fuse pass makes the two
+   one statement (:attr:`EntityQuery.page_scan`, :mod:`gateway.roots.entity.page_links`).
 3. **Members.** One batched statement per member field: by key, or by the identifiers from the links.
    Records reached through a link scored under the threshold go to ``possibleMatches``, never merged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.planning.plan import Page, ScanNode, Slot
+from gateway.plan.nodes import Page, ScanChange, ScanNode, Slot
+from gateway.roots.entity.page_links import page_with_links
 from schema.entities import ResolvedEntity, ResolvedMember
 
 
@@ -38,6 +41,9 @@ class MemberScan:
     @property
     def many(self) -> bool:
         return self.member.member.kind == "many"
+
+    def map_scans(self, change: ScanChange) -> MemberScan:
+        return dataclasses.replace(self, node=self.node.map(change))
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,14 @@ class PossibleShape:
     link_view: ScanNode | None
     members: tuple[MemberScan, ...]
 
+    def map_scans(self, change: ScanChange, spine: ScanNode) -> PossibleShape:
+        """With every statement changed, the link view shaping the (changed) ``spine``'s rows."""
+        return dataclasses.replace(
+            self,
+            link_view=view_of(spine, self.link_view, change),
+            members=tuple(member.map_scans(change) for member in self.members),
+        )
+
 
 @dataclass(frozen=True)
 class EntityShape:
@@ -88,6 +102,25 @@ class EntityShape:
     links_view: ScanNode | None = None
     possible: PossibleShape | None = None
 
+    def map_scans(self, change: ScanChange) -> EntityShape:
+        spine = change(self.spine)
+        return dataclasses.replace(
+            self,
+            spine=spine,
+            members=tuple(member.map_scans(change) for member in self.members),
+            links_view=view_of(spine, self.links_view, change),
+            possible=self.possible.map_scans(change, spine) if self.possible is not None else None,
+        )
+
+
+def view_of(spine: ScanNode, view: ScanNode | None, change: ScanChange) -> ScanNode | None:
+    """``view`` (a selection over the spine's rows) over ``spine``, its child levels changed by ``change``.
+
+    A view runs no statement of its own: it shares the spine's rows, so only its children are statements."""
+    if view is None:
+        return None
+    return dataclasses.replace(spine, fields=view.fields, children=view.with_children(change).children)
+
 
 # --- key conditions -----------------------------------------------------------------------------------
 
@@ -98,6 +131,9 @@ class KeyValues:
 
     slot: Slot
     is_list: bool
+
+    def map_scans(self, change: ScanChange) -> KeyValues:
+        return self
 
 
 @dataclass(frozen=True)
@@ -114,6 +150,9 @@ class KeyStep:
     estimate: float
     description: str
 
+    def map_scans(self, change: ScanChange) -> KeyStep:
+        return dataclasses.replace(self, node=change(self.node))
+
 
 @dataclass(frozen=True)
 class KeyAll:
@@ -121,12 +160,18 @@ class KeyAll:
 
     parts: tuple[KeyCondition, ...]
 
+    def map_scans(self, change: ScanChange) -> KeyAll:
+        return KeyAll(tuple(part.map_scans(change) for part in self.parts))
+
 
 @dataclass(frozen=True)
 class KeyAny:
     """At least one part must hold: the union of the parts."""
 
     parts: tuple[KeyCondition, ...]
+
+    def map_scans(self, change: ScanChange) -> KeyAny:
+        return KeyAny(tuple(part.map_scans(change) for part in self.parts))
 
 
 KeyCondition = KeyValues | KeyStep | KeyAll | KeyAny
@@ -139,11 +184,14 @@ class Translation:
     from_keys: ScanNode
     to_keys: ScanNode
 
+    def map_scans(self, change: ScanChange) -> Translation:
+        return Translation(change(self.from_keys), change(self.to_keys))
 
-@dataclass
-class EntityRoot:
-    """An entity root field and everything needed to answer it (a :class:`~gateway.planning.plan.RootField`:
-    :meth:`statements`, :meth:`cost` and :meth:`roles` are what the plan and explain ask of it)."""
+
+@dataclass(frozen=True)
+class EntityQuery:
+    """Everything needed to answer an entity root field (:class:`~gateway.roots.entity.root.EntityRoot`
+    answers it at its response key): the statements of each phase and the shape of the objects."""
 
     response_key: str
     entity: ResolvedEntity
@@ -154,8 +202,10 @@ class EntityRoot:
     #: Link column name → translation, for the identifiers key conditions go through.
     translations: Mapping[str, Translation] = field(default_factory=dict)
     page: Page | None = None
-    #: The page of keys of the whole link table with their link rows, one statement (list without a
-    #: condition; :mod:`gateway.planning.page_links`). The shape's own spine then does not run.
+    #: The page of keys of the whole link table (a list without a condition), before the fuse pass.
+    page_keys: ScanNode | None = None
+    #: ``page_keys`` and the link rows of those keys as one statement, made by the fuse pass
+    #: (:mod:`gateway.roots.entity.page_links`); then neither ``page_keys`` nor the spine runs.
     page_scan: ScanNode | None = None
     #: The page of keys among candidates (``IN :keys``), when the candidates fit one statement.
     keyed_page_scan: ScanNode | None = None
@@ -206,6 +256,7 @@ class EntityRoot:
             roles[id(translation.from_keys)] = f"{key} to {identifier} over confident links"
             roles[id(translation.to_keys)] = f"{identifier} to {key} over confident links"
         for node, role in (
+            (self.page_keys, f"the page of {name} keys"),
             (self.page_scan, f"the page of keys and the link rows of each {name}"),
             (self.keyed_page_scan, "the page of keys among the candidates"),
             (self.present_scan, "the candidates the link table holds"),
@@ -233,7 +284,8 @@ class EntityRoot:
                 pending[:0] = condition.parts
         for translation in self.translations.values():
             nodes.extend((translation.from_keys, translation.to_keys))
-        nodes.extend(n for n in (self.page_scan, self.keyed_page_scan, self.present_scan, self.count_scan) if n)
+        page = self.page_scan or self.page_keys
+        nodes.extend(n for n in (page, self.keyed_page_scan, self.present_scan, self.count_scan) if n)
         shape = self.shape
         if shape is not None:
             if self.page_scan is None:
@@ -243,3 +295,27 @@ class EntityRoot:
             members = [*shape.members, *(shape.possible.members if shape.possible is not None else ())]
             nodes.extend(node for member in members for node in member.node.walk())
         return nodes
+
+    def map_scans(self, change: ScanChange) -> EntityQuery:
+        """This field with every statement changed by ``change`` (views keep sharing their spine's rows)."""
+
+        def changed(node: ScanNode | None) -> ScanNode | None:
+            return change(node) if node is not None else None
+
+        return dataclasses.replace(
+            self,
+            condition=self.condition.map_scans(change) if self.condition is not None else None,
+            translations={name: translation.map_scans(change) for name, translation in self.translations.items()},
+            page_keys=changed(self.page_keys),
+            page_scan=changed(self.page_scan),
+            keyed_page_scan=changed(self.keyed_page_scan),
+            present_scan=changed(self.present_scan),
+            count_scan=changed(self.count_scan),
+            shape=self.shape.map_scans(change) if self.shape is not None else None,
+        )
+
+    def fused(self) -> EntityQuery:
+        """The page of keys and its link rows as one statement (both read the link table)."""
+        if self.page_keys is None or self.shape is None:
+            return self
+        return dataclasses.replace(self, page_keys=None, page_scan=page_with_links(self.page_keys, self.shape.spine))

@@ -19,10 +19,10 @@ from typing import Any
 
 from adapters.base import Row
 from gateway.errors import FedgateError, ForbiddenColumnError, SourceError
-from gateway.execution.entity_fetch import EntityFetcher
-from gateway.execution.failures import Failure
-from gateway.planning.entity_plan import EntityField, EntityShape, MemberScan
-from gateway.planning.plan import ScanNode
+from gateway.plan.nodes import ScanNode
+from gateway.plan.run import Attached, Failure, Level
+from gateway.roots.entity.fetch import EntityFetcher
+from gateway.roots.entity.plan import EntityField, EntityShape, MemberScan
 
 #: A member's records by join value: (row, object) pairs, or the error that stopped the member.
 Groups = dict[Any, list[tuple[Row, dict[str, Any]]]] | SourceError
@@ -61,10 +61,17 @@ class EntityObjects:
         self.links = links
         self.results = results
 
-    async def fill(self, people: list[dict[str, Any]], keys: list[Any]) -> None:
+    async def fill(self, people: list[dict[str, Any]], keys: list[Any], level: Level) -> None:
+        """Fill ``people`` (one per key of ``keys``, standing at ``level``)."""
         shape = self.shape
-        groups = [await self._groups(scan, self.results[id(scan)]) for scan in shape.members]
-        link_objects = await self._view_objects(shape.links_view, [r for key in keys for r in self.links[key]])
+        placed = {field.index: field.response_key for field in shape.fields if field.kind == "member"}
+        groups = [
+            await self._groups(scan, self.results[id(scan)], Attached(level, people, _keys(placed, index)))
+            for index, scan in enumerate(shape.members)
+        ]
+        links = tuple(field.response_key for field in shape.fields if field.kind == "links")
+        link_rows = [r for key in keys for r in self.links[key]]
+        link_objects = await self._view_objects(shape.links_view, link_rows, Attached(level, people, links))
         failed: Failed = {}
         confident = self._confident
         confident_rows = [[row for row in self.links[key] if confident(row)] for key in keys]
@@ -87,8 +94,11 @@ class EntityObjects:
         possible = [field.response_key for field in shape.fields if field.kind == "possible_matches"]
         if possible:
             low = [[row for row in self.links[key] if not confident(row)] for key in keys]
-            await self._possible([(p, key, rows) for key in possible for p, rows in zip(people, low, strict=True)])
-        self._report(failed)
+            matches = Attached(level, people, tuple(possible))
+            await self._possible(
+                [(p, key, rows) for key in possible for p, rows in zip(people, low, strict=True)], matches
+            )
+        self._report(failed, level)
 
     def _join_values(self, scan: MemberScan, keys: list[Any], links: list[list[Row]]) -> list[list[Any]]:
         """Per person, the values joining them to a member's records: their key, or the (distinct,
@@ -106,31 +116,34 @@ class EntityObjects:
     def _confident(self, row: Row) -> bool:
         return is_confident(self.shape, row, self.threshold)
 
-    def _report(self, failed: Failed) -> None:
-        for (_, response_key), (error, parents) in failed.items():
-            self.run.fail(Failure(error, parents=parents, response_key=response_key))
+    def _report(self, failed: Failed, level: Level) -> None:
+        """Each error that nulled a field of objects of ``level``."""
+        for (_, response_key), (error, objects) in failed.items():
+            self.run.fail(Failure(error, level=level, objects=objects, key=response_key))
 
     @staticmethod
     def _failed(failed: Failed, error: FedgateError, parent: dict[str, Any], response_key: str) -> None:
         failed.setdefault((id(error), response_key), (error, []))[1].append(parent)
 
-    async def _groups(self, scan: MemberScan, result: list[Row] | SourceError) -> Groups:
+    async def _groups(self, scan: MemberScan, result: list[Row] | SourceError, level: Level) -> Groups:
+        """A member's records by join value (standing at ``level``, once attached), or its error."""
         if isinstance(result, SourceError):
             return result
         objects = self.run.objects(scan.node, result)
-        await self.run.children(scan.node, result, objects)
+        await self.run.fill(scan.node, result, objects, level)
         groups: dict[Any, list[tuple[Row, dict[str, Any]]]] = {}
         assert scan.node.key_index is not None
         for row, obj in zip(result, objects, strict=True):
             groups.setdefault(row[scan.node.key_index], []).append((row, obj))
         return groups
 
-    async def _view_objects(self, view: ScanNode | None, rows: list[Row]) -> dict[int, dict[str, Any]]:
-        """Objects of a link-row view for ``rows``, by the identity of the row they were made from."""
+    async def _view_objects(self, view: ScanNode | None, rows: list[Row], level: Level) -> dict[int, dict[str, Any]]:
+        """Objects of a link-row view for ``rows`` (standing at ``level``, once attached), by the identity of
+        the row they were made from."""
         if view is None or not rows:
             return {}
         objects = self.run.objects(view, rows)
-        await self.run.children(view, rows, objects)
+        await self.run.fill(view, rows, objects, level)
         return {id(row): obj for row, obj in zip(rows, objects, strict=True)}
 
     def _member(
@@ -172,11 +185,15 @@ class EntityObjects:
                 person[field.response_key] = value
                 return
 
-    async def _possible(self, possible_people: list[tuple[dict[str, Any], str, list[Row]]]) -> None:
-        """Possible matches: one object per low-confidence link row, with the records reached through it."""
+    async def _possible(self, possible_people: list[tuple[dict[str, Any], str, list[Row]]], level: Level) -> None:
+        """Possible matches (standing at ``level``): one object per low-confidence link row, with the records
+        reached through it."""
         match = self.shape.possible
         if match is None or not possible_people:
             return
+        items: list[dict[str, Any]] = []  # every possible match, filled below
+        placed = {field.index: field.response_key for field in match.fields if field.kind == "member"}
+        links = tuple(field.response_key for field in match.fields if field.kind == "link")
         low_rows = [row for _, _, rows in possible_people for row in rows]
         scans = match.members
         # Per scan, per low row: the values joining that one link row to the scan's records.
@@ -187,8 +204,11 @@ class EntityObjects:
                 for scan, per_row in zip(scans, join_values, strict=True)
             )
         )
-        groups = [await self._groups(scan, rows) for scan, rows in zip(scans, fetched, strict=True)]
-        link_objects = await self._view_objects(match.link_view, low_rows)
+        groups = [
+            await self._groups(scan, rows, Attached(level, items, _keys(placed, index)))
+            for index, (scan, rows) in enumerate(zip(scans, fetched, strict=True))
+        ]
+        link_objects = await self._view_objects(match.link_view, low_rows, Attached(level, items, links))
         failed: Failed = {}
         position = 0
         for person, response_key, rows in possible_people:
@@ -208,4 +228,10 @@ class EntityObjects:
                 matches.append(item)
                 position += 1
             person[response_key] = matches
-        self._report(failed)
+            items.extend(matches)
+        self._report(failed, level)
+
+
+def _keys(placed: dict[int, str], index: int) -> tuple[str, ...]:
+    """The response key member scan ``index`` is placed at, if a field selects it (merged fields alone don't)."""
+    return (placed[index],) if index in placed else ()

@@ -6,10 +6,10 @@ link table, so they are sent as one statement: the spine's key condition becomes
 
     SELECT <spine columns> FROM links JOIN (<page>) AS _fedgate_keys ON links.key = _fedgate_keys.key ...
 
-saving a round trip on the path every list request takes. Both halves keep their own policy rewrite,
-applied when each was planned; the page's placeholders are renamed so the two sets cannot collide. A
-join (rather than ``IN (<page>)``) is what MariaDB accepts with a ``LIMIT`` inside, and its binary-text
-equality keeps one copy of the page.
+saving a round trip on the path every list request takes. The fuse pass makes it after the protect pass,
+so both halves keep their own policy subqueries; the page's placeholders are renamed so the two sets
+cannot collide. A join (rather than ``IN (<page>)``) is what MariaDB accepts with a ``LIMIT`` inside, and
+its binary-text equality keeps one copy of the page.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from adapters.base import SourceQuery
 from adapters.canonical import key_set_parameter, placeholder
-from gateway.planning.plan import ScanNode
+from gateway.plan.nodes import ScanNode
 
 KEYS_ALIAS = "_fedgate_keys"
 

@@ -1,9 +1,9 @@
 """Planning entity root fields: ``person(nhsNumber:)``, ``people(where:, limit:, offset:)``, ``peopleCount``.
 
-See :mod:`gateway.planning.entity_plan` for the phases. The keys phase is planned by
-:mod:`gateway.planning.entity_keys`; here, the root field and the shape of its objects: the link rows,
-one scan per member, merged fields and possible matches. Every statement goes through the same policy
-rewrite as any other, so a step, a translation or a page only ever sees rows and values the caller may
+See :mod:`gateway.roots.entity.plan` for the phases. The keys phase is planned by
+:mod:`gateway.roots.entity.keys`; here, the root field and the shape of its objects: the link rows,
+one scan per member, merged fields and possible matches. Every statement goes through the same protect
+pass as any other, so a step, a translation or a page only ever sees rows and values the caller may
 see; and members are joined only on columns the caller reads unmasked (see :mod:`schema.entity_types`),
 so a join can never reveal a masked or hidden value.
 """
@@ -17,19 +17,19 @@ from typing import Any
 from graphql import FieldNode, GraphQLField, GraphQLObjectType
 from graphql.execution.collect_fields import collect_sub_fields
 
+from gateway.plan.nodes import ChildEdge, OutputField, ScanNode
 from gateway.planning.context import Columns, PlanningContext, Selection
-from gateway.planning.entity_keys import KeyPlanner, member_allowed
-from gateway.planning.entity_plan import (
+from gateway.planning.filters import page_slots, value_slot
+from gateway.roots.entity.keys import KeyPlanner, member_allowed
+from gateway.roots.entity.plan import (
     EntityField,
-    EntityRoot,
+    EntityQuery,
     EntityShape,
     MemberScan,
     MergedValue,
     PossibleShape,
 )
-from gateway.planning.filters import page_slots, value_slot
-from gateway.planning.page_links import page_with_links
-from gateway.planning.plan import ChildEdge, OutputField, ScanNode
+from gateway.roots.entity.root import EntityRoot
 from schema.entities import ResolvedEntity, ResolvedMember
 
 
@@ -58,32 +58,40 @@ class EntityPlanner:
                 arguments[key_column.graphql_name], planning.provenance, key_column.type, self.keys.key_check(False)
             )
             shape = self._shape(planning.object_type(field_def), nodes)
-            return self._root(EntityRoot(response_key, entity, "lookup", key=slot, shape=shape))
+            return self._root(EntityQuery(response_key, entity, "lookup", key=slot, shape=shape))
         condition = self.keys.condition(arguments.get("where"), pushed=False)
-        root = EntityRoot(response_key, entity, "count" if kind == "entity_count" else "list", condition=condition)
-        root.chunk_size = planning.limits.max_in_list
         link_department, link_table = entity.link_department, entity.link_table
+        query = EntityQuery(
+            response_key,
+            entity,
+            "count" if kind == "entity_count" else "list",
+            condition=condition,
+            chunk_size=planning.limits.max_in_list,
+        )
         if kind == "entity_count":
             if condition is None:
-                root.count_scan = self.keys.count_scan()
-            else:
-                root.present_scan = self.keys.key_scan(link_department, link_table, [key_column], keys=key_column)
-            return self._root(root)
-        root.page = page_slots(arguments, planning.provenance, planning.schema.page_sizes)
-        if condition is not None:
-            root.keyed_page_scan = self.keys.key_scan(
-                link_department, link_table, [key_column], keys=key_column, page=root.page
-            )
-            root.present_scan = self.keys.key_scan(link_department, link_table, [key_column], keys=key_column)
-        root.shape = self._shape(planning.object_type(field_def), nodes)
+                return self._root(dataclasses.replace(query, count_scan=self.keys.count_scan()))
+            present = self.keys.key_scan(link_department, link_table, [key_column], keys=key_column)
+            return self._root(dataclasses.replace(query, present_scan=present))
+        page = page_slots(arguments, planning.provenance, planning.schema.page_sizes)
+        shape = self._shape(planning.object_type(field_def), nodes)
         if condition is None:
-            page = self.keys.key_scan(link_department, link_table, [key_column], page=root.page, register=False)
-            root.page_scan = planning.add_scan(page_with_links(page, root.shape.spine))
-        return self._root(root)
+            page_keys = self.keys.key_scan(link_department, link_table, [key_column], page=page)
+            return self._root(dataclasses.replace(query, page=page, page_keys=page_keys, shape=shape))
+        return self._root(
+            dataclasses.replace(
+                query,
+                page=page,
+                keyed_page_scan=self.keys.key_scan(
+                    link_department, link_table, [key_column], keys=key_column, page=page
+                ),
+                present_scan=self.keys.key_scan(link_department, link_table, [key_column], keys=key_column),
+                shape=shape,
+            )
+        )
 
-    def _root(self, root: EntityRoot) -> EntityRoot:
-        root.translations = dict(self.keys.translations)
-        return root
+    def _root(self, query: EntityQuery) -> EntityRoot:
+        return EntityRoot(dataclasses.replace(query, translations=dict(self.keys.translations)))
 
     # --- the shape of entity objects ---------------------------------------------------------------
 

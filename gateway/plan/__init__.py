@@ -1,0 +1,1 @@
+"""The plan: what every stage of the pipeline reads and returns (nodes, root fields, the run they execute in)."""

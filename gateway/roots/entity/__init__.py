@@ -1,0 +1,1 @@
+"""Entity root fields (``person``, ``people``, ``peopleCount``): one person merged across departments."""
