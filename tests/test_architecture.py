@@ -16,6 +16,8 @@ from pathlib import Path
 import grimp
 import pytest
 
+from gateway.pipeline import PASSES
+
 ROOT = Path(__file__).parent.parent
 PACKAGES = ("schema", "adapters", "gateway", "demo")
 LAYER = {package: rank for rank, package in enumerate(PACKAGES)}
@@ -159,3 +161,13 @@ def test_every_module_the_architecture_names_exists() -> None:
     assert len(named) > 20  # the page names the modules it draws
     missing = sorted(name for name in named if not (ROOT / name).exists())
     assert missing == []
+
+
+def test_the_architecture_draws_the_passes_the_code_runs() -> None:
+    """The request flow on docs/architecture.md names the passes in the order ``PASSES`` runs them."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    drawn = re.search(r"PASSES, in order .*?: \((.*?)\)", text)
+    assert drawn is not None
+    assert [name.strip() for name in drawn.group(1).split(",")] == [run_pass.__name__ for run_pass in PASSES]
+    positions = [text.index(f"│   {run_pass.__name__}.py") for run_pass in PASSES]
+    assert positions == sorted(positions)
