@@ -159,7 +159,15 @@ def authenticator(
         "jwks_min_refresh_interval_seconds": 60,
         "token_cache_seconds": token_cache_seconds,
     }
-    return Authenticator(AuthSettings.model_validate(settings), clock=clock or Clock(), wall_clock=wall or time.time)
+    return started(
+        Authenticator(AuthSettings.model_validate(settings), clock=clock or Clock(), wall_clock=wall or time.time)
+    )
+
+
+def started(auth: Authenticator) -> Authenticator:
+    """``auth`` with its key refreshers running, as the application's lifespan starts them."""
+    auth.start()
+    return auth
 
 
 async def test_a_valid_token_becomes_a_principal(idp: IdentityProvider) -> None:
@@ -396,7 +404,7 @@ async def test_cached_keys_survive_an_outage(idp: IdentityProvider) -> None:
 async def test_discovery_finds_the_jwks(idp: IdentityProvider) -> None:
     idp.issuer = idp.base_url
     settings = AuthSettings.model_validate({"issuers": [{"issuer": idp.base_url, "audiences": [AUDIENCE]}]})
-    auth = Authenticator(settings)
+    auth = started(Authenticator(settings))
     assert (await auth(bearer(sign(claims(iss=idp.base_url))))).issuer == idp.base_url
     assert idp.fetches == 1
     await auth.close()
@@ -404,7 +412,7 @@ async def test_discovery_finds_the_jwks(idp: IdentityProvider) -> None:
 
 async def test_discovery_metadata_for_another_issuer_fails_closed(idp: IdentityProvider) -> None:
     settings = AuthSettings.model_validate({"issuers": [{"issuer": idp.base_url, "audiences": [AUDIENCE]}]})
-    auth = Authenticator(settings)  # the metadata claims ISSUER, not the configured issuer
+    auth = started(Authenticator(settings))  # the metadata claims ISSUER, not the configured issuer
     with pytest.raises(AuthUnavailableError):
         await auth(bearer(sign(claims(iss=idp.base_url))))
     assert idp.fetches == 0
@@ -440,7 +448,7 @@ async def test_several_issuers_each_with_their_own_keys(idp: IdentityProvider) -
                 ]
             }
         )
-        auth = Authenticator(settings, clock=Clock())
+        auth = started(Authenticator(settings, clock=Clock()))
         nhs = await auth(bearer(sign(claims())))
         council_principal = await auth(bearer(sign(claims(iss="https://idp.council.example"), RSA_B)))
         assert (nhs.issuer, council_principal.issuer) == (ISSUER, "https://idp.council.example")
