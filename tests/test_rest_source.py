@@ -19,7 +19,7 @@ from gateway.service import GraphQLRequest, GraphQLResponse, PreparedRequest
 from schema.catalog import load_catalog
 from tests.conftest import RULES, first_error, load_test_policy, run, started_gateway
 from tests.fixtures.clinic_data import PEOPLE, VISITS
-from tests.support.bombs import MIB, bomb
+from tests.support.bombs import MIB, bomb, compressed
 from tests.support.http_clinic import HttpClinic, clinic_rest_api, http_catalog_data, write_http_catalog
 from tests.support.rest_api import RestApi
 from tests.support.servers import free_port, serving
@@ -273,6 +273,33 @@ async def test_malformed_or_mistyped_answers_fail_without_echoing_them(rest: Res
     assert error["extensions"]["code"] == "SOURCE_BAD_RESPONSE"
     assert problem in error["message"]
     assert "1234567" not in error["message"]
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate"])
+async def test_compressed_answers_are_read(rest: Rest, coding: str) -> None:
+    gateway = await rest.gateway()
+    body = b'{"data": [{"person_id": "p1", "name": {"given": "Ann", "family": "Ash"}}]}'
+    rest.api.behaviour.raw_body = compressed(body, coding)
+    rest.api.behaviour.content_encoding = "deflate" if coding == "raw-deflate" else coding
+    response = await run(gateway, "{ clinic { people { personId givenName } } }")
+    assert response.errors == []
+    assert response.data == {"clinic": {"people": [{"personId": "p1", "givenName": "Ann"}]}}
+
+
+@pytest.mark.parametrize(
+    ("body", "coding"),
+    [(b'{"data": []}', "br"), (b'{"data": []}', "gzip, gzip"), (b"\x1f\x8b\x08\x00" + b"\xff" * 64, "gzip")],
+    ids=["not-asked-for", "stacked", "does-not-inflate"],
+)
+async def test_codings_not_asked_for_or_broken_are_bad_responses(rest: Rest, body: bytes, coding: str) -> None:
+    gateway = await rest.gateway()
+    rest.api.behaviour.raw_body, rest.api.behaviour.content_encoding = body, coding
+    response = await run(gateway, "{ clinic { people { personId } } }")
+    assert first_error(response)["extensions"] == {
+        "code": "SOURCE_BAD_RESPONSE",
+        "department": "clinic",
+        "retryable": False,
+    }
 
 
 async def test_a_slow_api_times_out_and_the_other_department_still_answers(tmp_path: Path) -> None:
