@@ -85,7 +85,7 @@ async def test_held_keys_keep_verifying_while_the_jwks_endpoint_stalls(idp: Iden
     """The periodic refresh is due and the issuer hangs: not one request waits for it. (It used to run inside
     the request that found it due, and every verification queued behind it for the whole timeout.)"""
     clock = Clock()
-    auth = keyed(idp, clock, http_timeout_seconds=3)
+    auth = keyed(idp, clock, http_timeout_seconds=5)
     await auth(bearer(sign(claims())))
     idp.stalled = True
     clock.now += 3600  # past jwks_refresh_seconds
@@ -97,7 +97,7 @@ async def test_held_keys_keep_verifying_while_the_jwks_endpoint_stalls(idp: Iden
     elapsed = time.perf_counter() - begun
     assert principal.subject == "user-1"
     assert [other.subject for other in others] == [f"user-{n}" for n in range(20)]
-    assert elapsed < 1.0, f"21 requests with held keys took {elapsed:.2f} s while the JWKS endpoint stalled"
+    assert elapsed < 2.0, f"21 requests with held keys took {elapsed:.2f} s while the JWKS endpoint stalled"
     await auth.close()
 
 
@@ -117,7 +117,7 @@ async def test_an_unknown_kid_waits_at_most_the_short_bound(idp: IdentityProvide
     assert idp.fetches == 2  # ten requests, one fetch
     begun = time.perf_counter()
     assert (await auth(bearer(sign(claims())))).subject == "user-1"  # the held key: no wait at all
-    assert time.perf_counter() - begun < 0.25
+    assert time.perf_counter() - begun < 0.5
     idp.release.set()  # the issuer answers the fetch in flight, with the rotated keys
     assert (await auth(bearer(sign(claims(), RSA_B)))).subject == "user-1"
     assert idp.fetches == 2
@@ -178,7 +178,7 @@ async def test_a_stalled_introspection_endpoint_opens_its_breaker_then_one_probe
     server, base_url = endpoint
     server.stalled = True
     clock = Clock()
-    auth = authenticator(base_url, monkeypatch, auth={"http_timeout_seconds": 0.5}, clock=clock)
+    auth = authenticator(base_url, monkeypatch, auth={"http_timeout_seconds": 1}, clock=clock)
     # The breaker's default threshold: five calls that each wait out the timeout...
     stalled = await asyncio.gather(*(auth(bearer(f"opaque-{n}")) for n in range(5)), return_exceptions=True)
     assert all(isinstance(result, AuthUnavailableError) for result in stalled), stalled
@@ -187,7 +187,7 @@ async def test_a_stalled_introspection_endpoint_opens_its_breaker_then_one_probe
     begun = time.perf_counter()
     with pytest.raises(AuthUnavailableError) as refused:
         await auth(bearer("opaque-5"))
-    assert time.perf_counter() - begun < 0.25
+    assert time.perf_counter() - begun < 0.5
     assert server.calls == 5
     assert refused.value.retry_after == pytest.approx(10)
     # The cool-down passes and the endpoint answers again: one probe, and the breaker is closed.
@@ -220,7 +220,7 @@ async def test_an_open_breaker_is_the_503_auth_unavailable_answer(
     document = {
         "catalog": "catalog.yaml",
         "policy": {"file": "policy.yaml"},
-        "auth": {"introspection": introspection, "http_timeout_seconds": 0.5},
+        "auth": {"introspection": introspection, "http_timeout_seconds": 1},
         "logging": {"format": "console", "level": "warning"},
     }
     (tmp_path / "fedgate.yaml").write_text(yaml.safe_dump(document))
@@ -236,7 +236,7 @@ async def test_an_open_breaker_is_the_503_auth_unavailable_answer(
         begun = time.perf_counter()
         response = await ask("opaque-5")
         elapsed = time.perf_counter() - begun
-    assert elapsed < 0.25, f"{elapsed:.2f} s with the breaker open"
+    assert elapsed < 0.5, f"{elapsed:.2f} s with the breaker open (each call's timeout: 1 s)"
     assert server.calls == 5
     assert response.status_code == 503
     assert response.json()["errors"][0]["extensions"]["code"] == "AUTH_UNAVAILABLE"
