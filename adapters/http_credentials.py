@@ -37,6 +37,7 @@ import structlog
 
 from adapters.base import FetchContext
 from adapters.errors import SourceAuthError, SourceError, SourceTimeoutError, SourceUnavailableError
+from adapters.http_body import ACCEPT_ENCODING, read_body
 from schema.credentials import (
     BasicCredential,
     BearerCredential,
@@ -54,6 +55,7 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S10
 REFRESH_MARGIN_SECONDS = 30.0
 #: Exchanged tokens kept at most (one per recent caller token and audience); the oldest go first.
 MAX_EXCHANGED_TOKENS = 4096
+#: The largest token response read (after decompression); a larger one is a refusal.
 MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
 _OAUTH_ERROR = re.compile(r"^[a-z_]{1,40}$")
 
@@ -130,6 +132,7 @@ class TokenEndpointSourceCredential(SourceCredential):
                 verify=self._verify,
                 follow_redirects=False,
                 trust_env=False,
+                headers={"accept-encoding": ACCEPT_ENCODING},
                 limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
             )
         return self._client
@@ -194,7 +197,7 @@ class TokenEndpointSourceCredential(SourceCredential):
                 "POST", self.credential.token_url, data=form, headers=headers, timeout=httpx.Timeout(timeout)
             ) as response:
                 status = response.status_code
-                body = await _read_capped(response)
+                body = await read_body(response, MAX_TOKEN_RESPONSE_BYTES, self._too_large)
         except httpx.TimeoutException as exc:
             self._log(exc, None)
             raise SourceTimeoutError(
@@ -221,6 +224,10 @@ class TokenEndpointSourceCredential(SourceCredential):
             return access_token, float(expires_in)
         return access_token, None
 
+    def _too_large(self) -> SourceError:
+        self._log(None, None, "response_too_large")
+        return self.refused("its authorisation server answered with an oversized response")
+
     def _unavailable(self) -> SourceError:
         return SourceUnavailableError(
             self.department, f"department '{self.department}': its authorisation server is unavailable"
@@ -234,18 +241,6 @@ class TokenEndpointSourceCredential(SourceCredential):
             error=type(exc).__name__ if exc is not None else None,
             oauth_error=oauth_error,
         )
-
-
-async def _read_capped(response: httpx.Response) -> bytes:
-    """A token response's body; an absurdly large one is cut off (and then is not JSON)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_TOKEN_RESPONSE_BYTES:
-            return b""
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

@@ -3,8 +3,10 @@
 * one ``httpx.AsyncClient`` per source, with ``pool_size`` connections, TLS verified (against
   ``ca_file`` when set), no redirects followed (a redirect could carry credentials elsewhere), proxies
   and ``.netrc`` from the environment ignored;
-* each response is streamed and abandoned as soon as it exceeds ``max_response_bytes`` (after
-  decompression): ``SOURCE_RESPONSE_TOO_LARGE``, never a truncated answer;
+* each response is streamed, inflated incrementally by :func:`adapters.http_body.read_body`, and
+  abandoned as soon as it exceeds ``max_response_bytes`` (after decompression, never more held):
+  ``SOURCE_RESPONSE_TOO_LARGE``, never a truncated answer; a body that does not inflate, or uses a
+  coding fedgate did not ask for, is ``SOURCE_BAD_RESPONSE``;
 * statuses: 401/403 → ``SOURCE_AUTH_FAILED``; 429 and 5xx → ``SOURCE_UNAVAILABLE`` (retryable); other
   4xx → ``SOURCE_QUERY_FAILED``; anything else but 2xx → ``SOURCE_BAD_RESPONSE``; connection failures
   → ``SOURCE_UNAVAILABLE``; timeouts → ``SOURCE_TIMEOUT``; a body that is not JSON →
@@ -33,6 +35,7 @@ from adapters.errors import (
     SourceTimeoutError,
     SourceUnavailableError,
 )
+from adapters.http_body import ACCEPT_ENCODING, read_body
 from adapters.http_values import loads
 from schema.http_sources import HttpSource
 
@@ -77,7 +80,7 @@ class HttpTransport:
                 verify=self._verify,
                 follow_redirects=False,
                 trust_env=False,
-                headers={"accept": "application/json", **self.source.headers},
+                headers={"accept": "application/json", **self.source.headers, "accept-encoding": ACCEPT_ENCODING},
                 limits=httpx.Limits(
                     max_connections=self.source.pool_size, max_keepalive_connections=self.source.pool_size
                 ),
@@ -156,19 +159,12 @@ class HttpTransport:
 
     async def _read(self, response: httpx.Response, endpoint: str) -> bytes:
         cap = self.source.max_response_bytes
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > cap:
+
+        def too_large() -> SourceError:
             self._log(endpoint, response.status_code, None, "SOURCE_RESPONSE_TOO_LARGE")
-            raise self.too_large(f"a response over {cap} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > cap:
-                self._log(endpoint, response.status_code, None, "SOURCE_RESPONSE_TOO_LARGE")
-                raise self.too_large(f"a response over {cap} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            return self.too_large(f"a response over {cap} bytes")
+
+        return await read_body(response, cap, too_large)
 
     def unavailable(self) -> SourceUnavailableError:
         return SourceUnavailableError(self.department, f"department '{self.department}' is unavailable")

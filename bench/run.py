@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import fanout, memory, people, throughput
+from bench import fanout, hostile, memory, people, throughput
 
 
 async def main() -> None:
-    for benchmark in (fanout, people, memory, throughput):
+    for benchmark in (fanout, people, memory, hostile, throughput):
         await benchmark.main([])
         print()
 

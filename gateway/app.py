@@ -1,4 +1,5 @@
-"""The Starlette application: routes, and a lifespan that opens and closes the departments' sources.
+"""The Starlette application: routes, and a lifespan that opens and closes the departments' sources and
+starts and stops the issuers' key refreshers.
 
 POST|GET /graphql   GraphQL over HTTP (GraphiQL for browsers)
 GET /healthz        the process is up
@@ -98,8 +99,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await gateway.start()
+        if authenticator is not None:
+            authenticator.start()  # the issuers' keys, fetched and refreshed in the background
         try:
+            await gateway.start()
             yield
         finally:
             await gateway.stop()

@@ -27,6 +27,7 @@ from gateway import graphiql
 from gateway.error_format import graphql_error
 from gateway.errors import (
     AuthError,
+    AuthUnavailableError,
     BadRequestError,
     FedgateError,
     InsufficientScopeError,
@@ -116,8 +117,8 @@ class GraphQLEndpoint:
 
     def _refuse(self, error: AuthError, media_type: str) -> Response:
         response = self._respond(error_body(error), error.http_status, media_type)
-        if error.http_status == 503:
-            response.headers["retry-after"] = "5"
+        if isinstance(error, AuthUnavailableError):
+            response.headers["retry-after"] = str(error.retry_after_seconds)
         else:
             response.headers["www-authenticate"] = error.challenge(self.settings.auth.realm)
         log.info("auth_refused", code=error.code, status=error.http_status)

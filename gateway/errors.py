@@ -43,6 +43,7 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -217,6 +218,20 @@ class AuthUnavailableError(AuthError):
 
     code = "AUTH_UNAVAILABLE"
     http_status = 503
+    #: ``Retry-After`` when nothing better is known.
+    DEFAULT_RETRY_AFTER: ClassVar[int] = 5
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        #: Seconds before a retry can help (an open breaker's cool-down left), when known.
+        self.retry_after = retry_after
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """The ``Retry-After`` header's whole seconds."""
+        if self.retry_after is None:
+            return self.DEFAULT_RETRY_AFTER
+        return max(1, math.ceil(self.retry_after))
 
 
 class ForbiddenFieldError(FedgateError):

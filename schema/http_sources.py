@@ -18,6 +18,8 @@ from schema.models import FileRelative
 from schema.sources import HTTP_URL, SourceSettings
 
 _FORBIDDEN_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "host", "content-length"})
+#: Set by fedgate itself: it asks only for the content codings it inflates within the response cap.
+_FEDGATE_HEADERS = frozenset({"accept-encoding"})
 
 
 class HttpSource(SourceSettings, FileRelative):
@@ -42,6 +44,8 @@ class HttpSource(SourceSettings, FileRelative):
         for name in headers:
             if name.lower() in _FORBIDDEN_HEADERS:
                 raise ValueError(f"header '{name}' cannot be set here; credentials go under 'credential'")
+            if name.lower() in _FEDGATE_HEADERS:
+                raise ValueError(f"header '{name}' is set by fedgate (the codings it reads within its caps)")
         return headers
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -36,12 +38,21 @@ class IntrospectionServer:
     stale: bool = False
     #: Raw JSON text to answer with for a token, instead of its record (for answers no encoder writes).
     raw: dict[str, str] = field(default_factory=dict)
+    #: Stalled: a call gets no answer until ``release`` is set (at the latest when the test ends).
+    stalled: bool = False
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Any other answer to give to every call (a gzip bomb, say).
+    answer: Response | None = None
 
     def app(self) -> Starlette:
         async def introspect(request: Request) -> Response:
             self.calls += 1
+            if self.stalled:
+                await self.release.wait()
             if self.failing:
                 return Response("down", status_code=500)
+            if self.answer is not None:
+                return self.answer
             expected = "Basic " + base64.b64encode(f"fedgate:{SECRET}".encode()).decode()
             if request.headers.get("authorization") != expected:
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
@@ -58,14 +69,34 @@ class IntrospectionServer:
 
 @pytest.fixture
 async def endpoint() -> AsyncIterator[tuple[IntrospectionServer, str]]:
+    async with introspection_server() as served:
+        yield served
+
+
+@contextlib.asynccontextmanager
+async def introspection_server() -> AsyncIterator[tuple[IntrospectionServer, str]]:
+    """An :class:`IntrospectionServer` and its base URL, served until the block ends."""
     server = IntrospectionServer()
     async with serving(server.app()) as base_url:
-        yield server, base_url
+        try:
+            yield server, base_url
+        finally:
+            server.release.set()  # a stalled call must end for the server to stop
 
 
-def authenticator(base_url: str, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> Authenticator:
+def authenticator(
+    base_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    auth: dict[str, Any] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    **extra: Any,
+) -> Authenticator:
+    """An authenticator introspecting at ``base_url``; ``auth`` holds more ``auth`` settings, ``extra`` more
+    ``auth.introspection`` ones; ``clock`` paces the endpoint's breaker."""
     monkeypatch.setenv("FEDGATE_INTROSPECTION_SECRET", SECRET)
-    settings = {
+    settings: dict[str, Any] = {
+        **(auth or {}),
         "introspection": {
             "endpoint": f"{base_url}/introspect",
             "client_id": "fedgate",
@@ -74,9 +105,9 @@ def authenticator(base_url: str, monkeypatch: pytest.MonkeyPatch, **extra: Any) 
             "audiences": ["fedgate"],
             "claims": {"attributes": {"org_code": "org"}},
             **extra,
-        }
+        },
     }
-    return Authenticator(AuthSettings.model_validate(settings))
+    return Authenticator(AuthSettings.model_validate(settings), clock=clock)
 
 
 def active(**overrides: Any) -> dict[str, Any]:

@@ -5,13 +5,15 @@ Every attack named in RFC 8725 that applies to a resource server is tried and mu
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,12 +61,24 @@ class IdentityProvider:
     base_url: str = ""
     #: The issuer its discovery document claims (the tests set it to the server's own URL).
     issuer: str = ISSUER
+    #: Stalled: a JWKS request gets no answer until ``release`` is set (at the latest when the test ends).
+    stalled: bool = False
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Any other answer to give instead of the keys (a gzip bomb, say).
+    answer: Response | None = None
+    #: The headers of the last JWKS request.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def app(self) -> Starlette:
         async def jwks(request: Request) -> Response:
             self.fetches += 1
+            self.headers = dict(request.headers)
+            if self.stalled:
+                await self.release.wait()
             if self.failing:
                 return Response("unavailable", status_code=503)
+            if self.answer is not None:
+                return self.answer
             return JSONResponse({"keys": [key.as_dict(private=False) for key in self.keys]})
 
         async def discovery(request: Request) -> Response:
@@ -122,10 +136,20 @@ def bearer(token: str) -> Request:
 
 @pytest.fixture
 async def idp() -> AsyncIterator[IdentityProvider]:
+    async with identity_provider() as provider:
+        yield provider
+
+
+@contextlib.asynccontextmanager
+async def identity_provider() -> AsyncIterator[IdentityProvider]:
+    """An :class:`IdentityProvider` holding RSA_A, EC_KEY and ED_KEY, served until the block ends."""
     provider = IdentityProvider(keys=[RSA_A, EC_KEY, ED_KEY])
     async with serving(provider.app()) as base_url:
         provider.base_url = base_url
-        yield provider
+        try:
+            yield provider
+        finally:
+            provider.release.set()  # a stalled request must end for the server to stop
 
 
 class Clock:
@@ -159,7 +183,22 @@ def authenticator(
         "jwks_min_refresh_interval_seconds": 60,
         "token_cache_seconds": token_cache_seconds,
     }
-    return Authenticator(AuthSettings.model_validate(settings), clock=clock or Clock(), wall_clock=wall or time.time)
+    return started(
+        Authenticator(AuthSettings.model_validate(settings), clock=clock or Clock(), wall_clock=wall or time.time)
+    )
+
+
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait until ``condition`` holds (what a background task does takes a few turns of the loop)."""
+    async with asyncio.timeout(within):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def started(auth: Authenticator) -> Authenticator:
+    """``auth`` with its key refreshers running, as the application's lifespan starts them."""
+    auth.start()
+    return auth
 
 
 async def test_a_valid_token_becomes_a_principal(idp: IdentityProvider) -> None:
@@ -387,16 +426,18 @@ async def test_cached_keys_survive_an_outage(idp: IdentityProvider) -> None:
     auth = authenticator(idp, clock)
     await auth(bearer(sign(claims())))
     idp.failing = True
-    clock.now += 3600  # past jwks_refresh_seconds: a periodic refresh is due, and fails
+    clock.now += 3600  # past jwks_refresh_seconds: a refresh is due; this request has it done, in the background
     assert (await auth(bearer(sign(claims())))).subject == "user-1"
-    assert idp.fetches == 2
+    await eventually(lambda: idp.fetches == 2)  # it was, and it failed
+    assert (await auth(bearer(sign(claims())))).subject == "user-1"
+    assert idp.fetches == 2  # a failed refresh is retried after jwks_min_refresh_interval, not per request
     await auth.close()
 
 
 async def test_discovery_finds_the_jwks(idp: IdentityProvider) -> None:
     idp.issuer = idp.base_url
     settings = AuthSettings.model_validate({"issuers": [{"issuer": idp.base_url, "audiences": [AUDIENCE]}]})
-    auth = Authenticator(settings)
+    auth = started(Authenticator(settings))
     assert (await auth(bearer(sign(claims(iss=idp.base_url))))).issuer == idp.base_url
     assert idp.fetches == 1
     await auth.close()
@@ -404,7 +445,7 @@ async def test_discovery_finds_the_jwks(idp: IdentityProvider) -> None:
 
 async def test_discovery_metadata_for_another_issuer_fails_closed(idp: IdentityProvider) -> None:
     settings = AuthSettings.model_validate({"issuers": [{"issuer": idp.base_url, "audiences": [AUDIENCE]}]})
-    auth = Authenticator(settings)  # the metadata claims ISSUER, not the configured issuer
+    auth = started(Authenticator(settings))  # the metadata claims ISSUER, not the configured issuer
     with pytest.raises(AuthUnavailableError):
         await auth(bearer(sign(claims(iss=idp.base_url))))
     assert idp.fetches == 0
@@ -440,7 +481,7 @@ async def test_several_issuers_each_with_their_own_keys(idp: IdentityProvider) -
                 ]
             }
         )
-        auth = Authenticator(settings, clock=Clock())
+        auth = started(Authenticator(settings, clock=Clock()))
         nhs = await auth(bearer(sign(claims())))
         council_principal = await auth(bearer(sign(claims(iss="https://idp.council.example"), RSA_B)))
         assert (nhs.issuer, council_principal.issuer) == (ISSUER, "https://idp.council.example")

@@ -51,6 +51,7 @@ async def test_client_credentials_issue_verifiable_at_jwt_tokens(issuer: tuple[S
     assert body["token_type"] == "Bearer"
     assert body["scope"] == "clinic.reception"
     authenticator = Authenticator(settings.auth)
+    authenticator.start()
     principal = await authenticator(bearer(body["access_token"]))
     assert (principal.subject, principal.client_id, principal.scopes) == (
         "reception-app",
@@ -132,6 +133,7 @@ async def test_fedgate_token_prints_a_token(issuer: tuple[Settings, str], tmp_pa
     assert result.exit_code == 0, result.output
     token = result.output.strip()
     authenticator = Authenticator(AuthSettings.model_validate(settings.auth.model_dump()))
+    authenticator.start()
     assert (await authenticator(bearer(token))).scopes == {"clinic.research"}
     await authenticator.close()
     unknown = CliRunner().invoke(app, ["token", "--client", "nobody", "--config", str(config)])

@@ -100,6 +100,7 @@ def test_graphql_arguments_types_and_selections_are_checked(tmp_path: Path) -> N
         ({"base_url": "https://user:secret@api.example/v1"}, "credentials cannot be part of the URL"),
         ({"base_url": "https://api.example/v1?key=abc"}, "cannot have a query string"),
         ({"headers": {"Authorization": "Bearer abc"}}, "header 'Authorization' cannot be set here"),
+        ({"headers": {"Accept-Encoding": "br"}}, "header 'Accept-Encoding' is set by fedgate"),
         ({"max_response_bytes": 10}, "greater than or equal to 1024"),
         ({"credential": {"kind": "bearer", "token": "abc"}}, "credential.token: unknown key"),
         (

@@ -9,8 +9,10 @@ after the API refuses it. Every token is really signed, and verified by the API.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,16 +24,25 @@ import yaml
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapters.base import NO_CONTEXT
+from adapters.errors import SourceAuthError
+from adapters.http_credentials import create_source_credential
 from gateway.app import create_app
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.auth.dev_issuer import DevIssuerState, create_dev_issuer_app
 from gateway.principal import Principal
 from gateway.settings import load_settings
 from schema.catalog import load_catalog
+from schema.credentials import ClientCredentials
 from tests.conftest import run, started_gateway
 from tests.fixtures.clinic_data import CASES, PEOPLE
+from tests.support.bombs import MIB, bomb_response, compressed
 from tests.support.http_clinic import clinic_rest_api, http_catalog_data, write_http_catalog
 from tests.support.rest_api import RestApi
 from tests.support.servers import free_port, serving
@@ -312,3 +323,39 @@ async def test_client_credentials_are_fetched_once_and_renewed_when_refused(
         assert issuer.token_requests == 3
     finally:
         await gateway.stop()
+
+
+async def test_a_token_endpoint_bomb_is_refused_holding_no_more_than_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token response that inflates to 128 MiB is refused at 64 KiB; a compressed one under it is read."""
+    answers: list[Response] = []
+
+    async def token(request: Request) -> Response:
+        return answers.pop(0)
+
+    monkeypatch.setenv("FEDGATE_SERVICE_SECRET", "s3cret")
+    async with serving(Starlette(routes=[Route("/token", token, methods=["POST"])])) as url:
+        credential = ClientCredentials.model_validate(
+            {
+                "kind": "client_credentials",
+                "token_url": f"{url}/token",
+                "client_id": "fedgate-service",
+                "client_secret_env": "FEDGATE_SERVICE_SECRET",
+            }
+        )
+        source = create_source_credential("clinic", credential, True)
+        answers.append(bomb_response(128 * MIB))
+        tracemalloc.start()
+        try:
+            with pytest.raises(SourceAuthError) as refused:
+                await source.authorization(NO_CONTEXT, timeout=5)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 4 * MIB, f"peak {peak / MIB:.1f} MiB while reading a token endpoint's bomb"
+        assert (
+            refused.value.message == "department 'clinic': its authorisation server answered with an oversized response"
+        )
+        body = json.dumps({"access_token": "t0ken", "token_type": "Bearer", "expires_in": 300}).encode()
+        answers.append(Response(compressed(body), media_type="application/json", headers={"content-encoding": "gzip"}))
+        assert await source.authorization(NO_CONTEXT, timeout=5) == "Bearer t0ken"
+        await source.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from gateway.service import GraphQLRequest, GraphQLResponse
 from schema.catalog import load_catalog
 from tests.conftest import RULES, first_error, load_test_policy, run, started_gateway
 from tests.fixtures.clinic_data import PEOPLE, VISITS
+from tests.support.bombs import MIB, bomb, compressed
 from tests.support.http_clinic import HttpClinic, clinic_rest_api, http_catalog_data, write_http_catalog
 from tests.support.rest_api import RestApi
 from tests.support.servers import free_port, serving
@@ -182,6 +186,35 @@ async def test_an_oversized_response_is_refused_not_truncated(rest: Rest, chunke
     assert "8192 bytes" in first_error(response)["message"]
 
 
+WARM_UP = "{ clinic { people { personId } } }"
+
+
+async def test_a_gzip_bomb_is_refused_without_the_memory_it_would_take(tmp_path: Path) -> None:
+    """130 KiB on the wire that inflate to 128 MiB, from a department capped at 1 MiB: refused, and the
+    gateway's process (one of its own, so that no other test's memory can hide it) grows by a few MiB at
+    most. Inflating each network chunk whole before counting it cost about 66 MiB per chunk."""
+    healthy, hostile = clinic_rest_api(), clinic_rest_api()
+    hostile.behaviour.raw_body, hostile.behaviour.content_encoding = bomb(128 * MIB), "gzip"
+    async with serving(healthy.app) as healthy_url, serving(hostile.app) as hostile_url:
+        urls = {"clinic": f"{healthy_url}/clinic", "council": f"{hostile_url}/council"}
+        catalog = write_http_catalog(tmp_path, http_catalog_data("rest", urls, max_response_bytes=MIB))
+        probe = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "tests.support.memory_probe", str(catalog)),
+            *(WARM_UP, WARM_UP, "{ council { cases { caseId } } }"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=Path(__file__).parents[1],
+        )
+        out, err = await asyncio.wait_for(probe.communicate(), 120)
+    assert probe.returncode == 0, err.decode()
+    *warm_ups, bombed = [json.loads(line) for line in out.decode().splitlines() if line.startswith('{"codes"')]
+    assert [answer["codes"] for answer in warm_ups] == [[], []]
+    assert bombed["codes"] == ["SOURCE_RESPONSE_TOO_LARGE"]
+    growth = (bombed["peak_kib_after"] - bombed["peak_kib_before"]) / 1024
+    assert growth < 16, f"the process's peak memory grew by {growth:.0f} MiB reading a bomb capped at 1 MiB"
+    assert hostile.requests_to("/council/cases")[0].headers["accept-encoding"] == "gzip, deflate"
+
+
 async def test_too_many_rows_or_pages_are_refused(rest: Rest) -> None:
     gateway = await rest.gateway(max_rows=10)
     response = await run(gateway, "{ clinic { people { personId } } }")
@@ -239,6 +272,33 @@ async def test_malformed_or_mistyped_answers_fail_without_echoing_them(rest: Res
     assert error["extensions"]["code"] == "SOURCE_BAD_RESPONSE"
     assert problem in error["message"]
     assert "1234567" not in error["message"]
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate"])
+async def test_compressed_answers_are_read(rest: Rest, coding: str) -> None:
+    gateway = await rest.gateway()
+    body = b'{"data": [{"person_id": "p1", "name": {"given": "Ann", "family": "Ash"}}]}'
+    rest.api.behaviour.raw_body = compressed(body, coding)
+    rest.api.behaviour.content_encoding = "deflate" if coding == "raw-deflate" else coding
+    response = await run(gateway, "{ clinic { people { personId givenName } } }")
+    assert response.errors == []
+    assert response.data == {"clinic": {"people": [{"personId": "p1", "givenName": "Ann"}]}}
+
+
+@pytest.mark.parametrize(
+    ("body", "coding"),
+    [(b'{"data": []}', "br"), (b'{"data": []}', "gzip, gzip"), (b"\x1f\x8b\x08\x00" + b"\xff" * 64, "gzip")],
+    ids=["not-asked-for", "stacked", "does-not-inflate"],
+)
+async def test_codings_not_asked_for_or_broken_are_bad_responses(rest: Rest, body: bytes, coding: str) -> None:
+    gateway = await rest.gateway()
+    rest.api.behaviour.raw_body, rest.api.behaviour.content_encoding = body, coding
+    response = await run(gateway, "{ clinic { people { personId } } }")
+    assert first_error(response)["extensions"] == {
+        "code": "SOURCE_BAD_RESPONSE",
+        "department": "clinic",
+        "retryable": False,
+    }
 
 
 async def test_a_slow_api_times_out_and_the_other_department_still_answers(tmp_path: Path) -> None:

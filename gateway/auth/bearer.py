@@ -5,6 +5,11 @@ is refused: URLs end up in logs and browser history. JWTs are verified locally a
 keys (:mod:`gateway.auth.tokens`); other tokens are introspected (:mod:`gateway.auth.introspection`).
 Tokens and claim sets are never logged.
 
+The issuers' keys are kept fresh by background refreshers (:mod:`gateway.auth.jwks`) that the
+application's lifespan starts (:meth:`Authenticator.start`) and stops (:meth:`Authenticator.close`).
+The JWKS refreshers and the introspection calls use separate connection pools, so a stalled
+introspection endpoint cannot starve key refreshes of connections, nor the other way round.
+
 A JWT that passed every check is remembered by its SHA-256 (never the token itself as the key) until it
 expires or ``auth.token_cache_seconds`` pass, whichever is sooner: a client repeating its token, which
 is what clients do, costs one hash instead of a signature check. Tokens that fail are not remembered.
@@ -23,6 +28,7 @@ from cachetools import TLRUCache
 from pydantic import SecretStr
 from starlette.requests import Request
 
+from adapters.http_body import ACCEPT_ENCODING
 from gateway.auth.config import AuthSettings
 from gateway.auth.introspection import Introspector
 from gateway.auth.jwks import JwksCache
@@ -69,26 +75,26 @@ class Authenticator:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        """``clock`` (monotonic seconds) paces key refreshes, ``wall_clock`` (epoch seconds) ages verified
-        tokens; tests pass their own."""
+        """``clock`` (monotonic seconds) paces key refreshes and the introspection breaker, ``wall_clock``
+        (epoch seconds) ages verified tokens; tests pass their own."""
         self.settings = settings
         self.wall_clock = wall_clock
         self._verified: TLRUCache[bytes, _Verified] = TLRUCache(
             maxsize=settings.token_cache_size, ttu=_until, timer=wall_clock
         )
-        self.client = httpx.AsyncClient(
-            timeout=settings.http_timeout_seconds,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-        )
+        self._jwks_client = _client(settings)
+        self._introspection_client = _client(settings)
         caches = {
             issuer.issuer: (
                 issuer,
                 JwksCache(
                     issuer,
-                    self.client,
+                    self._jwks_client,
                     refresh_seconds=settings.jwks_refresh_seconds,
                     min_refresh_interval=settings.jwks_min_refresh_interval_seconds,
+                    unknown_kid_wait=settings.unknown_kid_wait_seconds,
+                    timeout=settings.http_timeout_seconds,
+                    max_bytes=settings.max_response_bytes,
                     clock=clock,
                 ),
             )
@@ -96,8 +102,23 @@ class Authenticator:
         }
         self.jwt = JwtVerifier(caches, settings.max_token_bytes) if caches else None
         self.introspector = (
-            Introspector(settings.introspection, self.client) if settings.introspection is not None else None
+            Introspector(
+                settings.introspection,
+                self._introspection_client,
+                timeout=settings.http_timeout_seconds,
+                max_bytes=settings.max_response_bytes,
+                clock=clock,
+            )
+            if settings.introspection is not None
+            else None
         )
+
+    def start(self) -> None:
+        """Start the issuers' key refreshers on the running event loop (each fetches its keys at once, in
+        the background)."""
+        if self.jwt is not None:
+            for _, keys in self.jwt.issuers.values():
+                keys.start()
 
     def jwks(self, issuer: str) -> JwksCache:
         assert self.jwt is not None
@@ -126,4 +147,20 @@ class Authenticator:
         return principal
 
     async def close(self) -> None:
-        await self.client.aclose()
+        """Stop the key refreshers and close the connections."""
+        if self.jwt is not None:
+            for _, keys in self.jwt.issuers.values():
+                await keys.stop()
+        await self._jwks_client.aclose()
+        await self._introspection_client.aclose()
+
+
+def _client(settings: AuthSettings) -> httpx.AsyncClient:
+    """A client for the identity providers: no redirects; only the content codings fedgate inflates within
+    ``max_response_bytes``."""
+    return httpx.AsyncClient(
+        timeout=settings.http_timeout_seconds,
+        follow_redirects=False,
+        headers={"accept-encoding": ACCEPT_ENCODING},
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )

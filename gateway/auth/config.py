@@ -21,7 +21,7 @@ from pydantic import Field, HttpUrl, PrivateAttr, SecretStr, ValidationInfo, mod
 
 from gateway.principal import BUILTIN_ATTRIBUTES
 from schema.models import StrictModel
-from schema.sources import ENV_NAME, secret_from_env
+from schema.sources import ENV_NAME, BreakerSettings, secret_from_env
 
 #: The signature algorithms fedgate can accept; an issuer narrows them. Never ``none``, never HMAC: a
 #: resource server holds only public keys (RFC 8725 §3.1, §3.2).
@@ -72,6 +72,10 @@ class IntrospectionSettings(StrictModel):
         300, ge=0, le=3600, description="Longest a result is reused (never past the token's exp)."
     )
     claims: ClaimMapping = Field(default_factory=ClaimMapping)
+    breaker: BreakerSettings = Field(
+        default_factory=BreakerSettings,
+        description="When to stop calling a failing introspection endpoint (requests then get 503 at once).",
+    )
     _secret: SecretStr | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -92,10 +96,26 @@ class AuthSettings(StrictModel):
     issuers: list[IssuerSettings] = Field(default_factory=list)
     introspection: IntrospectionSettings | None = None
     max_token_bytes: int = Field(8192, ge=256, le=65536, description="Longer tokens are refused before decoding.")
-    http_timeout_seconds: float = Field(5.0, gt=0, le=60, description="Timeout for JWKS, discovery and introspection.")
-    jwks_refresh_seconds: int = Field(600, ge=30, le=86400, description="Keys are re-fetched this often.")
+    http_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Longest a JWKS, discovery or introspection call may take, start to end."
+    )
+    max_response_bytes: int = Field(
+        512 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest JWKS, discovery or introspection response (after decompression); larger: 503.",
+    )
+    jwks_refresh_seconds: int = Field(
+        600, ge=30, le=86400, description="Keys are re-fetched this often, in the background."
+    )
     jwks_min_refresh_interval_seconds: int = Field(
         30, ge=1, le=3600, description="At most one re-fetch per interval when a token names an unknown key."
+    )
+    unknown_kid_wait_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="Longest a request naming an unknown key waits for the keys to be fetched; then 503.",
     )
     token_cache_seconds: int = Field(
         60, ge=0, le=3600, description="A verified JWT is trusted again without re-verification this long (0: never)."

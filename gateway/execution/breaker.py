@@ -1,5 +1,9 @@
 """A circuit breaker per department: stop calling a source that keeps failing, and notice when it is back.
 
+The identity provider's introspection endpoint has one of its own (:mod:`gateway.auth.introspection`):
+it gives its verdicts with :meth:`CircuitBreaker.unhealthy` and :meth:`CircuitBreaker.succeeded`, and
+maps an open breaker to ``AUTH_UNAVAILABLE``.
+
 ::
 
     closed ── `failures` consecutive unhealthy failures ──▶ open ── cool-down over ──▶ half-open
@@ -98,7 +102,8 @@ class BreakerSnapshot:
 
 
 class CircuitBreaker:
-    """One department's breaker. Not thread-safe: it lives on the event loop, and never awaits."""
+    """One department's breaker (or the identity provider's: ``department`` is then the name its log lines
+    carry). Not thread-safe: it lives on the event loop, and never awaits."""
 
     def __init__(
         self, department: str, settings: BreakerSettings, *, probe_timeout: float = 5.0, clock: Clock = time.monotonic
@@ -174,18 +179,25 @@ class CircuitBreaker:
         if not counts_as_failure(error):
             self.abandoned(permit)
             return
+        self.unhealthy(permit, error.code)
+
+    def unhealthy(self, permit: Permit, code: str) -> None:
+        """The call found the dependency unhealthy (``code`` says how, for the log): count it, and open
+        the breaker at the threshold or when it was the probe. :meth:`failed` classifies a source's
+        errors and calls this; a dependency that is not a department (the identity provider) calls it
+        with its own verdict."""
         if permit.generation != self._generation or self._state is BreakerState.DISABLED:
             return
         self._failures += 1
         if permit.probe or self._failures >= self.settings.failures:
-            self._open(error)
+            self._open(code)
 
     def abandoned(self, permit: Permit) -> None:
         """The call ended without a verdict (cancelled, or a fault in fedgate): free the probe slot."""
         if permit.probe and permit.generation == self._generation:
             self._probing = False
 
-    def _open(self, error: SourceError) -> None:
+    def _open(self, code: str) -> None:
         reopened = self._state is BreakerState.HALF_OPEN
         self._opened += 1
         cool_down = self.cool_down(self._opened)
@@ -196,7 +208,7 @@ class CircuitBreaker:
             "breaker_opened",
             department=self.department,
             failures=failures,
-            code=error.code,
+            code=code,
             cool_down_seconds=round(cool_down, 3),
             probe_failed=reopened,
         )

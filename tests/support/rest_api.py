@@ -2,7 +2,7 @@
 
 It serves tables of canonical Python rows as JSON with any of the pagination styles fedgate supports,
 applies the filter parameters it is told about (or ignores some, as a careless API would), and can be
-made slow, failing, rate-limited, malformed, oversized or strict about credentials. Every request is
+made slow, failing, rate-limited, malformed, oversized, compressed or strict about credentials. Every request is
 recorded (path, query parameters, headers) so tests can check what fedgate sent, and what it did not.
 """
 
@@ -109,6 +109,8 @@ class Behaviour:
     foreign_next: bool = False
     #: Announce no Content-Length and stream the body in pieces (the cap must hold while streaming).
     chunked: bool = False
+    #: The ``Content-Encoding`` of ``raw_body`` (which is then already compressed: a gzip bomb, say).
+    content_encoding: str | None = None
 
 
 class RestApi:
@@ -151,7 +153,8 @@ class RestApi:
         if behaviour.status is not None:
             return JSONResponse({"error": "failing"}, status_code=behaviour.status)
         if behaviour.raw_body is not None:
-            return Response(behaviour.raw_body, media_type="application/json")
+            coding = {"content-encoding": behaviour.content_encoding} if behaviour.content_encoding else None
+            return Response(behaviour.raw_body, media_type="application/json", headers=coding)
         table = self.tables.get(path)
         if table is None:
             return JSONResponse({"error": "not found"}, status_code=404)
