@@ -105,6 +105,8 @@ def demo(
         _print_demo(plan, settings, settings_file, housing.pid)
         for example in examples(plan.catalog, plan.housing_data):
             console.print(f"\n[bold]{example.title}[/] (client: {example.client})")
+            headers = ", ".join(f'"{name}": "{value}"' for name, value in example.headers.items())
+            console.print(f"Headers: {{{headers}}}", highlight=False, markup=False, soft_wrap=True)
             console.print(example.query, highlight=False, markup=False, soft_wrap=True)
         console.print()
         run_gateway(settings, None, None, demo=True, config=settings_file)
@@ -125,7 +127,11 @@ def _print_demo(plan: Demo, settings: Settings, settings_file: Path, housing_pid
         Panel.fit(
             f"GraphiQL: [bold]{url}[/]  (open it in a browser)\n"
             f"Token:    [bold]fedgate token --config {shown} --client mash-case-app[/]\n"
-            '          then, in GraphiQL\'s Headers tab: {"Authorization": "Bearer <token>"}\n'
+            '          then, in GraphiQL\'s Headers tab: {"Authorization": "Bearer <token>",\n'
+            '          "Fedgate-Purpose": "safeguarding", "Fedgate-Justification": "<why you are asking>"}\n'
+            "Purpose:  every request states why it is made (Fedgate-Purpose, or the token's purpose_of_use);\n"
+            "          what it reads must be covered by an agreement for that purpose: "
+            f"http://{settings.server.host}:{settings.server.port}/agreements\n"
             f"Settings: [bold]export {CONFIG_ENV}={shown}[/] points every fedgate command at this demo\n"
             f"Services: gateway :{settings.server.port} and dev OAuth server :{settings.dev_issuer.port} "
             "(this process)\n"

@@ -53,7 +53,7 @@ __all__ = [
 
 #: The settings keys holding paths (relative to the settings file), made absolute in the demo's written settings.
 _PATH_KEYS = (("catalog",), ("policy", "file"), ("policy", "secret_file"), ("graphiql", "assets_dir"),
-              ("dev_issuer", "state_file"))  # fmt: skip
+              ("dev_issuer", "state_file"), ("agreements", "folder"))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,37 @@ class Example:
     title: str
     client: str
     query: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers stating the example's purpose (beside ``Authorization``), for GraphiQL's Headers tab."""
+        return purpose_headers(self.client)
+
+
+#: Why each demo client asks, and the justification it gives where its purpose needs one. The DWP
+#: investigator's and the researcher's tokens bind their purpose (the ``purpose_of_use`` claim); the
+#: others state it in the Fedgate-Purpose header. The school nurse's agreement has expired.
+PURPOSES: dict[str, tuple[str, str | None]] = {
+    "gp-surgery-app": ("direct_care", None),
+    "social-worker-app": ("direct_care", None),
+    "dwp-investigator": ("fraud", "Investigation FR-2026-0117: undeclared earnings"),
+    "researcher": ("research", None),
+    "mash-case-app": ("safeguarding", "Referral 2026-0412: concern about an adult at risk"),
+    "warm-homes-team": ("dea_fuel_poverty", None),
+    "school-nurse-app": ("direct_care", None),
+    "security-admin": ("audit", "Monthly review of access to records"),
+}
+#: Clients whose tokens bind their purpose: they send only a justification, if their purpose needs one.
+TOKEN_PURPOSES = frozenset({"dwp-investigator", "researcher"})
+
+
+def purpose_headers(client: str) -> dict[str, str]:
+    """The Fedgate-Purpose and Fedgate-Justification headers a demo client sends (none for a token purpose)."""
+    purpose, justification = PURPOSES.get(client, ("direct_care", None))
+    headers = {} if client in TOKEN_PURPOSES else {"Fedgate-Purpose": purpose}
+    if justification is not None:
+        headers["Fedgate-Justification"] = justification
+    return headers
 
 
 def examples(catalog: Catalog, housing_data: Path = HOUSING_DATA) -> list[Example]:

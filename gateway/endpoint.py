@@ -30,7 +30,6 @@ from gateway.errors import (
     AuthUnavailableError,
     BadRequestError,
     FedgateError,
-    InsufficientScopeError,
     QueryLimit,
     QueryLimitError,
     RequestTooLargeError,
@@ -80,7 +79,8 @@ class GraphQLEndpoint:
             return HTMLResponse(page.html, headers=headers)
         try:
             principal = await self.authenticate(request)
-            self._require_some_access(principal)
+            principal = self.gateway.with_purpose(principal, request.headers)
+            self.gateway.require_access(principal)
             payload = await self._payload(request)
             if not isinstance(payload, list):
                 payload = _graphql_request(payload)  # a malformed single request is an HTTP 400
@@ -107,13 +107,6 @@ class GraphQLEndpoint:
             if retry_after is not None:
                 answer.headers["retry-after"] = str(retry_after)
         return answer
-
-    def _require_some_access(self, principal: Principal) -> None:
-        """Deny by default: a token whose scopes grant nothing here gets 403 naming the scopes that would."""
-        policy = self.gateway.policy
-        if policy is not None and self.gateway.access_for(principal).is_empty:
-            useful = sorted(scope.name for scope in policy.document.scopes if scope.grants)
-            raise InsufficientScopeError("the token's scopes grant no access to any department", useful)
 
     def _refuse(self, error: AuthError, media_type: str) -> Response:
         response = self._respond(error_body(error), error.http_status, media_type)

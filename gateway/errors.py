@@ -26,6 +26,12 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
     │   ├── InvalidTokenError
     │   ├── InsufficientScopeError
     │   └── AuthUnavailableError
+    ├── PurposeError                the purpose of use is missing or not acceptable (403)
+    │   ├── PurposeRequiredError
+    │   ├── PurposeUnknownError
+    │   ├── PurposeNotPermittedError
+    │   └── JustificationRequiredError
+    ├── NoAgreementError            no active sharing agreement covers the purpose and a table asked for
     ├── ForbiddenFieldError         a field outside the caller's grants: the query is refused
     ├── ForbiddenColumnError        ...or answered with null at that path
     ├── SourceError                 a department's source failed; carries department + retryable (adapters.errors)
@@ -64,10 +70,11 @@ __all__ = [
     "BadRequestError", "BadUserInputError", "ConfigError", "ConfigIssue", "DocumentError", "FedgateError",
     "ForbiddenColumnError", "ForbiddenFieldError", "IncompleteResultError", "InsufficientScopeError",
     "InternalError", "IntrospectionFailedError", "InvalidAuthRequestError", "InvalidTokenError",
-    "MissingTokenError", "OperationNameRequiredError", "OperationNotFoundError", "QueryLimit", "QueryLimitError",
-    "RequestError", "RequestTooLargeError", "SourceAuthError", "SourceCircuitOpenError", "SourceError",
-    "SourceQueryError", "SourceResponseError", "SourceResponseTooLargeError", "SourceTimeoutError",
-    "SourceUnavailableError", "StartupError", "error_codes",
+    "JustificationRequiredError", "MissingTokenError", "NoAgreementError", "OperationNameRequiredError",
+    "OperationNotFoundError", "PurposeError", "PurposeNotPermittedError", "PurposeRequiredError",
+    "PurposeUnknownError", "QueryLimit", "QueryLimitError", "RequestError", "RequestTooLargeError",
+    "SourceAuthError", "SourceCircuitOpenError", "SourceError", "SourceQueryError", "SourceResponseError",
+    "SourceResponseTooLargeError", "SourceTimeoutError", "SourceUnavailableError", "StartupError", "error_codes",
 ]  # fmt: skip
 
 
@@ -232,6 +239,53 @@ class AuthUnavailableError(AuthError):
         if self.retry_after is None:
             return self.DEFAULT_RETRY_AFTER
         return max(1, math.ceil(self.retry_after))
+
+
+class PurposeError(FedgateError):
+    """The request's purpose of use is missing or not acceptable: refused before any source is asked."""
+
+    code = "PURPOSE_INVALID"
+    http_status = 403
+
+
+class PurposeRequiredError(PurposeError):
+    """The request states no purpose of use, and every request must."""
+
+    code = "PURPOSE_REQUIRED"
+
+
+class PurposeUnknownError(PurposeError):
+    """The request's purpose of use is not in the configured vocabulary."""
+
+    code = "PURPOSE_UNKNOWN"
+
+
+class PurposeNotPermittedError(PurposeError):
+    """None of the caller's scopes permits the request's purpose of use."""
+
+    code = "PURPOSE_NOT_PERMITTED"
+
+
+class JustificationRequiredError(PurposeError):
+    """The request's purpose of use needs a justification and the request gives none."""
+
+    code = "JUSTIFICATION_REQUIRED"
+
+
+class NoAgreementError(FedgateError):
+    """No active information sharing agreement covers the request: its purpose, the caller's organisation
+    and a table it asks for. The message names the purpose and the tables, never other agreements."""
+
+    code = "NO_AGREEMENT"
+    http_status = 403
+
+    def __init__(self, message: str, *, purpose: str | None, tables: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.purpose = purpose
+        self.tables = tuple(tables)
+
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "purpose": self.purpose, "tables": list(self.tables)}
 
 
 class ForbiddenFieldError(FedgateError):

@@ -8,13 +8,15 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from gateway.policy.purposes import Purpose
+
 #: Attributes every principal has, whatever the issuer maps: the policy may name them without a mapping.
 BUILTIN_ATTRIBUTES = frozenset({"subject", "client_id", "issuer"})
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller (or the anonymous one when authentication is off).
+    """An authenticated caller (or the anonymous one when authentication is off), and why it is asking.
 
     ``attributes`` holds the claims the configuration maps onto the principal (organisation, role...);
     the full claim set is not kept. ``token`` is the bearer token as received, kept for one purpose only:
@@ -31,6 +33,10 @@ class Principal:
     token: SecretStr | None = field(default=None, repr=False, compare=False)
     #: When the credential stops being valid (seconds since the epoch), if it says.
     expires_at: float | None = field(default=None, compare=False)
+    #: The purpose (and justification) the token's claims bind, as read: checked per request.
+    bound_purpose: tuple[str, str | None] | None = field(default=None, repr=False)
+    #: The request's checked purpose of use (set per request by the endpoint).
+    purpose: Purpose | None = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

@@ -15,8 +15,9 @@ per failed department. The HTTP endpoint, the CLI's ``explain`` and the tests al
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +34,12 @@ from gateway.errors import (
     BadUserInputError,
     DocumentError,
     FedgateError,
+    InsufficientScopeError,
     InternalError,
+    NoAgreementError,
     OperationNameRequiredError,
     OperationNotFoundError,
+    PurposeRequiredError,
     QueryLimit,
     QueryLimitError,
 )
@@ -49,7 +53,9 @@ from gateway.pipeline.bind import bind
 from gateway.plan.plan import BoundPlan
 from gateway.planning.context import PlannerLimits, PlanPolicy
 from gateway.planning.estimates import Statistics
-from gateway.policy.store import Access, Policy, full_access
+from gateway.policy.access import Access, full_access
+from gateway.policy.purposes import resolve_purpose
+from gateway.policy.store import Policy
 from gateway.principal import Principal
 from gateway.settings import Settings
 from gateway.validation_rules import limit_rules
@@ -172,9 +178,37 @@ class Gateway:
     async def stop(self) -> None:
         await self.sources.close_all()
 
+    def with_purpose(self, principal: Principal, headers: Mapping[str, str]) -> Principal:
+        """``principal`` with the request's purpose of use, checked (:mod:`gateway.policy.purposes`): bound by
+        the token, else stated in the request ``headers`` where the deployment allows it. Raises a
+        :class:`~gateway.errors.PurposeError` (or ``BadRequestError`` for a malformed header)."""
+        if self.policy is None:
+            return principal
+        permitted = self.policy.permitted_purposes(principal.scopes)
+        purpose = resolve_purpose(self.settings.purposes, principal.bound_purpose, headers, permitted)
+        return dataclasses.replace(principal, purpose=purpose)
+
     def access_for(self, principal: Principal) -> Access:
-        """What ``principal`` may read: the union of its scopes' grants (everything without a policy)."""
-        return self.full_access if self.policy is None else self.policy.access(principal)
+        """What ``principal`` may read for its purpose: its scopes' grants as the agreements in force cover
+        them (everything without a policy). A principal with no purpose where every request needs one is
+        refused here too, whoever the caller."""
+        if self.policy is None:
+            return self.full_access
+        if principal.purpose is None and self.settings.purposes.required:
+            raise PurposeRequiredError("state why this request is made: every request needs a purpose of use")
+        return self.policy.access(principal)
+
+    def require_access(self, principal: Principal) -> Access:
+        """``access_for(principal)``, refusing a caller who may read nothing at all: ``NO_AGREEMENT`` when its
+        scopes grant tables but no agreement in force covers them for its purpose, else ``INSUFFICIENT_SCOPE``
+        naming the scopes that would grant something."""
+        access = self.access_for(principal)
+        if access.is_empty and self.policy is not None:
+            if access.uncovered:
+                raise _no_agreement(access, access.uncovered)
+            useful = sorted(scope.name for scope in self.policy.document.scopes if scope.grants)
+            raise InsufficientScopeError("the token's scopes grant no access to any department", useful)
+        return access
 
     def schema_for(self, access: Access) -> GatewaySchema:
         """The schema a caller with ``access`` sees: only what it may query, unless visibility is 'full'."""
@@ -216,6 +250,14 @@ class Gateway:
         extensions: dict[str, Any] = {}
         if result.departments:
             extensions["sources"] = sources_summary(result.departments)
+        if principal.purpose is not None:
+            extensions["purpose"] = {"name": principal.purpose.name, "source": principal.purpose.source}
+        if self.policy is not None and self.policy.agreements is not None:
+            tables = {(scan.department.name, scan.table.name) for scan in prepared.bound.plan.scans}
+            extensions["agreements"] = [
+                {"id": agreement.id, "version": agreement.version, "retention": agreement.document.retention}
+                for agreement in self.policy.agreements_used(prepared.access, tables)
+            ]
         if self.policy is not None and principal.has_scope(self.settings.policy.explain_scope):
             extensions["plan"] = explain(prepared.bound, result.keys_moved)
         if prepared.strict and result.failed_departments:
@@ -236,7 +278,7 @@ class Gateway:
             raise QueryLimitError(f"the document is longer than {limit} characters", limit=QueryLimit.DOCUMENT_SIZE)
         parsed = self.documents.get(schema.key, schema.graphql, request.query)
         if isinstance(parsed, DocumentErrors):
-            raise DocumentError(parsed.errors)
+            raise self._uncovered(principal, access, request.query) or DocumentError(parsed.errors)
         operation = _select_operation(parsed.operations, request.operation_name)
         coerced = get_variable_values(
             schema.graphql, operation.variable_definitions or (), dict(request.variables or {}), max_errors=20
@@ -246,6 +288,18 @@ class Gateway:
             raise DocumentError([coded_error(shown(error.message), BadUserInputError.code) for error in coerced])
         bound = self.plan(schema, access, parsed.document, operation, request, coerced)
         return PreparedRequest(schema, access, parsed.document, operation, coerced, bound, strict=is_strict(operation))
+
+    def _uncovered(self, principal: Principal, access: Access, query: str) -> NoAgreementError | None:
+        """``NO_AGREEMENT`` for a document that does not validate in the caller's schema only because it asks
+        for tables the caller's scopes grant but no agreement in force covers for its purpose."""
+        if self.policy is None or not access.uncovered:
+            return None
+        granted = self.schema_for(self.policy.access(principal, covered=False))
+        parsed = self.documents.get(granted.key, granted.graphql, query)
+        if isinstance(parsed, DocumentErrors):
+            return None
+        asked = granted.tables_asked(parsed.document) & access.uncovered
+        return _no_agreement(access, asked) if asked else None
 
     def plan(
         self,
@@ -272,6 +326,17 @@ class Gateway:
         self._structural[base] = names
         self._plans[(base, _frozen({name: variables.get(name) for name in sorted(names)}))] = bound
         return bound
+
+
+def _no_agreement(access: Access, tables: Iterable[tuple[str, str]]) -> NoAgreementError:
+    """The refusal naming the purpose and the tables no agreement in force covers (never other agreements)."""
+    names = [f"{department}.{table}" for department, table in sorted(tables)]
+    purpose = f"purpose '{access.purpose}'" if access.purpose else "a request that states no purpose"
+    return NoAgreementError(
+        f"no information sharing agreement in force covers {', '.join(names)} for {purpose} and your organisation",
+        purpose=access.purpose,
+        tables=names,
+    )
 
 
 def _strict_failure(result: PlanResult, extensions: dict[str, Any]) -> GraphQLResponse:

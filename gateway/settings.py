@@ -18,6 +18,8 @@ from gateway.auth.dev_config import DevIssuerSettings
 from gateway.errors import ConfigError, ConfigIssue
 from gateway.graphiql import LOCAL_ASSETS_PATH, PUBLIC_ASSETS_URL
 from gateway.limits import default
+from gateway.policy.agreements import AgreementSettings
+from gateway.policy.purposes import PurposeSettings
 from gateway.policy.secrets import PolicySecrets
 from schema.configfile import load_yaml, validate
 from schema.models import FileRelative, StrictModel
@@ -219,6 +221,8 @@ class Settings(FileRelative):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings, validate_default=True)
     policy: PolicySettings = Field(default_factory=PolicySettings, validate_default=True)
+    purposes: PurposeSettings = Field(default_factory=PurposeSettings)
+    agreements: AgreementSettings = Field(default_factory=AgreementSettings, validate_default=True)
     dev_issuer: DevIssuerSettings | None = None
 
     @field_validator("auth")
@@ -243,6 +247,25 @@ class Settings(FileRelative):
                 f"principals carry: {', '.join(sorted(available))}"
             )
         return policy
+
+    @field_validator("agreements")
+    @classmethod
+    def _agreements_when_authenticating(cls, agreements: AgreementSettings, info: ValidationInfo) -> AgreementSettings:
+        auth = info.data.get("auth")
+        if auth is None or not auth.enabled:
+            return agreements
+        if agreements.required and agreements.folder is None:
+            raise ValueError(
+                "authentication is on, so agreements.folder must name the folder of information sharing agreements "
+                "(or set agreements.required: false where scopes alone decide, as inside one organisation)"
+            )
+        available = auth.principal_attributes()
+        if agreements.folder is not None and agreements.organisation_attribute not in available:
+            raise ValueError(
+                f"organisation_attribute '{agreements.organisation_attribute}' is not an attribute any issuer maps; "
+                f"principals carry: {', '.join(sorted(available))}"
+            )
+        return agreements
 
     @property
     def catalog_path(self) -> Path:

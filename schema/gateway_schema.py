@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from graphql import GraphQLSchema
+from typing import Any
+
+from graphql import DocumentNode, FieldNode, GraphQLSchema, TypeInfo, TypeInfoVisitor, Visitor, visit
 
 from schema.catalog_model import Catalog
 from schema.departments import Column, Department, Relationship, Table
@@ -83,3 +85,25 @@ class GatewaySchema:
 
     def table_inputs(self, department: str, table: str) -> TableInputs:
         return self.inputs[(department, table)]
+
+    def tables_asked(self, document: DocumentNode) -> set[tuple[str, str]]:
+        """The (department, table) pairs whose fields ``document`` selects, in this schema."""
+        type_info = TypeInfo(self.graphql)
+        found: set[tuple[str, str]] = set()
+        schema = self
+
+        class _Fields(Visitor):
+            def enter_field(self, node: FieldNode, *_: Any) -> None:
+                parent = type_info.get_parent_type()
+                binding = schema.binding(parent.name, node.name.value) if parent is not None else None
+                if binding is None:
+                    return
+                if binding.table is not None:
+                    found.add((binding.department.name, binding.table.name))
+                if binding.member is not None:
+                    found.add((binding.member.department.name, binding.member.table.name))
+                elif binding.entity is not None:
+                    found.add((binding.entity.link_department.name, binding.entity.link_table.name))
+
+        visit(document, TypeInfoVisitor(type_info, _Fields()))
+        return found

@@ -58,8 +58,16 @@ def clinic_catalog(directory: Path, sources: Mapping[str, Mapping[str, Any]]) ->
 
 
 def make_settings(**graphql: Any) -> Settings:
+    """Settings for a gateway the test builds itself (authentication off; the test passes any policy in). A
+    request needs no purpose of use here: tests of purposes and agreements use :func:`governed_settings`."""
     return Settings.model_validate(
-        {"catalog": "unused.yaml", "graphql": graphql, "auth": {"enabled": False}, "logging": {"format": "console"}}
+        {
+            "catalog": "unused.yaml",
+            "graphql": graphql,
+            "auth": {"enabled": False},
+            "purposes": {"required": False},
+            "logging": {"format": "console"},
+        }
     )
 
 

@@ -32,9 +32,8 @@ from schema.catalog import Catalog
 from schema.configfile import load_yaml
 from schema.sources import SqliteSource
 from tests.conftest import run
-from tests.support.demo_support import DemoFederation, demo_federation
+from tests.support.demo_support import DemoFederation, client, demo_federation
 from tests.support.servers import free_port
-from tests.test_demo_policies import client
 
 PREFIX = f"fedgate_test_demo_{os.getpid()}_{uuid.uuid4().hex[:6]}_"
 

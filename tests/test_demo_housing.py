@@ -33,9 +33,8 @@ from gateway.policy.store import policy_from_settings
 from gateway.service import Gateway
 from schema.catalog import load_catalog
 from tests.conftest import run
-from tests.support.demo_support import TOKEN, demo_federation
+from tests.support.demo_support import TOKEN, client, demo_federation
 from tests.support.servers import free_port
-from tests.test_demo_policies import client
 
 Rows = dict[str, list[dict[str, Any]]]
 DISTRICTS = {council.la_code: set(council.postcode_districts) for council in COUNCILS}

@@ -15,23 +15,11 @@ from demo.services import start_housing_api
 from gateway.endpoint import dumps
 from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.policy.store import policy_from_settings
-from gateway.principal import Principal
 from gateway.service import Gateway
-from gateway.settings import Settings
 from schema.catalog import load_catalog
 from tests.conftest import run
-from tests.support.demo_support import TOKEN, DemoFederation, demo_federation
+from tests.support.demo_support import TOKEN, DemoFederation, client, demo_federation
 from tests.support.servers import free_port
-
-
-def client(settings: Settings, client_id: str) -> Principal:
-    assert settings.dev_issuer is not None
-    definition = settings.dev_issuer.client(client_id)
-    assert definition is not None
-    return Principal(
-        subject=client_id, client_id=client_id, scopes=frozenset(definition.scopes),
-        attributes=dict(definition.claims), authenticated=True,
-    )  # fmt: skip
 
 
 def _json(data: Any) -> Any:

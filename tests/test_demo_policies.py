@@ -20,7 +20,7 @@ from gateway.principal import Principal
 from gateway.service import Gateway
 from gateway.settings import Settings
 from tests.conftest import run
-from tests.support.demo_support import DemoFederation, demo_federation
+from tests.support.demo_support import DemoFederation, client, demo_federation
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +38,6 @@ async def demo(federation: DemoFederation) -> AsyncIterator[tuple[Gateway, Setti
         yield gateway, settings, federation.data
     finally:
         await gateway.stop()
-
-
-def client(settings: Settings, client_id: str) -> Principal:
-    assert settings.dev_issuer is not None
-    definition = settings.dev_issuer.client(client_id)
-    assert definition is not None
-    return Principal(
-        subject=client_id, client_id=client_id, scopes=frozenset(definition.scopes), attributes=dict(definition.claims)
-    )
 
 
 def _rows(data: Path, database: str, sql: str) -> list[tuple[Any, ...]]:

@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import Field, HttpUrl, PrivateAttr, SecretStr, ValidationInfo, model_validator
 
+from gateway.policy.purposes import PurposeClaim
 from gateway.principal import BUILTIN_ATTRIBUTES
 from schema.models import StrictModel
 from schema.sources import ENV_NAME, BreakerSettings, secret_from_env
@@ -41,6 +42,9 @@ class ClaimMapping(StrictModel):
     scopes: Literal["scope", "scp"] = Field("scope", description="'scope' (space-delimited string) or 'scp' (array).")
     attributes: dict[str, str] = Field(
         default_factory=dict, description="Principal attribute → claim name (e.g. org_code: organisation)."
+    )
+    purpose: PurposeClaim | None = Field(
+        None, description="Where the issuer's tokens bind the purpose of use (a string claim or IHE IUA's Coding)."
     )
 
 

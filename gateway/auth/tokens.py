@@ -155,4 +155,5 @@ def principal_from_claims(claims: Mapping[str, Any], mapping: ClaimMapping, *, i
         issuer=issuer,
         attributes=attributes,
         authenticated=True,
+        bound_purpose=mapping.purpose.read(claims) if mapping.purpose is not None else None,
     )

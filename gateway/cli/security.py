@@ -14,7 +14,8 @@ from gateway.auth.config import ClaimMapping
 from gateway.auth.tokens import principal_from_claims
 from gateway.cli.common import ConfigOption, JsonOption, app, console, fail, load_all_or_exit
 from gateway.errors import FedgateError
-from gateway.policy.store import CompiledGrant, Policy
+from gateway.policy.access import CompiledGrant
+from gateway.policy.store import Policy
 from gateway.principal import Principal
 from gateway.settings import Settings
 

@@ -35,8 +35,8 @@ from gateway.planning.estimates import Statistics
 from gateway.planning.filters import FilterCompiler, Parameters, comparable, ordering, page_slots, value_slot
 from gateway.planning.guard import FieldGuard, ForbiddenMode
 from gateway.planning.statements import ScanRequest, build_statement
+from gateway.policy.access import Access
 from gateway.policy.rewrite import ROW_KEY, TablePolicy
-from gateway.policy.store import Access
 from schema.catalog import Column, Department, Table
 from schema.graphql_types import GatewaySchema
 

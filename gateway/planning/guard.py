@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.policy.store import Access
+from gateway.policy.access import Access
 from schema.catalog import Column, Department, Relationship, Table
 
 ForbiddenMode = Literal["reject", "null"]

@@ -82,6 +82,14 @@ class PolicyExpression:
         return tree
 
 
+def conjunction(first: PolicyExpression | None, second: PolicyExpression | None) -> PolicyExpression | None:
+    """Both conditions (either alone when the other is ``None``): rows must satisfy each."""
+    if first is None or second is None:
+        return first or second
+    tree = exp.and_(exp.paren(first.tree.copy(), copy=False), exp.paren(second.tree.copy(), copy=False))
+    return PolicyExpression(tree, first.columns | second.columns, first.attributes | second.attributes)
+
+
 def parse_condition(text: str, table: Table) -> PolicyExpression:
     """A row filter: a boolean expression over ``table``'s columns and the principal's attributes."""
     tree = _parse(text, table)

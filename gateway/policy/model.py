@@ -8,6 +8,7 @@ table or column no grant names is invisible and unreadable.
     scopes:
       - name: social_care.casework
         description: A council social worker's case view.
+        purposes: [direct_care, safeguarding]
         grants:
           - table: social_care.clients
             columns: [client_id, nhs_number, given_name, family_name, date_of_birth]
@@ -24,6 +25,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from gateway.policy.purposes import PurposeName
 from schema.catalog import SqlName, TableRef
 from schema.models import StrictModel
 
@@ -59,6 +61,9 @@ class ScopeDefinition(StrictModel):
 
     name: ScopeToken
     description: str = Field(min_length=1, description="What the scope is for, for people reading the policy.")
+    purposes: list[PurposeName] = Field(
+        default_factory=list, description="The purposes of use its holders may state (from purposes.vocabulary)."
+    )
     grants: list[Grant] = Field(default_factory=list)
 
 

@@ -26,10 +26,10 @@ from adapters.canonical import HmacSha256Hex, TypedNull
 from gateway.plan.nodes import Const
 from gateway.planning.filters import Parameters
 from gateway.planning.statements import table_ref
+from gateway.policy.access import Access, CompiledGrant, TableAccess
 from gateway.policy.expressions import attribute_type, compared_column, convert_attribute
 from gateway.policy.masks import Mask
 from gateway.policy.secrets import hmac_pads
-from gateway.policy.store import Access, CompiledGrant, TableAccess
 from schema.catalog import Table
 from schema.types import ColumnType
 

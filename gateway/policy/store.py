@@ -1,132 +1,47 @@
-"""The loaded policy and what it lets one principal read.
+"""The loaded policy and what it lets one principal read, for one purpose, under the agreements in force.
 
-:class:`Policy` is built once at start-up: every grant's row filter and masks are parsed and checked
-against the catalog (:class:`CompiledGrant`). :meth:`Policy.access` turns a principal into an
-:class:`Access`: per table, the readable columns and the grants that apply, plus the principal's
-attribute values those grants use and the recipient's pseudonym key. Its ``key`` covers everything
-that shapes an answer (policy version, scopes, attribute values, recipient), so two callers with
-different rights never share a plan; its ``visibility_key`` covers what shapes the schema.
+:class:`Policy` is built once at start-up (and again on reload): every grant's row filter and masks are
+parsed and checked against the catalog (:class:`~gateway.policy.access.CompiledGrant`), and the
+information sharing agreements are loaded (:mod:`gateway.policy.agreements`). :meth:`Policy.access` turns
+a principal (who, with which scopes and attributes, for which purpose) into an
+:class:`~gateway.policy.access.Access`: the grants of its scopes, each as the agreements in force for its
+organisation and purpose cover it (:mod:`gateway.policy.coverage`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-import json
-from collections.abc import Hashable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cachetools import LRUCache
 
 from gateway.errors import ConfigError
+from gateway.policy.access import (
+    Access,
+    CompiledGrant,
+    TableAccess,
+    TableKey,
+    digest,
+    hashable_value,
+    plain_columns,
+)
+from gateway.policy.agreements import Agreement, Agreements, InForce, load_agreements
+from gateway.policy.coverage import covered_grants
 from gateway.policy.expressions import PolicyExpression, PolicyExpressionError, parse_condition
 from gateway.policy.masks import Mask, parse_mask
 from gateway.policy.model import Grant, PolicyDocument, ScopeDefinition
 from gateway.policy.secrets import PolicySecrets
 from gateway.principal import BUILTIN_ATTRIBUTES, Principal
 from gateway.settings import Settings
-from schema.catalog import Catalog, Table
+from schema.catalog import Catalog
 from schema.configfile import Loc, load_yaml, validate
 
-TableKey = tuple[str, str]
 
-
-@dataclass(frozen=True)
-class CompiledGrant:
-    """A grant with its row filter and masks parsed and checked."""
-
-    scope: str
-    department: str
-    table: Table
-    columns: frozenset[str]
-    row_filter: PolicyExpression | None = None
-    masks: Mapping[str, Mask] = field(default_factory=dict)
-    via: frozenset[str] = frozenset()
-
-    def describe(self) -> str:
-        parts = [f"{self.scope} on {self.department}.{self.table.name}"]
-        if self.row_filter is not None:
-            parts.append(f"rows where {self.row_filter.text}")
-        if self.masks:
-            parts.append("masks " + ", ".join(f"{name}={mask.describe()}" for name, mask in sorted(self.masks.items())))
-        if self.via:
-            parts.append("reachable only through " + ", ".join(sorted(self.via)))
-        if len(parts) == 1:
-            parts.append("all rows, unmasked")
-        return "; ".join(parts)
-
-
-@dataclass(frozen=True)
-class TableAccess:
-    """What one principal may read of one table."""
-
-    columns: frozenset[str]
-    grants: tuple[CompiledGrant, ...] = ()
-    #: ``None``: the table may be queried at the root; else only through these relationships.
-    via: frozenset[str] | None = None
-    #: The readable columns whose stored value is shown on every visible row (no grant masks them, or
-    #: a grant admitting every row shows them unmasked). Only these can link records across departments.
-    plain: frozenset[str] = frozenset()
-
-
-def plain_columns(grants: Iterable[CompiledGrant]) -> frozenset[str]:
-    """Columns every visible row shows unmasked, given the grants on one table."""
-    grants = tuple(grants)
-    columns = frozenset().union(*(grant.columns for grant in grants)) if grants else frozenset()
-    return frozenset(
-        name
-        for name in columns
-        if all(name in grant.columns and name not in grant.masks for grant in grants)
-        or any(grant.row_filter is None and name in grant.columns and name not in grant.masks for grant in grants)
-    )
-
-
-@dataclass(frozen=True)
-class Access:
-    """What one principal may read, and what enforcing it needs."""
-
-    tables: Mapping[TableKey, TableAccess]
-    scopes: frozenset[str] = frozenset()
-    #: Values of the principal attributes the grants' filters use.
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-    pseudonym_key: bytes | None = None
-    #: No policy at all (authentication switched off): nothing is rewritten.
-    unrestricted: bool = False
-    key: str = ""
-    visibility_key: str = ""
-
-    @property
-    def is_empty(self) -> bool:
-        return not any(table.columns for table in self.tables.values())
-
-    def table(self, department: str, table: str) -> TableAccess:
-        return self.tables.get((department, table), TableAccess(frozenset()))
-
-    def can_read(self, department: str, table: str, column: str) -> bool:
-        return column in self.table(department, table).columns
-
-    def columns(self) -> dict[TableKey, frozenset[str]]:
-        return {key: table.columns for key, table in self.tables.items()}
-
-    def plain(self) -> dict[TableKey, frozenset[str]]:
-        return {key: table.plain for key, table in self.tables.items()}
-
-    def via_only(self) -> dict[TableKey, frozenset[str]]:
-        return {key: table.via for key, table in self.tables.items() if table.via is not None}
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-def _hashable(value: Any) -> Hashable:
-    """A claim value (JSON: objects, arrays, scalars) as a hashable cache key."""
-    if isinstance(value, Mapping):
-        return tuple(sorted((str(key), _hashable(item)) for key, item in value.items()))
-    if isinstance(value, list | tuple):
-        return ("list", *(_hashable(item) for item in value))
-    return (type(value).__name__, value)
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -139,9 +54,11 @@ class _ScopedGrants:
     attributes: tuple[str, ...]
     pseudonyms: bool
     visibility_key: str
+    #: Tables the scopes grant that no agreement in force covers for the purpose (with agreements).
+    uncovered: frozenset[TableKey] = frozenset()
 
     @classmethod
-    def of(cls, grants: Iterable[CompiledGrant]) -> _ScopedGrants:
+    def of(cls, grants: Iterable[CompiledGrant], uncovered: frozenset[TableKey] = frozenset()) -> _ScopedGrants:
         by_table: dict[TableKey, list[CompiledGrant]] = {}
         for grant in grants:
             by_table.setdefault((grant.department, grant.table.name), []).append(grant)
@@ -164,24 +81,13 @@ class _ScopedGrants:
             frozenset(grant.scope for grants in by_table.values() for grant in grants),
             tuple(sorted(needed)),
             pseudonyms,
-            _digest(sorted((k, sorted(t.columns), sorted(t.via or ()), sorted(t.plain)) for k, t in tables.items())),
+            digest(sorted((k, sorted(t.columns), sorted(t.via or ()), sorted(t.plain)) for k, t in tables.items())),
+            uncovered,
         )
-
-
-def full_access(catalog: Catalog) -> Access:
-    """Everything in the catalog, unrewritten (authentication switched off: development only)."""
-    tables = {
-        (department.name, table.name): TableAccess(
-            frozenset(column.name for column in table.columns), plain=frozenset(column.name for column in table.columns)
-        )
-        for department in catalog.departments
-        for table in department.tables
-    }
-    return Access(tables, unrestricted=True, key="unrestricted", visibility_key="all")
 
 
 class Policy:
-    """The validated policy file."""
+    """The validated policy file, and the agreements access is covered by (``None``: scopes alone decide)."""
 
     def __init__(
         self,
@@ -192,15 +98,21 @@ class Policy:
         version: str,
         secrets: PolicySecrets | None = None,
         pseudonym_recipient: str = "client_id",
+        agreements: Agreements | None = None,
+        organisation_attribute: str = "org_code",
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         self.document = document
         self.catalog = catalog
         self.version = version
         self.secrets = secrets or PolicySecrets.ephemeral_secret()
         self.pseudonym_recipient = pseudonym_recipient
+        self.agreements = agreements
+        self.organisation_attribute = organisation_attribute
+        self.clock = clock
         self.scopes: dict[str, ScopeDefinition] = {scope.name: scope for scope in document.scopes}
         self.compiled = grants
-        self._scoped: LRUCache[frozenset[str], _ScopedGrants] = LRUCache(maxsize=1024)
+        self._scoped: LRUCache[Hashable, _ScopedGrants] = LRUCache(maxsize=1024)
         self._accesses: LRUCache[Hashable, Access] = LRUCache(maxsize=10_000)
 
     def grants(self, scopes: Iterable[str]) -> Iterator[CompiledGrant]:
@@ -213,20 +125,33 @@ class Policy:
             return frozenset(column.name for column in table.columns)
         return frozenset(grant.columns)
 
-    def access(self, principal: Principal) -> Access:
-        """The union of the principal's scopes' grants (scopes fedgate does not know grant nothing).
+    def permitted_purposes(self, scopes: Iterable[str]) -> frozenset[str]:
+        """The purposes the holder of ``scopes`` may state (scopes fedgate does not know permit none)."""
+        return frozenset(purpose for name in scopes if name in self.scopes for purpose in self.scopes[name].purposes)
 
-        Computed once per set of scopes and attribute values, then remembered: principals that hold the
-        same scopes and the same values of the attributes their grants use get the same :class:`Access`.
+    def access(self, principal: Principal, *, covered: bool = True) -> Access:
+        """What ``principal`` may read: its scopes' grants (scopes fedgate does not know grant nothing), each as
+        the agreements in force now cover it for the principal's organisation and purpose.
+
+        ``covered=False`` gives the scopes' grants alone (to name the tables no agreement covers). Computed
+        once per scopes, purpose, organisation, agreements in force and attribute values, then remembered.
         """
-        scoped = self._scoped.get(principal.scopes)
+        purpose = principal.purpose.name if principal.purpose is not None else None
+        in_force = self.agreements.in_force(self.clock()) if covered and self.agreements is not None else None
+        organisation = principal.attribute(self.organisation_attribute) if in_force is not None else None
+        context: list[object] = [] if in_force is None else [purpose, organisation, in_force.key]
+        scoped_key: Hashable = principal.scopes
+        if in_force is not None:
+            scoped_key = (principal.scopes, purpose, hashable_value(organisation), in_force.key)
+        scoped = self._scoped.get(scoped_key)
         if scoped is None:
-            scoped = self._scoped[principal.scopes] = _ScopedGrants.of(self.grants(principal.scopes))
+            grants = self._scoped_grants(principal.scopes, in_force, purpose, organisation)
+            scoped = self._scoped[scoped_key] = grants
         attributes = {name: principal.attribute(name) for name in scoped.attributes}
         recipient = principal.attribute(self.pseudonym_recipient) if scoped.pseudonyms else None
-        key: Hashable = principal.scopes
+        key: Hashable = scoped_key
         if attributes or recipient is not None:
-            key = (principal.scopes, _hashable(attributes), _hashable(recipient))
+            key = (scoped_key, hashable_value(attributes), hashable_value(recipient))
         access = self._accesses.get(key)
         if access is None:
             pseudonym_key = self.secrets.pseudonym_key(str(recipient)) if isinstance(recipient, str | int) else None
@@ -235,10 +160,31 @@ class Policy:
                 scoped.used,
                 attributes,
                 pseudonym_key,
-                key=_digest([self.version, sorted(scoped.used), attributes, recipient]),
-                visibility_key=scoped.visibility_key,
+                key=digest([self.version, sorted(scoped.used), attributes, recipient, *context]),
+                visibility_key=digest([scoped.visibility_key, *context]) if context else scoped.visibility_key,
+                purpose=purpose,
+                uncovered=scoped.uncovered,
             )
         return access
+
+    def _scoped_grants(
+        self, scopes: frozenset[str], in_force: InForce | None, purpose: str | None, organisation: object
+    ) -> _ScopedGrants:
+        """What ``scopes`` grant, each grant as the agreements ``in_force`` cover it (all of it without)."""
+        granted = list(self.grants(scopes))
+        if in_force is None:
+            return _ScopedGrants.of(granted)
+        covered = list(covered_grants(granted, in_force.agreements, organisation, purpose))
+        uncovered = {(g.department, g.table.name) for g in granted} - {(g.department, g.table.name) for g in covered}
+        return _ScopedGrants.of(covered, frozenset(uncovered))
+
+    def agreements_used(self, access: Access, tables: Iterable[TableKey]) -> list[Agreement]:
+        """The agreements whose coverage lets ``access`` read ``tables``, by id."""
+        if self.agreements is None:
+            return []
+        used = {grant.agreement for table in tables for grant in access.table(*table).grants if grant.agreement}
+        found = [self.agreements.by_id(agreement_id) for agreement_id, _ in sorted(used)]
+        return [agreement for agreement in found if agreement is not None]
 
     def grants_reading(self, department: str, table: str, column: str | None = None) -> list[CompiledGrant]:
         """The grants that let a holder read ``department.table`` (and ``column``, if given), by scope."""
@@ -263,13 +209,19 @@ def policy_from_settings(settings: Settings, catalog: Catalog, *, read_secret: b
     if not settings.auth.enabled or path is None:
         return None
     configured = settings.policy.secret_env is not None or settings.policy.secret_file is not None
+    vocabulary = [purpose.name for purpose in settings.purposes.vocabulary]
+    attributes = settings.auth.principal_attributes()
+    folder = settings.agreements.path
     return load_policy(
         path,
         catalog,
         secrets=settings.policy.secrets() if read_secret else None,
         secret_configured=configured,
         pseudonym_recipient=settings.policy.pseudonym_recipient,
-        attributes=settings.auth.principal_attributes(),
+        attributes=attributes,
+        purposes=vocabulary,
+        agreements=load_agreements(folder, catalog, vocabulary, attributes) if folder is not None else None,
+        organisation_attribute=settings.agreements.organisation_attribute,
     )
 
 
@@ -281,12 +233,17 @@ def load_policy(
     secret_configured: bool = False,
     pseudonym_recipient: str = "client_id",
     attributes: Iterable[str] = (),
+    purposes: Iterable[str] | None = None,
+    agreements: Agreements | None = None,
+    organisation_attribute: str = "org_code",
+    clock: Callable[[], dt.datetime] = utc_now,
 ) -> Policy:
     """Load and validate a policy file against the catalog; raise :class:`ConfigError` listing every problem.
 
     Pseudonym masks need ``secret_configured``: pseudonyms must stay the same across restarts. Row filters
     may name only the built-in principal attributes and the ``attributes`` some issuer maps
-    (:meth:`~gateway.auth.config.AuthSettings.principal_attributes`).
+    (:meth:`~gateway.auth.config.AuthSettings.principal_attributes`). The purposes a scope permits must be
+    in the vocabulary ``purposes`` (when given). With ``agreements``, access is what they cover too.
     """
     document = load_yaml(path)
     policy = validate(PolicyDocument, document)
@@ -294,12 +251,24 @@ def load_policy(
     context = _Context(catalog, BUILTIN_ATTRIBUTES.union(attributes), problems)
     grants = {scope.name: tuple(_compile(scope, s_index, context)) for s_index, scope in enumerate(policy.scopes)}
     problems.extend(_duplicates(policy))
+    if purposes is not None:
+        problems.extend(_unknown_purposes(policy, frozenset(purposes)))
     if not secret_configured:
         problems.extend(_pseudonyms_without_secret(policy))
     if problems:
         raise ConfigError([document.issue(loc, reason) for loc, reason in problems])
     version = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return Policy(policy, catalog, grants, version=version, secrets=secrets, pseudonym_recipient=pseudonym_recipient)
+    return Policy(
+        policy, catalog, grants, version=version, secrets=secrets, pseudonym_recipient=pseudonym_recipient,
+        agreements=agreements, organisation_attribute=organisation_attribute, clock=clock,
+    )  # fmt: skip
+
+
+def _unknown_purposes(policy: PolicyDocument, vocabulary: frozenset[str]) -> Iterator[tuple[Loc, str]]:
+    for s_index, scope in enumerate(policy.scopes):
+        for p_index, purpose in enumerate(scope.purposes):
+            if purpose not in vocabulary:
+                yield ("scopes", s_index, "purposes", p_index), f"'{purpose}' is not in the purpose vocabulary"
 
 
 def _pseudonyms_without_secret(policy: PolicyDocument) -> Iterator[tuple[Loc, str]]:

@@ -20,6 +20,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from demo.generate import generate
 from demo.housing_api import TOKEN_ENV, HousingData, create_app, write_housing_data
 from demo.load import write_sqlite
+from demo.run import PURPOSES, TOKEN_PURPOSES
+from gateway.policy.purposes import Purpose
+from gateway.principal import Principal
 from gateway.settings import Settings, load_settings
 from schema.catalog import Catalog, load_catalog
 from schema.sources import SqliteSource
@@ -67,6 +70,7 @@ async def demo_federation(directory: Path, people: int = 1500) -> AsyncIterator[
     """
     for name in ("catalog.yaml", "policy.yaml", "fedgate.yaml"):
         shutil.copy(DEMO / name, directory / name)
+    shutil.copytree(DEMO / "agreements", directory / "agreements")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     catalog_file = directory / "catalog.yaml"
@@ -86,3 +90,16 @@ async def demo_federation(directory: Path, people: int = 1500) -> AsyncIterator[
         recorder = Recorder(create_app(HousingData.load(housing_file), TOKEN))
         async with serving(recorder, port):
             yield DemoFederation(directory, settings, catalog, rows, url, recorder)
+
+
+def client(settings: Settings, client_id: str) -> Principal:
+    """The principal of a demo client's token, asking for the purpose the demo gives it (demo/run.py)."""
+    assert settings.dev_issuer is not None
+    definition = settings.dev_issuer.client(client_id)
+    assert definition is not None
+    name, justification = PURPOSES[client_id]
+    source = "token" if client_id in TOKEN_PURPOSES else "header"
+    return Principal(
+        subject=client_id, client_id=client_id, scopes=frozenset(definition.scopes),
+        attributes=dict(definition.claims), authenticated=True, purpose=Purpose(name, source, justification),
+    )  # fmt: skip
