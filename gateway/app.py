@@ -6,6 +6,8 @@ GET /healthz        the process is up
 GET /readyz         every department's source answers and its breaker is not open (per department, with
                     its breaker's state; 503 if any is not ready)
 /graphiql-assets    GraphiQL's assets, when graphiql.assets_dir is set
+GET /agreements     the register of information sharing agreements (gateway/governance.py), and
+POST /admin/reload  reloading policy and agreements, with a policy
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from starlette.types import Receive, Scope, Send
 from gateway.auth.bearer import Authenticator
 from gateway.endpoint import SECURITY_HEADERS, GraphQLEndpoint, dumps
 from gateway.execution.guarded_adapters import GuardedAdapters, SourceHealth
+from gateway.governance import governance_routes
 from gateway.graphiql import LOCAL_ASSETS_PATH
 from gateway.graphiql_assets import missing_assets_advice
 from gateway.policy.store import policy_from_settings
 from gateway.principal import ANONYMOUS, Principal
+from gateway.reload import PolicyReloader
 from gateway.service import Gateway
 from gateway.settings import CORSSettings, Settings
 from schema.catalog import Catalog, load_catalog
@@ -70,6 +74,7 @@ def create_app(
         log.warning("authentication_disabled", detail="every caller can read every department: development only")
     gateway = Gateway(catalog, settings, sources or GuardedAdapters(catalog), policy)
     endpoint = GraphQLEndpoint(gateway, settings, authenticator or no_authentication)
+    reloader = PolicyReloader(gateway, settings, catalog) if policy is not None else None
 
     async def healthz(request: Request) -> Response:
         return Response(dumps({"status": "ok"}), media_type="application/json", headers=SECURITY_HEADERS)
@@ -96,6 +101,8 @@ def create_app(
         if advice is not None:  # the page will say so too; the API itself works
             log.warning("graphiql_assets_missing", detail=advice)
         routes.append(Mount(LOCAL_ASSETS_PATH, StaticFiles(directory=assets, check_dir=False), name="graphiql-assets"))
+    if reloader is not None:
+        routes.extend(governance_routes(gateway, settings, authenticator or no_authentication, reloader))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -103,7 +110,8 @@ def create_app(
             authenticator.start()  # the issuers' keys, fetched and refreshed in the background
         try:
             await gateway.start()
-            yield
+            async with reloader.running() if reloader is not None else contextlib.nullcontext():
+                yield
         finally:
             await gateway.stop()
             if authenticator is not None:

@@ -62,6 +62,22 @@ def error_body(error: FedgateError) -> dict[str, Any]:
     return {"errors": [graphql_error(error)]}
 
 
+def json_response(body: Any, status: int, media_type: str = JSON) -> Response:
+    """A JSON response with fedgate's security headers (never cached: it may hold personal data)."""
+    return Response(dumps(body), status_code=status, media_type=media_type, headers=SECURITY_HEADERS)
+
+
+def auth_refusal(error: AuthError, realm: str, media_type: str = JSON) -> Response:
+    """The response refusing a request's credentials: the error, and its challenge or ``Retry-After``."""
+    response = json_response(error_body(error), error.http_status, media_type)
+    if isinstance(error, AuthUnavailableError):
+        response.headers["retry-after"] = str(error.retry_after_seconds)
+    else:
+        response.headers["www-authenticate"] = error.challenge(realm)
+    log.info("auth_refused", code=error.code, status=error.http_status)
+    return response
+
+
 class GraphQLEndpoint:
     """The ``/graphql`` route."""
 
@@ -109,13 +125,7 @@ class GraphQLEndpoint:
         return answer
 
     def _refuse(self, error: AuthError, media_type: str) -> Response:
-        response = self._respond(error_body(error), error.http_status, media_type)
-        if isinstance(error, AuthUnavailableError):
-            response.headers["retry-after"] = str(error.retry_after_seconds)
-        else:
-            response.headers["www-authenticate"] = error.challenge(self.settings.auth.realm)
-        log.info("auth_refused", code=error.code, status=error.http_status)
-        return response
+        return auth_refusal(error, self.settings.auth.realm, media_type)
 
     def _wants_graphiql(self, request: Request) -> bool:
         accept = request.headers.get("accept", "")
@@ -166,7 +176,7 @@ class GraphQLEndpoint:
 
     @staticmethod
     def _respond(body: Any, status: int, media_type: str) -> Response:
-        return Response(dumps(body), status_code=status, media_type=media_type, headers=SECURITY_HEADERS)
+        return json_response(body, status, media_type)
 
     @staticmethod
     def _log(

@@ -16,6 +16,7 @@ per failed department. The HTTP endpoint, the CLI's ``explain`` and the tests al
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ from gateway.planning.context import PlannerLimits, PlanPolicy
 from gateway.planning.estimates import Statistics
 from gateway.policy.access import Access, full_access
 from gateway.policy.purposes import resolve_purpose
-from gateway.policy.store import Policy
+from gateway.policy.store import Policy, utc_now
 from gateway.principal import Principal
 from gateway.settings import Settings
 from gateway.validation_rules import limit_rules
@@ -178,14 +179,33 @@ class Gateway:
     async def stop(self) -> None:
         await self.sources.close_all()
 
-    def with_purpose(self, principal: Principal, headers: Mapping[str, str]) -> Principal:
+    def clock(self) -> dt.datetime:
+        """Now, as the agreements in force and the register see it (the policy's clock)."""
+        return self.policy.clock() if self.policy is not None else utc_now()
+
+    def use_policy(self, policy: Policy) -> None:
+        """Put a newly loaded policy (and its agreements) in force for the next request; what was made under
+        the old one is dropped (it would not be used again: every cache key names the versions)."""
+        self.policy = policy
+        self.row_key_secret = policy.secrets.row_key()
+        self._schemas.clear()
+        self._plans.clear()
+        self._structural.clear()
+
+    def with_purpose(
+        self, principal: Principal, headers: Mapping[str, str], *, header: bool | None = None
+    ) -> Principal:
         """``principal`` with the request's purpose of use, checked (:mod:`gateway.policy.purposes`): bound by
-        the token, else stated in the request ``headers`` where the deployment allows it. Raises a
-        :class:`~gateway.errors.PurposeError` (or ``BadRequestError`` for a malformed header)."""
+        the token, else stated in the request ``headers`` where the deployment allows it (``header``: whether
+        it does, here; default ``purposes.header``). Raises a :class:`~gateway.errors.PurposeError` (or
+        ``BadRequestError`` for a malformed header)."""
         if self.policy is None:
             return principal
+        settings = self.settings.purposes
+        if header is not None:
+            settings = settings.model_copy(update={"header": header})
         permitted = self.policy.permitted_purposes(principal.scopes)
-        purpose = resolve_purpose(self.settings.purposes, principal.bound_purpose, headers, permitted)
+        purpose = resolve_purpose(settings, principal.bound_purpose, headers, permitted)
         return dataclasses.replace(principal, purpose=purpose)
 
     def access_for(self, principal: Principal) -> Access:

@@ -37,6 +37,9 @@ def write_settings(directory: Path, catalog: Catalog, issuer_port: int, **policy
             "issuers": [{"issuer": f"http://127.0.0.1:{issuer_port}", "audiences": ["fedgate"], "profile": "rfc9068"}]
         },
         "policy": {"file": "policy.yaml", **policy},
+        # Scopes alone decide here: purposes and agreements have their own tests (tests/test_governance_*.py).
+        "purposes": {"required": False},
+        "agreements": {"required": False},
         "dev_issuer": {
             "port": issuer_port,
             "state_file": "issuer.json",

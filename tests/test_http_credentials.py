@@ -180,6 +180,8 @@ async def test_token_exchange_end_to_end(
         "catalog": "catalog.yaml",
         "auth": {"issuers": [{"issuer": issuer.url, "audiences": ["fedgate"], "profile": "rfc9068"}]},
         "policy": {"file": "policy.yaml"},
+        "purposes": {"required": False},
+        "agreements": {"required": False},
         "logging": {"format": "console", "level": "warning"},
     }
     (tmp_path / "fedgate.yaml").write_text(yaml.safe_dump(settings))

@@ -99,16 +99,18 @@ def test_fedgate_explain_for_a_demo_client() -> None:
     demo = Path(__file__).parent.parent / "demo" / "fedgate.yaml"
     result = CliRunner().invoke(
         app,
-        ["explain", "--config", str(demo), "--client", "dwp-investigator", "--json",
+        ["explain", "--config", str(demo), "--client", "dwp-investigator", "--justification", "FR-1", "--json",
          "{ personIndex { personLinks(limit: 1) { nhsNumber nino } } }"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     explained = json.loads(result.output)
-    assert explained["principal"] == {"subject": "dwp-investigator", "scopes": ["dwp.investigation"]}
+    assert explained["principal"] == {"subject": "dwp-investigator", "scopes": ["dwp.investigation"], "purpose": "fraud"}
     (statement,) = explained["statements"]
     assert "FEDGATE_HMAC_SHA256" in statement["sql"]
+    # The scope's grant as the counter-fraud agreement covers it: the same row condition is not repeated.
     assert statement["grants"] == [
-        "dwp.investigation on person_index.person_links; rows where NOT nino IS NULL; masks nhs_number=pseudonym"
+        "dwp.investigation on person_index.person_links under ISA-DWP-COUNTER-FRAUD v3; rows where NOT nino IS NULL; "
+        "masks nhs_number=pseudonym"
     ]
 
 

@@ -16,7 +16,13 @@ from tests.support.servers import fedgate_serve, free_port, healthy
 def _write(directory: Path, catalog: Catalog, **settings: object) -> Path:
     catalog_file = directory / "catalog.yaml"
     catalog_file.write_text(yaml.safe_dump(catalog.model_dump(mode="json", by_alias=True, exclude_none=True)))
-    document = {"catalog": str(catalog_file), "logging": {"format": "json", "level": "warning"}, **settings}
+    document = {
+        "catalog": str(catalog_file),
+        "logging": {"format": "json", "level": "warning"},
+        "purposes": {"required": False},
+        "agreements": {"required": False},
+        **settings,
+    }
     path = directory / "fedgate.yaml"
     path.write_text(yaml.safe_dump(document))
     return path

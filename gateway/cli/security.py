@@ -167,10 +167,14 @@ def explain_query(
     scope: Annotated[list[str] | None, typer.Option(help="A scope of the principal (repeatable).")] = None,
     claim: Annotated[list[str] | None, typer.Option(help="A claim of the principal, name=value (repeatable).")] = None,
     variables: Annotated[str | None, typer.Option(help="Variables as JSON.")] = None,
+    purpose: Annotated[
+        str | None, typer.Option(help="The purpose of use the request states (unless the client's token binds one).")
+    ] = None,
+    justification: Annotated[str | None, typer.Option(help="The justification, if the purpose needs one.")] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """What a client would see for a query: the SQL each department would run, without running it."""
+    """What a client would see for a query, for a purpose: the SQL each department would run, without running it."""
     from gateway.error_format import graphql_errors
     from gateway.execution.guarded_adapters import GuardedAdapters
     from gateway.explain import explain
@@ -179,7 +183,13 @@ def explain_query(
     settings, catalog, policy = load_all_or_exit(config)
     principal = _principal(settings, client, scope or [], claim or [])
     gateway = Gateway(catalog, settings, GuardedAdapters(catalog), policy)
+    stated = {"fedgate-purpose": purpose} if purpose is not None else {}
+    if justification is not None:
+        stated["fedgate-justification"] = justification
     try:
+        if principal.bound_purpose is not None and purpose not in (None, principal.bound_purpose[0]):
+            raise fail(f"the client's token binds the purpose '{principal.bound_purpose[0]}'")
+        principal = gateway.with_purpose(principal, stated, header=True)
         prepared = gateway.prepare(
             GraphQLRequest(query, None, orjson.loads(variables) if variables else None), principal
         )
@@ -187,11 +197,13 @@ def explain_query(
         raise fail("; ".join(problem["message"] for problem in graphql_errors(error))) from None
     statements = explain(prepared.bound)
     if as_json:
-        _print_json(
-            {"principal": {"subject": principal.subject, "scopes": sorted(principal.scopes)}, "statements": statements}
-        )
+        shown = {"subject": principal.subject, "scopes": sorted(principal.scopes)}
+        if principal.purpose is not None:
+            shown["purpose"] = principal.purpose.name
+        _print_json({"principal": shown, "statements": statements})
         return
-    console.print(f"[bold]{principal.subject}[/] with scopes {', '.join(sorted(principal.scopes)) or '(none)'}")
+    why = f" for the purpose {principal.purpose.name}" if principal.purpose is not None else ""
+    console.print(f"[bold]{principal.subject}[/] with scopes {', '.join(sorted(principal.scopes)) or '(none)'}{why}")
     for number, statement in enumerate(statements, start=1):
         batched = " (one statement for all parent rows)" if statement["batched"] else ""
         console.print(f"\n[bold]{number}. {statement['department']}.{statement['table']}[/]{batched}")

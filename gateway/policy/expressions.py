@@ -84,7 +84,7 @@ class PolicyExpression:
 
 def conjunction(first: PolicyExpression | None, second: PolicyExpression | None) -> PolicyExpression | None:
     """Both conditions (either alone when the other is ``None``): rows must satisfy each."""
-    if first is None or second is None:
+    if first is None or second is None or first.tree == second.tree:
         return first or second
     tree = exp.and_(exp.paren(first.tree.copy(), copy=False), exp.paren(second.tree.copy(), copy=False))
     return PolicyExpression(tree, first.columns | second.columns, first.attributes | second.attributes)
