@@ -104,7 +104,11 @@ def test_fedgate_explain_for_a_demo_client() -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     explained = json.loads(result.output)
-    assert explained["principal"] == {"subject": "dwp-investigator", "scopes": ["dwp.investigation"], "purpose": "fraud"}
+    assert explained["principal"] == {
+        "subject": "dwp-investigator",
+        "scopes": ["dwp.investigation"],
+        "purpose": "fraud",
+    }
     (statement,) = explained["statements"]
     assert "FEDGATE_HMAC_SHA256" in statement["sql"]
     # The scope's grant as the counter-fraud agreement covers it: the same row condition is not repeated.
