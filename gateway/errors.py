@@ -14,6 +14,7 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
     ├── StartupError                the environment stops start-up (a port is taken)
     ├── RequestError                the caller's request is malformed or over a limit
     │   ├── BadRequestError
+    │   ├── MethodNotAllowedError
     │   ├── RequestTooLargeError
     │   ├── QueryLimitError
     │   └── BadUserInputError
@@ -58,8 +59,8 @@ __all__ = [
     "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "OPERATION_NAME_REQUIRED", "OPERATION_NOT_FOUND",
     "REQUEST_CODES", "AuthError", "AuthUnavailableError", "BadRequestError", "BadUserInputError", "ConfigError",
     "ConfigIssue", "FedgateError", "ForbiddenColumnError", "ForbiddenFieldError", "IncompleteResultError",
-    "InsufficientScopeError", "InternalError", "InvalidAuthRequestError", "InvalidTokenError", "MissingTokenError",
-    "QueryLimit", "QueryLimitError", "RequestError", "RequestTooLargeError", "SourceAuthError",
+    "InsufficientScopeError", "InternalError", "InvalidAuthRequestError", "InvalidTokenError", "MethodNotAllowedError",
+    "MissingTokenError", "QueryLimit", "QueryLimitError", "RequestError", "RequestTooLargeError", "SourceAuthError",
     "SourceCircuitOpenError", "SourceError", "SourceQueryError", "SourceResponseError",
     "SourceResponseTooLargeError", "SourceTimeoutError", "SourceUnavailableError", "StartupError", "error_codes",
 ]  # fmt: skip
@@ -85,6 +86,13 @@ class BadRequestError(RequestError):
     """The HTTP request is not a valid GraphQL-over-HTTP request (body, method, content type)."""
 
     code = "BAD_REQUEST"
+
+
+class MethodNotAllowedError(RequestError):
+    """A mutation sent with GET: HTTP 405 with ``Allow: POST``, as the GraphQL-over-HTTP specification requires."""
+
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
 
 
 class RequestTooLargeError(RequestError):

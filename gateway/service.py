@@ -23,8 +23,10 @@ from graphql import (
     ExecutionResult,
     FragmentDefinitionNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     execute,
+    get_location,
 )
 from graphql.execution.collect_fields import collect_fields
 from graphql.execution.values import get_variable_values
@@ -34,11 +36,13 @@ from adapters.base import FetchContext
 from gateway.documents import DocumentCache, DocumentErrors, without_suggestions
 from gateway.error_format import coded_error, graphql_error
 from gateway.errors import (
+    GRAPHQL_VALIDATION_FAILED,
     OPERATION_NAME_REQUIRED,
     OPERATION_NOT_FOUND,
     BadUserInputError,
     FedgateError,
     InternalError,
+    MethodNotAllowedError,
     QueryLimit,
     QueryLimitError,
 )
@@ -69,6 +73,8 @@ class GraphQLRequest:
     query: str
     operation_name: str | None = None
     variables: Mapping[str, Any] | None = None
+    #: Sent with a method that must not change anything (HTTP GET): a mutation is refused with 405.
+    safe_method: bool = False
 
 
 @dataclass
@@ -238,6 +244,8 @@ class Gateway:
         operation = _select_operation(parsed.operations, request.operation_name)
         if isinstance(operation, GraphQLResponse):
             return operation
+        if operation.operation is not OperationType.QUERY:
+            return _not_a_query(operation, request)
         coerced = get_variable_values(
             schema.graphql, operation.variable_definitions or (), dict(request.variables or {}), max_errors=20
         )
@@ -304,6 +312,17 @@ def _select_operation(
     if len(operations) != 1:
         return _bad(OPERATION_NAME_REQUIRED, "the document has several operations: name the one to run")
     return next(iter(operations.values()))
+
+
+def _not_a_query(operation: OperationDefinitionNode, request: GraphQLRequest) -> GraphQLResponse:
+    """fedgate's schema has only a query type: a mutation or subscription fails validation (the GraphQL
+    specification's operation type existence), and a mutation sent with GET is HTTP 405 (GraphQL over HTTP)."""
+    kind = operation.operation.value
+    if request.safe_method and operation.operation is OperationType.MUTATION:
+        return request_error(MethodNotAllowedError("a mutation cannot be sent with GET"))
+    message = f"the schema has no {kind} type: fedgate is read-only"
+    where = [get_location(operation.loc.source, operation.loc.start)] if operation.loc is not None else None
+    return GraphQLResponse(None, [coded_error(message, GRAPHQL_VALIDATION_FAILED, locations=where)])
 
 
 def _frozen(value: Any) -> Hashable:

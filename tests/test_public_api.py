@@ -24,6 +24,7 @@ def test_error_codes_are_stable() -> None:
         "INTERNAL_ERROR",
         "INVALID_AUTH_REQUEST",
         "INVALID_TOKEN",
+        "METHOD_NOT_ALLOWED",
         "OPERATION_NAME_REQUIRED",
         "OPERATION_NOT_FOUND",
         "QUERY_LIMIT_EXCEEDED",
