@@ -115,6 +115,13 @@ class QueryLimit(StrEnum):
     BATCH_SIZE = "batch_size"
     DOCUMENT_SIZE = "document_size"
     TOKENS = "tokens"
+    FIELDS = "fields"
+    REPEATED_FIELDS = "repeated_fields"
+    FRAGMENTS = "fragments"
+    SELECTIONS = "selections"
+    FIELD_COMPARISONS = "field_comparisons"
+    VARIABLES = "variables"
+    DIRECTIVES = "directives"
 
 
 class QueryLimitError(RequestError):

@@ -33,6 +33,7 @@ from graphql.execution.values import get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from adapters.base import FetchContext
+from gateway.document_scan import DocumentLimits
 from gateway.documents import DocumentCache, DocumentErrors, without_suggestions
 from gateway.error_format import coded_error, graphql_error
 from gateway.errors import (
@@ -43,8 +44,6 @@ from gateway.errors import (
     FedgateError,
     InternalError,
     MethodNotAllowedError,
-    QueryLimit,
-    QueryLimitError,
 )
 from gateway.execution.binding import BoundPlan, bind
 from gateway.execution.executor import Executor, PlanResult
@@ -148,13 +147,25 @@ class Gateway:
         self.schema = build_schema(catalog, self.page_sizes)
         self.full_access = full_access(catalog)
         rules = limit_rules(
-            max_depth=graphql.max_depth, max_aliases=graphql.max_aliases, max_root_fields=graphql.max_root_fields
+            max_depth=graphql.max_depth,
+            max_aliases=graphql.max_aliases,
+            max_root_fields=graphql.max_root_fields,
+            max_field_comparisons=graphql.max_field_comparisons,
         )
         if not graphql.introspection:
             rules = (*rules, NoSchemaIntrospectionCustomRule)
         self.documents = DocumentCache(
             size=graphql.document_cache_size,
-            max_tokens=graphql.max_tokens,
+            limits=DocumentLimits(
+                max_chars=graphql.max_document_chars,
+                max_tokens=graphql.max_tokens,
+                max_fields=graphql.max_fields,
+                max_repeated_fields=graphql.max_repeated_fields,
+                max_fragments=graphql.max_fragments,
+                max_variables=graphql.max_variables,
+                max_directives=graphql.max_directives,
+                max_selections=graphql.max_selections,
+            ),
             extra_rules=rules,
             suggestions=graphql.suggestions,
         )
@@ -235,9 +246,6 @@ class Gateway:
         """
         access = self.access_for(principal)
         schema = self.schema_for(access)
-        limit = self.settings.graphql.max_document_chars
-        if len(request.query) > limit:
-            raise QueryLimitError(f"the document is longer than {limit} characters", limit=QueryLimit.DOCUMENT_SIZE)
         parsed = self.documents.get(schema.key, schema.graphql, request.query)
         if isinstance(parsed, DocumentErrors):
             return GraphQLResponse(None, list(parsed.errors))
