@@ -62,7 +62,7 @@ def _fragment_pairs(fresh: str) -> str:
     for i, name in enumerate(names):
         field = PATIENT[i % len(PATIENT)]
         following = f"...{names[i + 1]}" if i + 1 < count and i % 5 != 4 else ""
-        definitions.append(f"fragment {name} on Patient {{ {field} {following} }}")
+        definitions.append(f"fragment {name} on HealthPatient {{ {field} {following} }}")
     spreads = " ".join(f"...{name}" for name in names)
     assert count // len(PATIENT) + 1 <= times
     return f"# {fresh}\n{{ health {{ patients {{ {spreads} }} }} }} " + " ".join(definitions)
@@ -74,10 +74,10 @@ def _doubling(fresh: str) -> str:
     while (size * 2 + 3) * 1 < _limit("selections") - 10:
         size, levels = size * 2 + 3, levels + 1
     definitions = [
-        f"fragment D{i} on Patient {{ nhsNumber ... on Patient {{ ...D{i + 1} }} ... on Patient {{ ...D{i + 1} }} }}"
+        f"fragment D{i} on HealthPatient {{ nhsNumber ... on HealthPatient {{ ...D{i + 1} }} ... on HealthPatient {{ ...D{i + 1} }} }}"
         for i in range(levels)
     ]
-    definitions.append(f"fragment D{levels} on Patient {{ givenName }}")
+    definitions.append(f"fragment D{levels} on HealthPatient {{ givenName }}")
     return f"# {fresh}\n{{ health {{ patients {{ ...D0 }} }} }} " + " ".join(definitions)
 
 

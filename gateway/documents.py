@@ -91,6 +91,16 @@ class DocumentCache:
         replaced = {base for rule in extra_rules for base in rule.__mro__[1:]}  # a subclass replaces its rule
         self._rules = (*(rule for rule in specified_rules if rule not in replaced), *extra_rules)
 
+    @property
+    def limits(self) -> DocumentLimits:
+        """The limits checked before validation."""
+        return self._limits
+
+    @property
+    def rules(self) -> tuple[type[ASTValidationRule], ...]:
+        """The validation rules: graphql-core's specified ones (or fedgate's replacements) and fedgate's."""
+        return self._rules
+
     def get(self, schema_key: Hashable, schema: GraphQLSchema, text: str) -> ParsedDocument | DocumentErrors:
         """The parsed document, validated against ``schema``; ``schema_key`` identifies that schema stably."""
         key = (schema_key, text)

@@ -4,9 +4,13 @@ the syntax that could fool a count (aliases, inline fragments, fragments, direct
 
 from __future__ import annotations
 
+import asyncio
+import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from graphql import get_introspection_query
 
@@ -15,6 +19,7 @@ from gateway.limits import default
 from gateway.service import Gateway
 from schema.catalog import Catalog
 from tests.conftest import make_settings, run, started_gateway
+from tests.support.servers import fedgate_server
 
 A = "fragment A on ClinicPerson { personId givenName }"
 
@@ -176,3 +181,46 @@ def test_the_token_scan_stays_linear_on_text_built_to_make_a_lexer_backtrack(tex
     started = time.perf_counter()
     scan(text, LIMITS)
     assert time.perf_counter() - started < 0.5  # about a millisecond; quadratic would be minutes
+
+
+@pytest.fixture(scope="module")
+def server(sqlite_clinic: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with fedgate_server(sqlite_clinic, tmp_path_factory.mktemp("hostile")) as base:
+        yield base
+
+
+async def test_two_clients_looping_issue_14s_document_do_not_stall_a_normal_client(server: str) -> None:
+    """``{ __typename }`` 9,000 times (99 KB, inside the size limits) held the event loop for over a second
+    per request; two clients sending it in a loop, each copy made new by a comment, stalled everyone. The
+    normal client's latency is what is asserted (generously, for a loaded machine), not the attack's."""
+    normal = {"query": '{ clinic { person(personId: "p03") { givenName } } }'}
+    stop = asyncio.Event()
+    refused: list[int] = []
+
+    async def attacker(number: int) -> None:
+        async with httpx.AsyncClient(base_url=server, timeout=60) as client:
+            while not stop.is_set():
+                query = "{" + " __typename" * 9000 + f" }} # {number}-{len(refused)}"
+                response = await client.post("/graphql", json={"query": query})
+                assert response.json()["errors"][0]["extensions"]["limit"] == "repeated_fields"
+                refused.append(number)
+
+    async with httpx.AsyncClient(base_url=server, timeout=60) as client:
+        assert (await client.post("/graphql", json=normal)).json()["data"]  # plans and pools are warm
+        attackers = [asyncio.create_task(attacker(number)) for number in range(2)]
+        await asyncio.sleep(0.3)
+        latencies, health = [], []
+        for _ in range(40):
+            started = time.perf_counter()
+            response = await client.post("/graphql", json=normal)
+            latencies.append(time.perf_counter() - started)
+            assert response.json()["data"]["clinic"]["person"]["givenName"] == "Élodie"
+            started = time.perf_counter()
+            assert (await client.get("/healthz")).status_code == 200
+            health.append(time.perf_counter() - started)
+        stop.set()
+        await asyncio.gather(*attackers)
+    assert len(refused) > 10, "the attackers were running"
+    assert statistics.median(latencies) < 0.25, latencies
+    assert sorted(latencies)[int(0.9 * len(latencies))] < 0.5, latencies
+    assert statistics.median(health) < 0.25, health
