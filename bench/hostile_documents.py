@@ -74,7 +74,7 @@ def _doubling(fresh: str) -> str:
     while (size * 2 + 3) * 1 < _limit("selections") - 10:
         size, levels = size * 2 + 3, levels + 1
     definitions = [
-        f"fragment D{i} on HealthPatient {{ nhsNumber ... on HealthPatient {{ ...D{i + 1} }} ... on HealthPatient {{ ...D{i + 1} }} }}"
+        f"fragment D{i} on HealthPatient {{ nhsNumber {f'... on HealthPatient {{ ...D{i + 1} }} ' * 2}}}"
         for i in range(levels)
     ]
     definitions.append(f"fragment D{levels} on HealthPatient {{ givenName }}")
