@@ -70,9 +70,9 @@ def _fragment_pairs(fresh: str) -> str:
 
 def _doubling(fresh: str) -> str:
     """Fragments that each spread the next one twice, as deep as the selections limit allows."""
-    levels, size = 0, 1
-    while (size * 2 + 3) * 1 < _limit("selections") - 10:
-        size, levels = size * 2 + 3, levels + 1
+    levels, size = 0, 1  # the last fragment's one field; each level above: a field, two inline fragments, two spreads
+    while 3 + (5 + 2 * size) <= _limit("selections"):  # health, patients, the spread of D0
+        size, levels = 5 + 2 * size, levels + 1
     definitions = [
         f"fragment D{i} on HealthPatient {{ nhsNumber {f'... on HealthPatient {{ ...D{i + 1} }} ' * 2}}}"
         for i in range(levels)

@@ -49,6 +49,9 @@ OVER: dict[str, tuple[int, Any]] = {
         "{ clinic { people { ...A ...B } } } fragment A on ClinicPerson { personId } "
         "fragment B on ClinicPerson { givenName }",
     ),
+    "variables": (1, "query($a: Int, $b: Int) { clinic { people(limit: $a, offset: $b) { personId } } }"),
+    "directives": (1, "{ clinic { people { personId @include(if: true) born @skip(if: false) } } }"),
+    "field_comparisons": (100, "{ clinic { people { " + "personId " * 10 + "givenName " * 10 + "born " * 10 + "} } }"),
     "selections": (
         6,
         "{ clinic { people { ...A } visits { visitId } } } "
