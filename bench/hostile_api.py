@@ -1,5 +1,5 @@
-"""A REST department for :mod:`bench.hostile`: ``GET /items`` answers 100 rows; ``GET /bomb`` answers a gzip
-bomb (``FEDGATE_BENCH_BOMB_MIB`` MiB of spaces, default 128, compressed about a thousand to one). Run as
+"""A REST department for :mod:`bench.hostile_dependencies`: ``GET /items`` answers 100 rows; ``GET /bomb``
+answers a gzip bomb (``FEDGATE_BENCH_BOMB_MIB`` MiB of spaces, default 128, compressed about a thousand to one). Run as
 its own process:
 
     python -m uvicorn bench.hostile_api:app --port 8766

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import fanout, hostile, memory, people, throughput
+from bench import fanout, hostile_clients, hostile_dependencies, memory, people, throughput
 
 
 async def main() -> None:
-    for benchmark in (fanout, people, memory, hostile, throughput):
+    for benchmark in (fanout, people, memory, hostile_dependencies, hostile_clients, throughput):
         await benchmark.main([])
         print()
 

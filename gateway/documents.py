@@ -4,6 +4,12 @@ Validation is graphql-core's (the specified rules plus fedgate's own, one rule p
 :mod:`gateway.validation_rules`) and returns every error at once. Parse and validation are the
 expensive, request-independent part of serving a query, so both successes and failures are cached,
 in a bounded LRU, keyed by the schema the caller sees and the exact text.
+
+The limits that protect the process come first, in order of cost: the document's characters, tokens,
+fields, repeated fields and fragments on its tokens (:mod:`gateway.document_scan`, before parsing), then
+its selections and repeated fields with fragments expanded (:mod:`gateway.document_shape`, before
+validation). A document refused by the token scan is not cached: refusing it again costs less than the
+cache entry, and hostile documents must not push callers' documents out of the cache.
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    NoFragmentCyclesRule,
     OperationDefinitionNode,
     parse,
     specified_rules,
     validate,
 )
 
+from gateway.document_scan import DocumentLimits, scan
+from gateway.document_shape import check_shape
 from gateway.error_format import coded_error, graphql_error
 from gateway.errors import GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, QueryLimit, QueryLimitError
 
@@ -70,16 +79,27 @@ class DocumentCache:
         self,
         *,
         size: int,
-        max_tokens: int,
+        limits: DocumentLimits,
         extra_rules: Sequence[type[ASTValidationRule]] = (),
         suggestions: bool = False,
     ) -> None:
         self._cache: LRUCache[tuple[Hashable, str], ParsedDocument | DocumentErrors] | None = (
             LRUCache(maxsize=size) if size > 0 else None
         )
-        self._max_tokens = max_tokens
+        self._limits = limits
         self._suggestions = suggestions
-        self._rules = (*specified_rules, *extra_rules)
+        replaced = {base for rule in extra_rules for base in rule.__mro__[1:]}  # a subclass replaces its rule
+        self._rules = (*(rule for rule in specified_rules if rule not in replaced), *extra_rules)
+
+    @property
+    def limits(self) -> DocumentLimits:
+        """The limits checked before validation."""
+        return self._limits
+
+    @property
+    def rules(self) -> tuple[type[ASTValidationRule], ...]:
+        """The validation rules: graphql-core's specified ones (or fedgate's replacements) and fedgate's."""
+        return self._rules
 
     def get(self, schema_key: Hashable, schema: GraphQLSchema, text: str) -> ParsedDocument | DocumentErrors:
         """The parsed document, validated against ``schema``; ``schema_key`` identifies that schema stably."""
@@ -87,6 +107,9 @@ class DocumentCache:
         cached = self._cache.get(key) if self._cache is not None else None
         if cached is not None:
             return cached
+        refusal = scan(text, self._limits)
+        if refusal is not None:
+            return DocumentErrors((graphql_error(refusal),))
         result = self._load(schema, text)
         if self._cache is not None:
             self._cache[key] = result
@@ -94,14 +117,17 @@ class DocumentCache:
 
     def _load(self, schema: GraphQLSchema, text: str) -> ParsedDocument | DocumentErrors:
         try:
-            document = parse(text, max_tokens=self._max_tokens)
+            document = parse(text, max_tokens=self._limits.max_tokens)
         except GraphQLError as error:
             if error.message.endswith(_PARSER_LIMIT):  # graphql-core's own bounds: too many tokens, too deep
                 limit = QueryLimit.TOKENS if "tokens" in error.message else QueryLimit.DEPTH
                 message = error.message.removesuffix(_PARSER_LIMIT).rstrip()
                 return DocumentErrors((graphql_error(QueryLimitError(message, limit=limit)),))
             return DocumentErrors((_formatted(error, GRAPHQL_PARSE_FAILED, self._suggestions),))
-        errors = validate(schema, document, self._rules)
+        shape = check_shape(document, self._limits)
+        if shape.error is not None:
+            return DocumentErrors((graphql_error(shape.error),))
+        errors = validate(schema, document, [NoFragmentCyclesRule] if shape.cyclic else self._rules)
         if errors:
             return DocumentErrors(
                 tuple(_formatted(error, GRAPHQL_VALIDATION_FAILED, self._suggestions) for error in errors)

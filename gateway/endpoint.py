@@ -3,7 +3,8 @@
 * ``POST`` with ``Content-Type: application/json`` and a body ``{"query", "operationName", "variables",
   "extensions"}``, or a JSON array of such objects (a batch, up to ``graphql.max_batch_size``).
 * ``GET`` with ``query``, ``operationName`` and ``variables`` (JSON) in the query string; a browser
-  asking for HTML with no query gets GraphiQL.
+  asking for HTML with no query gets GraphiQL. A mutation sent with GET is HTTP 405 with ``Allow: POST``
+  whatever the media type (fedgate is read-only: over POST a mutation fails validation).
 * Responses are ``application/graphql-response+json`` when the client accepts it (then a request that
   fails before execution gets HTTP 400, and a ``@strict`` operation whose departments failed gets 502,
   503 or 504 with ``"data": null``), otherwise ``application/json`` with HTTP 200 for any well-formed
@@ -98,8 +99,8 @@ class GraphQLEndpoint:
             principal = self.gateway.with_purpose(principal, request.headers)
             self.gateway.require_access(principal)
             payload = await self._payload(request)
-            if not isinstance(payload, list):
-                payload = _graphql_request(payload)  # a malformed single request is an HTTP 400
+            if not isinstance(payload, list):  # a malformed single request is an HTTP 400
+                payload = _graphql_request(payload, safe_method=request.method == "GET")
         except AuthError as error:
             return self._refuse(error, media_type or JSON)
         except FedgateError as error:
@@ -118,6 +119,8 @@ class GraphQLEndpoint:
             status = _status(response, media_type)
         self._log(request, principal, responses, status, started)
         answer = self._respond(body, status, media_type)
+        if status == 405:
+            answer.headers["allow"] = "POST"
         if status == 503 and not isinstance(payload, list):
             retry_after = _retry_after(responses[0])
             if retry_after is not None:
@@ -204,12 +207,13 @@ def _status(response: GraphQLResponse, media_type: str) -> int:
     A ``@strict`` failure (``"data": null``) gets the departments' 502/503/504 with
     application/graphql-response+json, which the GraphQL-over-HTTP specification allows for a null
     ``data``; with application/json it is 200, as that media type cannot tell a gateway's 5xx from a proxy's.
+    A mutation sent with GET is 405 with either media type, as the specification requires.
     """
     if response.strict_failure:
         return response.http_status if media_type == GRAPHQL_RESPONSE else 200
     if not response.is_request_error:
         return 200
-    if media_type == GRAPHQL_RESPONSE or response.http_status >= 500:
+    if media_type == GRAPHQL_RESPONSE or response.http_status >= 500 or response.http_status == 405:
         return response.http_status
     return 200
 
@@ -228,7 +232,7 @@ def _json(raw: bytes, what: str) -> Any:
         raise BadRequestError(f"{what} is not valid JSON") from exc
 
 
-def _graphql_request(payload: Any) -> GraphQLRequest:
+def _graphql_request(payload: Any, *, safe_method: bool = False) -> GraphQLRequest:
     if not isinstance(payload, dict):
         raise BadRequestError("a GraphQL request must be a JSON object")
     query = payload.get("query")
@@ -243,7 +247,7 @@ def _graphql_request(payload: Any) -> GraphQLRequest:
     extensions = payload.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise BadRequestError("'extensions' must be an object or null")
-    return GraphQLRequest(query, operation_name or None, variables)
+    return GraphQLRequest(query, operation_name or None, variables, safe_method=safe_method)
 
 
 def _response_media_type(accept: str) -> str | None:

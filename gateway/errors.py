@@ -14,6 +14,7 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
     ├── StartupError                the environment stops start-up (a port is taken)
     ├── RequestError                the caller's request is malformed or over a limit
     │   ├── BadRequestError
+    │   ├── MethodNotAllowedError
     │   ├── RequestTooLargeError
     │   ├── QueryLimitError
     │   ├── BadUserInputError
@@ -70,11 +71,12 @@ __all__ = [
     "BadRequestError", "BadUserInputError", "ConfigError", "ConfigIssue", "DocumentError", "FedgateError",
     "ForbiddenColumnError", "ForbiddenFieldError", "IncompleteResultError", "InsufficientScopeError",
     "InternalError", "IntrospectionFailedError", "InvalidAuthRequestError", "InvalidTokenError",
-    "JustificationRequiredError", "MissingTokenError", "NoAgreementError", "OperationNameRequiredError",
-    "OperationNotFoundError", "PurposeError", "PurposeNotPermittedError", "PurposeRequiredError",
-    "PurposeUnknownError", "QueryLimit", "QueryLimitError", "RequestError", "RequestTooLargeError",
-    "SourceAuthError", "SourceCircuitOpenError", "SourceError", "SourceQueryError", "SourceResponseError",
-    "SourceResponseTooLargeError", "SourceTimeoutError", "SourceUnavailableError", "StartupError", "error_codes",
+    "JustificationRequiredError", "MethodNotAllowedError", "MissingTokenError", "NoAgreementError",
+    "OperationNameRequiredError", "OperationNotFoundError", "PurposeError", "PurposeNotPermittedError",
+    "PurposeRequiredError", "PurposeUnknownError", "QueryLimit", "QueryLimitError", "RequestError",
+    "RequestTooLargeError", "SourceAuthError", "SourceCircuitOpenError", "SourceError", "SourceQueryError",
+    "SourceResponseError", "SourceResponseTooLargeError", "SourceTimeoutError", "SourceUnavailableError",
+    "StartupError", "error_codes",
 ]  # fmt: skip
 
 
@@ -100,6 +102,13 @@ class BadRequestError(RequestError):
     code = "BAD_REQUEST"
 
 
+class MethodNotAllowedError(RequestError):
+    """A mutation sent with GET: HTTP 405 with ``Allow: POST``, as the GraphQL-over-HTTP specification requires."""
+
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
+
+
 class RequestTooLargeError(RequestError):
     """The request body exceeds the configured size limit."""
 
@@ -120,6 +129,13 @@ class QueryLimit(StrEnum):
     BATCH_SIZE = "batch_size"
     DOCUMENT_SIZE = "document_size"
     TOKENS = "tokens"
+    FIELDS = "fields"
+    REPEATED_FIELDS = "repeated_fields"
+    FRAGMENTS = "fragments"
+    SELECTIONS = "selections"
+    FIELD_COMPARISONS = "field_comparisons"
+    VARIABLES = "variables"
+    DIRECTIVES = "directives"
 
 
 class QueryLimitError(RequestError):

@@ -42,8 +42,23 @@ REQUEST_LIMITS: tuple[RequestLimit, ...] = (
     RequestLimit(QueryLimit.IN_LIST, "graphql.max_in_list", 1000, "values in one `in` filter"),
     RequestLimit(QueryLimit.BATCH_SIZE, "graphql.max_batch_size", 10, "operations in one batched POST"),
     RequestLimit(QueryLimit.DOCUMENT_SIZE, "graphql.max_document_chars", 100_000, "characters of the query document"),
-    RequestLimit(QueryLimit.TOKENS, "graphql.max_tokens", 10_000,
+    RequestLimit(QueryLimit.TOKENS, "graphql.max_tokens", 2000,
                  "lexical tokens of the query document (comments included)"),
+    RequestLimit(QueryLimit.FIELDS, "graphql.max_fields", 250,
+                 "fields written in the document (fragments not expanded: see `selections`)"),
+    RequestLimit(QueryLimit.REPEATED_FIELDS, "graphql.max_repeated_fields", 10,
+                 "fields with one response name in one selection set, fragments and inline fragments merged, "
+                 "and the selections of those fields merged in turn"),
+    RequestLimit(QueryLimit.FRAGMENTS, "graphql.max_fragments", 50, "fragment definitions in the document"),
+    RequestLimit(QueryLimit.VARIABLES, "graphql.max_variables", 50,
+                 "variables written outside selection sets (the operations' variable definitions)"),
+    RequestLimit(QueryLimit.DIRECTIVES, "graphql.max_directives", 100, "directives written in the document"),
+    RequestLimit(QueryLimit.SELECTIONS, "graphql.max_selections", 1000,
+                 "fields, fragment spreads and inline fragments of the document's operations, each fragment "
+                 "counted again wherever it is spread"),
+    RequestLimit(QueryLimit.FIELD_COMPARISONS, "graphql.max_field_comparisons", 5000,
+                 "steps of graphql-core's check that fields sharing a response name can be merged (two per pair "
+                 "of fields compared): its own budget, 500000 by default, is a second or more of CPU"),
     RequestLimit(BODY, "server.max_body_bytes", 1_000_000, "bytes of the request body (HTTP 413, `REQUEST_TOO_LARGE`)"),
 )  # fmt: skip
 

@@ -24,25 +24,26 @@ from typing import Any
 
 import structlog
 from cachetools import LRUCache
-from graphql import DocumentNode, OperationDefinitionNode
+from graphql import DocumentNode, OperationDefinitionNode, OperationType, get_location
 from graphql.execution.values import get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from adapters.base import FetchContext
+from gateway.document_scan import DocumentLimits
 from gateway.documents import DocumentCache, DocumentErrors, without_suggestions
 from gateway.error_format import coded_error, graphql_errors
 from gateway.errors import (
+    GRAPHQL_VALIDATION_FAILED,
     BadUserInputError,
     DocumentError,
     FedgateError,
     InsufficientScopeError,
     InternalError,
+    MethodNotAllowedError,
     NoAgreementError,
     OperationNameRequiredError,
     OperationNotFoundError,
     PurposeRequiredError,
-    QueryLimit,
-    QueryLimitError,
 )
 from gateway.execution.executor import Executor, PlanResult
 from gateway.execution.guarded_adapters import GuardedAdapters
@@ -74,6 +75,8 @@ class GraphQLRequest:
     query: str
     operation_name: str | None = None
     variables: Mapping[str, Any] | None = None
+    #: Sent with a method that must not change anything (HTTP GET): a mutation is refused with 405.
+    safe_method: bool = False
 
 
 @dataclass
@@ -155,13 +158,25 @@ class Gateway:
         self.schema = build_schema(catalog, self.page_sizes)
         self.full_access = full_access(catalog)
         rules = limit_rules(
-            max_depth=graphql.max_depth, max_aliases=graphql.max_aliases, max_root_fields=graphql.max_root_fields
+            max_depth=graphql.max_depth,
+            max_aliases=graphql.max_aliases,
+            max_root_fields=graphql.max_root_fields,
+            max_field_comparisons=graphql.max_field_comparisons,
         )
         if not graphql.introspection:
             rules = (*rules, NoSchemaIntrospectionCustomRule)
         self.documents = DocumentCache(
             size=graphql.document_cache_size,
-            max_tokens=graphql.max_tokens,
+            limits=DocumentLimits(
+                max_chars=graphql.max_document_chars,
+                max_tokens=graphql.max_tokens,
+                max_fields=graphql.max_fields,
+                max_repeated_fields=graphql.max_repeated_fields,
+                max_fragments=graphql.max_fragments,
+                max_variables=graphql.max_variables,
+                max_directives=graphql.max_directives,
+                max_selections=graphql.max_selections,
+            ),
             extra_rules=rules,
             suggestions=graphql.suggestions,
         )
@@ -293,13 +308,12 @@ class Gateway:
         """
         access = self.access_for(principal)
         schema = self.schema_for(access)
-        limit = self.settings.graphql.max_document_chars
-        if len(request.query) > limit:
-            raise QueryLimitError(f"the document is longer than {limit} characters", limit=QueryLimit.DOCUMENT_SIZE)
         parsed = self.documents.get(schema.key, schema.graphql, request.query)
         if isinstance(parsed, DocumentErrors):
             raise self._uncovered(principal, access, request.query) or DocumentError(parsed.errors)
         operation = _select_operation(parsed.operations, request.operation_name)
+        if operation.operation is not OperationType.QUERY:
+            raise _not_a_query(operation, request)
         coerced = get_variable_values(
             schema.graphql, operation.variable_definitions or (), dict(request.variables or {}), max_errors=20
         )
@@ -379,6 +393,16 @@ def _select_operation(
     if len(operations) != 1:
         raise OperationNameRequiredError("the document has several operations: name the one to run")
     return next(iter(operations.values()))
+
+
+def _not_a_query(operation: OperationDefinitionNode, request: GraphQLRequest) -> FedgateError:
+    """fedgate's schema has only a query type: a mutation or subscription fails validation (the GraphQL
+    specification's operation type existence), and a mutation sent with GET is HTTP 405 (GraphQL over HTTP)."""
+    if request.safe_method and operation.operation is OperationType.MUTATION:
+        return MethodNotAllowedError("a mutation cannot be sent with GET")
+    message = f"the schema has no {operation.operation.value} type: fedgate is read-only"
+    where = [get_location(operation.loc.source, operation.loc.start)] if operation.loc is not None else None
+    return DocumentError([coded_error(message, GRAPHQL_VALIDATION_FAILED, locations=where)])
 
 
 def _frozen(value: Any) -> Hashable:

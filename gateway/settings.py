@@ -85,6 +85,36 @@ class GraphQLSettings(StrictModel):
     max_tokens: int = Field(
         default("graphql.max_tokens"), ge=10, le=1_000_000, description="Most lexical tokens in one document."
     )
+    max_fields: int = Field(
+        default("graphql.max_fields"), ge=1, le=100_000, description="Most fields written in one document."
+    )
+    max_repeated_fields: int = Field(
+        default("graphql.max_repeated_fields"),
+        ge=1,
+        le=1000,
+        description="Most fields with one response name in one selection set, fragments merged.",
+    )
+    max_fragments: int = Field(
+        default("graphql.max_fragments"), ge=0, le=10_000, description="Most fragment definitions in one document."
+    )
+    max_variables: int = Field(
+        default("graphql.max_variables"), ge=0, le=10_000, description="Most variable definitions in one document."
+    )
+    max_directives: int = Field(
+        default("graphql.max_directives"), ge=0, le=10_000, description="Most directives in one document."
+    )
+    max_selections: int = Field(
+        default("graphql.max_selections"),
+        ge=1,
+        le=1_000_000,
+        description="Most selections in one document's operations, fragments expanded.",
+    )
+    max_field_comparisons: int = Field(
+        default("graphql.max_field_comparisons"),
+        ge=100,
+        le=10_000_000,
+        description="Budget of graphql-core's overlapping-fields check (two steps per pair of fields compared).",
+    )
     max_batch_size: int = Field(
         default("graphql.max_batch_size"), ge=1, le=1000, description="Most operations in one batched POST."
     )

@@ -207,7 +207,8 @@ async def test_limits_fail_the_request_before_any_statement(
             "exactly one field",
         ),
         ("query A { __typename } query B { __typename }", None, "OPERATION_NAME_REQUIRED", "several operations"),
-        ("mutation { x }", None, "BAD_REQUEST", "read-only"),
+        ("mutation { x }", None, "GRAPHQL_VALIDATION_FAILED", "read-only"),
+        ("subscription { x }", None, "GRAPHQL_VALIDATION_FAILED", "no subscription type"),
     ],
 )
 async def test_bad_requests_get_clear_errors_without_internals(

@@ -121,6 +121,33 @@ def test_malformed_http_requests(server: str, content: bytes, headers: dict[str,
     assert response.json()["errors"][0]["extensions"]["code"] == code
 
 
+@pytest.mark.parametrize(("accept", "status"), [("application/json", 200), ("application/graphql-response+json", 400)])
+def test_a_mutation_over_post_fails_validation_with_the_spec_status(server: str, accept: str, status: int) -> None:
+    """GraphQL over HTTP: a well-formed request that cannot run is 200 with application/json and 4xx with
+    application/graphql-response+json; fedgate's schema has no mutation type, so the operation is invalid."""
+    response = httpx.post(f"{server}/graphql", json={"query": "mutation { clinic { x } }"}, headers={"accept": accept})
+    assert response.status_code == status
+    assert response.headers["content-type"] == accept
+    body = response.json()
+    assert "data" not in body
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
+    assert "mutation" in error["message"]
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
+def test_a_mutation_over_get_is_405_with_an_allow_header(server: str, accept: str) -> None:
+    query = "query Q { __typename } mutation M { clinic { x } }"
+    response = httpx.get(f"{server}/graphql", params={"query": query, "operationName": "M"}, headers={"accept": accept})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    (error,) = response.json()["errors"]
+    assert error["extensions"] == {"code": "METHOD_NOT_ALLOWED"}
+    chosen = httpx.get(f"{server}/graphql", params={"query": query, "operationName": "Q"}, headers={"accept": accept})
+    assert chosen.status_code == 200
+    assert chosen.json()["data"] == {"__typename": "Query"}
+
+
 def test_batches(server: str) -> None:
     response = httpx.post(f"{server}/graphql", json=[{"query": "{ __typename }"}, {"query": "{ nope }"}])
     assert response.status_code == 200

@@ -42,6 +42,21 @@ OVER: dict[str, tuple[int, Any]] = {
     "batch_size": (2, ["{ __typename }"] * 3),
     "document_size": (100, "{ clinic { people { personId } } } # " + "x" * 100),
     "tokens": (10, "{ clinic { people { personId givenName familyName } } }"),
+    "fields": (3, "{ clinic { people { personId givenName familyName } } }"),
+    "repeated_fields": (2, "{ clinic { people { personId personId ... on ClinicPerson { personId } } } }"),
+    "fragments": (
+        1,
+        "{ clinic { people { ...A ...B } } } fragment A on ClinicPerson { personId } "
+        "fragment B on ClinicPerson { givenName }",
+    ),
+    "variables": (1, "query($a: Int, $b: Int) { clinic { people(limit: $a, offset: $b) { personId } } }"),
+    "directives": (1, "{ clinic { people { personId @include(if: true) born @skip(if: false) } } }"),
+    "field_comparisons": (100, "{ clinic { people { " + "personId " * 10 + "givenName " * 10 + "born " * 10 + "} } }"),
+    "selections": (
+        6,
+        "{ clinic { people { ...A } visits { visitId } } } "
+        "fragment A on ClinicPerson { personId givenName familyName }",
+    ),
     "body": (1024, b'{"query": "{ __typename }", "variables": {"pad": "' + b"x" * 2048 + b'"}}'),
 }
 

@@ -26,6 +26,7 @@ def test_error_codes_are_stable() -> None:
         "INVALID_AUTH_REQUEST",
         "INVALID_TOKEN",
         "JUSTIFICATION_REQUIRED",
+        "METHOD_NOT_ALLOWED",
         "NO_AGREEMENT",
         "OPERATION_NAME_REQUIRED",
         "OPERATION_NOT_FOUND",

@@ -8,12 +8,17 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
+import yaml
 from starlette.types import ASGIApp
+
+from schema.catalog import Catalog
 
 
 def free_port() -> int:
@@ -61,3 +66,31 @@ def healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+@contextlib.contextmanager
+def fedgate_server(catalog: Catalog, directory: Path, **sections: Any) -> Iterator[str]:
+    """``fedgate serve`` for ``catalog`` (authentication off, ``sections`` added to its settings) in its own
+    process until the block ends; yields its base URL."""
+    catalog_file = directory / "catalog.yaml"
+    catalog_file.write_text(yaml.safe_dump(catalog.model_dump(mode="json", by_alias=True, exclude_none=True)))
+    settings = {
+        "catalog": str(catalog_file),
+        "auth": {"enabled": False},
+        "logging": {"format": "json", "level": "warning"},
+        **sections,
+    }
+    (directory / "fedgate.yaml").write_text(yaml.safe_dump(settings))
+    port = free_port()
+    process = fedgate_serve(directory / "fedgate.yaml", port)
+    try:
+        deadline = time.monotonic() + 20
+        while not healthy(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise RuntimeError(f"fedgate serve did not start:\n{output}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -12,7 +12,7 @@ identity provider costs in latency.
 * **introspection**: 10 opaque tokens one after another while the introspection endpoint stalls, with
   ``auth.http_timeout_seconds`` 1.
 
-    python -m bench.hostile [--bomb-mib 128]
+    python -m bench.hostile_dependencies [--bomb-mib 128]
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def _bomb(bomb_mib: int) -> list[dict[str, Any]]:
         path = Path(directory) / "hostile.yaml"
         path.write_text(yaml.safe_dump({"version": 1, "departments": [department]}, sort_keys=False))
         probe = subprocess.run(
-            [sys.executable, "-m", "bench.hostile", "--probe", str(path)],
+            [sys.executable, "-m", "bench.hostile_dependencies", "--probe", str(path)],
             cwd=REPO,
             capture_output=True,
             check=True,
@@ -251,7 +251,7 @@ def _ms(samples: Sequence[tuple[float, str]]) -> str:
 
 
 async def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.hostile_dependencies", description=__doc__.split("\n\n")[0])
     parser.add_argument("--bomb-mib", type=int, default=128, help="what the gzip bomb inflates to, MiB")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
