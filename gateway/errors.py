@@ -27,8 +27,11 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
     ├── ForbiddenColumnError        ...or answered with null at that path
     ├── SourceError                 a department's source failed; carries department + retryable (adapters.errors)
     │   ├── SourceUnavailableError
-    │   │   └── SourceCircuitOpenError
+    │   │   ├── SourceCircuitOpenError
+    │   │   ├── SourceTerminatedError
+    │   │   └── SourceResourceExhaustedError
     │   ├── SourceTimeoutError
+    │   ├── SourceCancelledError
     │   ├── SourceQueryError
     │   ├── SourceResponseError
     │   │   └── SourceResponseTooLargeError
@@ -45,10 +48,13 @@ from typing import Any, ClassVar
 
 from adapters.errors import (
     SourceAuthError,
+    SourceCancelledError,
     SourceError,
     SourceQueryError,
+    SourceResourceExhaustedError,
     SourceResponseError,
     SourceResponseTooLargeError,
+    SourceTerminatedError,
     SourceTimeoutError,
     SourceUnavailableError,
 )
@@ -60,8 +66,9 @@ __all__ = [
     "ConfigIssue", "FedgateError", "ForbiddenColumnError", "ForbiddenFieldError", "IncompleteResultError",
     "InsufficientScopeError", "InternalError", "InvalidAuthRequestError", "InvalidTokenError", "MissingTokenError",
     "QueryLimit", "QueryLimitError", "RequestError", "RequestTooLargeError", "SourceAuthError",
-    "SourceCircuitOpenError", "SourceError", "SourceQueryError", "SourceResponseError",
-    "SourceResponseTooLargeError", "SourceTimeoutError", "SourceUnavailableError", "StartupError", "error_codes",
+    "SourceCancelledError", "SourceCircuitOpenError", "SourceError", "SourceQueryError",
+    "SourceResourceExhaustedError", "SourceResponseError", "SourceResponseTooLargeError", "SourceTerminatedError",
+    "SourceTimeoutError", "SourceUnavailableError", "StartupError", "error_codes",
 ]  # fmt: skip
 
 
