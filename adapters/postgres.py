@@ -167,8 +167,10 @@ class PostgresAdapter(SqlAdapter):
             return await connection.fetch(text, *params)  # type: ignore[no-any-return]
 
     def _map_error(self, exc: BaseException) -> SourceError | None:
-        if isinstance(exc, asyncpg.QueryCanceledError):  # 57014: fedgate's own timeouts cancel client-side
-            return self.cancelled()
+        if isinstance(exc, asyncpg.QueryCanceledError):  # 57014: fedgate's own timeouts cancel client-side, but
+            if "statement timeout" in str(exc):  # the session's statement_timeout backs them up (English servers;
+                return self.timed_out(self.config.timeout_seconds)  # elsewhere SqlAdapter goes by the time taken)
+            return self.cancelled()  # pg_cancel_backend, or a cancel request from elsewhere
         if isinstance(exc, asyncpg.OperatorInterventionError) or isinstance(
             exc.__cause__, asyncpg.OperatorInterventionError
         ):

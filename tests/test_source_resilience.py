@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,6 +30,7 @@ from tests.conftest import MARIADB, PG, make_settings, run, write_catalog
 from tests.fixtures.person_data import ROWS as PERSON_ROWS
 from tests.support.fake_clock import FakeClock
 from tests.support.person_federation import person_catalog
+from tests.support.servers import black_hole
 
 #: A request that has not answered within this long is hung (no source below is given more than 5 s).
 HANG = 30
@@ -279,31 +280,13 @@ async def test_every_path_kind_is_null_when_its_department_fails(sqlite_clinic: 
 # --- nothing hangs ---------------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _black_hole() -> AsyncIterator[int]:
-    """A TCP server that accepts connections and never says a word."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        await reader.read()
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    try:
-        yield int(server.sockets[0].getsockname()[1])
-    finally:
-        server.close()
-        for writer in held:
-            writer.close()
-
-
 @pytest.mark.parametrize(
     "engine", [PG | {"kind": "postgres"}, MARIADB | {"kind": "mariadb"}], ids=["postgres", "mariadb"]
 )
 async def test_a_server_that_accepts_connections_but_never_answers_is_bounded(
     tmp_path: Path, engine: dict[str, Any]
 ) -> None:
-    async with _black_hole() as port:
+    async with black_hole() as port:
         source = {**engine, "port": port, "database": "nothing", "timeout_seconds": 0.5}
         catalog = _catalog(tmp_path, source)
         gateway = Gateway(catalog, make_settings(), GuardedAdapters(catalog))

@@ -1,4 +1,4 @@
-"""Real HTTP servers on loopback for tests: any ASGI app, served by uvicorn on a free port."""
+"""Real servers on loopback for tests: any ASGI app, served by uvicorn on a free port; a TCP black hole."""
 
 from __future__ import annotations
 
@@ -61,3 +61,21 @@ def healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+@contextlib.asynccontextmanager
+async def black_hole() -> AsyncIterator[int]:
+    """A TCP server on 127.0.0.1 that accepts connections and never says a word; yields its port."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
