@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from adapters.sqlite import SQLiteAdapter
 from demo.load import write_sqlite
 from gateway.execution.breaker import BreakerState
 from gateway.execution.guarded_adapters import GuardedAdapters
+from gateway.execution.health_checks import HealthChecker
 from gateway.service import Gateway, GraphQLResponse
 from schema.catalog import Catalog, load_catalog
 from tests.conftest import MARIADB, PG, make_settings, run, write_catalog
@@ -223,6 +225,56 @@ async def test_a_department_killed_mid_test_opens_its_breaker_and_comes_back(tmp
     finally:
         await gateway.stop()
         await drop()
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+async def test_active_health_checks_readmit_a_killed_department_as_soon_as_it_is_back(
+    tmp_path: Path, engine: str
+) -> None:
+    """The breaker's cool-down is a minute on the real clock: only a health check can close it within the test."""
+    create, kill, restore, drop = ENGINES[engine]
+    await drop()
+    source = await create()
+    breaker = {"failures": 2, "reset_seconds": 60, "max_reset_seconds": 120}
+    checks = {"interval_seconds": 0.2, "timeout_seconds": 1}
+    catalog = _catalog(tmp_path, {**source, "pool_size": 1, "breaker": breaker, "health_check": checks})
+    sources = GuardedAdapters(catalog)
+    gateway = Gateway(catalog, make_settings(), sources)
+    checker = HealthChecker(sources)
+    await gateway.start()
+    await checker.start()
+    try:
+        alive = await _answer(gateway)
+        assert alive.errors == []
+        await kill()
+        for _ in range(2):
+            _fragile_failed(await _answer(gateway), "SOURCE_UNAVAILABLE")
+        assert sources.breaker("fragile").state is BreakerState.OPEN
+        await _until(lambda: checker.departments["fragile"].healthy is False)  # the checks see it down
+        await restore()
+        restored = time.monotonic()
+        await _until(lambda: sources.breaker("fragile").state is BreakerState.CLOSED)
+        assert time.monotonic() - restored < 10  # a few 0.2 s intervals, not the 60 s cool-down
+        assert _ready(checker, "fragile")
+        back = await _answer(gateway)
+        assert back.errors == []
+        assert back.data == alive.data
+        assert back.statements == {"steady": 1, "fragile": 1}
+    finally:
+        await checker.stop()
+        await gateway.stop()
+        await drop()
+
+
+def _ready(checker: HealthChecker, department: str) -> bool:
+    return next(health.ok for health in checker.readiness() if health.department == department)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Wait for ``condition``, checking every 50 ms; fail after 15 s."""
+    async with asyncio.timeout(15):
+        while not condition():
+            await asyncio.sleep(0.05)
 
 
 # --- every kind of path is null, never empty, when its department fails ----------------------------------
