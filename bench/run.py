@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import fanout, memory, people, throughput
+from bench import fanout, memory, people, recovery, throughput
 
 
 async def main() -> None:
-    for benchmark in (fanout, people, memory, throughput):
+    for benchmark in (fanout, people, memory, recovery, throughput):
         await benchmark.main([])
         print()
 
