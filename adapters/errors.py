@@ -51,8 +51,8 @@ class SourceTerminatedError(SourceUnavailableError):
 
 
 class SourceResourceExhaustedError(SourceUnavailableError):
-    """The source is up but lacks a resource to run statements now: connections, memory or disk (or, for SQLite,
-    the database file is locked by a writer). Retryable once it has recovered."""
+    """The source is up but lacks a resource to serve fedgate now: connections, memory or disk (for SQLite, the
+    database file locked by a writer; for an HTTP API, its rate limit: 429). Retryable once it has recovered."""
 
     code = "SOURCE_RESOURCE_EXHAUSTED"
 

@@ -104,8 +104,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
-        await health_checks.start()
         try:
+            await health_checks.start()
             yield
         finally:
             await health_checks.stop()  # before the sources close: a check would reopen a pool
