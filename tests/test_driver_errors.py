@@ -228,8 +228,6 @@ async def test_a_mariadb_statement_killed_by_kill_query_is_cancelled(
     _failed(response, "SOURCE_CANCELLED", retryable=False)  # ER_QUERY_INTERRUPTED (1317)
     assert elapsed < 5
     assert gateway.sources.breaker("source").state is BreakerState.CLOSED
-    again = await run(gateway, "{ source { numbers { n } } }")  # the connection was replaced: it answers
-    assert again.data == {"source": {"numbers": [{"n": 1}]}}
 
 
 async def test_a_mariadb_connection_killed_mid_statement_is_unavailable_and_counted(

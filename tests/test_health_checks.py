@@ -185,9 +185,9 @@ async def test_a_check_still_running_past_its_timeout_reads_as_timed_out(tmp_pat
     federation.checker = HealthChecker(federation.sources)
     checking = asyncio.create_task(federation.checker.check("deaf"))
     try:
-        await asyncio.sleep(0.5)  # past its timeout, within the grace an adapter gets to stop
+        await asyncio.sleep(0.3)  # past its timeout (0.2 s), within the grace an adapter gets to stop (1 s)
         assert federation.ready("deaf") == (False, None)
-        await asyncio.sleep(1.0)  # past the grace too: the check is stuck
+        await asyncio.sleep(1.5)  # past the grace too: the check is stuck
         assert federation.ready("deaf") == (False, "SOURCE_TIMEOUT")
     finally:
         checking.cancel()
