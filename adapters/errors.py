@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 from schema.errors import FedgateError
 
 __all__ = [
-    "SourceAuthError", "SourceError", "SourceQueryError", "SourceResponseError", "SourceResponseTooLargeError",
-    "SourceTimeoutError", "SourceUnavailableError",
+    "SourceAuthError", "SourceCancelledError", "SourceError", "SourceQueryError", "SourceResourceExhaustedError",
+    "SourceResponseError", "SourceResponseTooLargeError", "SourceTerminatedError", "SourceTimeoutError",
+    "SourceUnavailableError",
 ]  # fmt: skip
 
 
@@ -42,12 +43,33 @@ class SourceUnavailableError(SourceError):
     retryable = True
 
 
+class SourceTerminatedError(SourceUnavailableError):
+    """The source ended fedgate's session: an administrator terminated it, or the server is shutting down or
+    restarting. Retryable: a new session (to the restarted server, or its replacement) may answer."""
+
+    code = "SOURCE_TERMINATED"
+
+
+class SourceResourceExhaustedError(SourceUnavailableError):
+    """The source is up but lacks a resource to serve fedgate now: connections, memory or disk (for SQLite, the
+    database file locked by a writer; for an HTTP API, its rate limit: 429). Retryable once it has recovered."""
+
+    code = "SOURCE_RESOURCE_EXHAUSTED"
+
+
 class SourceTimeoutError(SourceError):
     """The source did not answer within its timeout; the query was cancelled."""
 
     code = "SOURCE_TIMEOUT"
     http_status = 504
     retryable = True
+
+
+class SourceCancelledError(SourceError):
+    """Someone other than fedgate cancelled the statement on the source (an operator's ``pg_cancel_backend``,
+    ``KILL QUERY``). Not retryable: it was stopped on purpose, and sending it again would undo that."""
+
+    code = "SOURCE_CANCELLED"
 
 
 class SourceQueryError(SourceError):

@@ -7,10 +7,10 @@
   abandoned as soon as it exceeds ``max_response_bytes`` (after decompression, never more held):
   ``SOURCE_RESPONSE_TOO_LARGE``, never a truncated answer; a body that does not inflate, or uses a
   coding fedgate did not ask for, is ``SOURCE_BAD_RESPONSE``;
-* statuses: 401/403 → ``SOURCE_AUTH_FAILED``; 429 and 5xx → ``SOURCE_UNAVAILABLE`` (retryable); other
-  4xx → ``SOURCE_QUERY_FAILED``; anything else but 2xx → ``SOURCE_BAD_RESPONSE``; connection failures
-  → ``SOURCE_UNAVAILABLE``; timeouts → ``SOURCE_TIMEOUT``; a body that is not JSON →
-  ``SOURCE_BAD_RESPONSE``;
+* statuses: 401/403 → ``SOURCE_AUTH_FAILED``; 429 → ``SOURCE_RESOURCE_EXHAUSTED`` and 5xx →
+  ``SOURCE_UNAVAILABLE`` (both retryable); other 4xx → ``SOURCE_QUERY_FAILED``; anything else but 2xx →
+  ``SOURCE_BAD_RESPONSE``; connection failures → ``SOURCE_UNAVAILABLE``; timeouts → ``SOURCE_TIMEOUT``; a
+  body that is not JSON → ``SOURCE_BAD_RESPONSE``;
 * every failure is logged with the department, endpoint path, status and error class, never a body,
   a query string (it holds values) or a header.
 """
@@ -30,6 +30,7 @@ from adapters.errors import (
     SourceAuthError,
     SourceError,
     SourceQueryError,
+    SourceResourceExhaustedError,
     SourceResponseError,
     SourceResponseTooLargeError,
     SourceTimeoutError,
@@ -148,7 +149,11 @@ class HttpTransport:
         error: SourceError
         if status in (401, 403):
             error = SourceAuthError(self.department, f"department '{self.department}' refused fedgate's credential")
-        elif status == 429 or status >= 500:
+        elif status == 429:  # too many requests: the API limits fedgate's rate
+            error = SourceResourceExhaustedError(
+                self.department, f"department '{self.department}' is limiting fedgate's requests"
+            )
+        elif status >= 500:
             error = self.unavailable()
         elif 400 <= status < 500:
             error = SourceQueryError(self.department, f"department '{self.department}' rejected the request")

@@ -21,7 +21,7 @@ import asyncmy
 from asyncmy import errors as mysql_errors
 
 from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
-from adapters.errors import SourceError
+from adapters.errors import SourceError, SourceUnavailableError
 from adapters.sql import SqlAdapter, log
 from adapters.sql_render import MARIADB_BINARY, MYSQL_BINARY, MySQLDialect
 from schema.catalog import Department, Table
@@ -29,8 +29,15 @@ from schema.sources import MySQLSource
 from schema.types import ColumnType
 
 _STATEMENT_CACHE_SIZE = 256
-_UNAVAILABLE_CODES = {1040, 1045, 1049, 1053, 2002, 2003, 2005, 2006, 2013, 2055}
+#: Access denied, unknown database, and the client's own: cannot connect, server gone away, connection lost
+#: (a killed connection and a dropped network look the same to the client: no reason is sent).
+_UNAVAILABLE_CODES = {1045, 1049, 2002, 2003, 2005, 2006, 2013, 2055}
 _TIMEOUT_CODES = {1969, 3024}  # ER_STATEMENT_TIMEOUT (MariaDB), ER_QUERY_TIMEOUT (MySQL)
+_CANCELLED_CODES = {1317}  # ER_QUERY_INTERRUPTED: KILL QUERY from another session
+_TERMINATED_CODES = {1053, 1927}  # ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED (MariaDB)
+#: ER_CON_COUNT_ERROR, ER_OUT_OF_RESOURCES, ER_OUTOFMEMORY, ER_DISK_FULL, ER_CANT_CREATE_THREAD,
+#: ER_TOO_MANY_USER_CONNECTIONS, ER_USER_LIMIT_REACHED (an account's max_user_connections or queries per hour).
+_EXHAUSTED_CODES = {1040, 1041, 1037, 1021, 1135, 1203, 1226}
 
 _TYPES = {
     "char": ColumnType.STRING,
@@ -119,9 +126,11 @@ class MySQLAdapter(SqlAdapter):
             except TimeoutError as exc:
                 raise self.unavailable() from exc
             except Exception as exc:
-                if self._map_error(exc) is None:
+                mapped = self._map_error(exc)
+                if mapped is None:
                     raise
-                raise self.unavailable() from exc
+                # Refused for lack of connections, or while shutting down, says so; anything else is unreachable.
+                raise (mapped if isinstance(mapped, SourceUnavailableError) else self.unavailable()) from exc
 
     async def _create_pool(self, kwargs: dict[str, Any]) -> None:
         """Probe the server's kind and version, then create the pool with per-session settings to match."""
@@ -189,6 +198,12 @@ class MySQLAdapter(SqlAdapter):
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         if code in _TIMEOUT_CODES:
             return self.timed_out(self.config.timeout_seconds)
+        if code in _CANCELLED_CODES:
+            return self.cancelled()
+        if code in _TERMINATED_CODES:
+            return self.terminated()
+        if code in _EXHAUSTED_CODES:
+            return self.exhausted()
         if code in _UNAVAILABLE_CODES or isinstance(exc, mysql_errors.InterfaceError):
             return self.unavailable()
         return self.query_failed()

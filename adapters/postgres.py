@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
-from adapters.errors import SourceError
+from adapters.errors import SourceError, SourceUnavailableError
 from adapters.sql import SqlAdapter
 from adapters.sql_render import PostgresDialect
 from schema.catalog import Department, Table
@@ -151,7 +151,8 @@ class PostgresAdapter(SqlAdapter):
                 mapped = self._map_error(exc)
                 if mapped is None:
                     raise
-                raise self.unavailable() from exc
+                # Refused for lack of connections, or while shutting down, says so; anything else is unreachable.
+                raise (mapped if isinstance(mapped, SourceUnavailableError) else self.unavailable()) from exc
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -166,18 +167,28 @@ class PostgresAdapter(SqlAdapter):
             return await connection.fetch(text, *params)  # type: ignore[no-any-return]
 
     def _map_error(self, exc: BaseException) -> SourceError | None:
-        if isinstance(exc, asyncpg.QueryCanceledError):
-            return self.timed_out(self.config.timeout_seconds)
+        if isinstance(exc, asyncpg.QueryCanceledError):  # 57014: fedgate's own timeouts cancel client-side, but
+            if "statement timeout" in str(exc):  # the session's statement_timeout backs them up (English servers;
+                return self.timed_out(self.config.timeout_seconds)  # elsewhere SqlAdapter goes by the time taken)
+            return self.cancelled()  # pg_cancel_backend, or a cancel request from elsewhere
+        if isinstance(exc, asyncpg.OperatorInterventionError) or isinstance(
+            exc.__cause__, asyncpg.OperatorInterventionError
+        ):
+            # 57P01 admin_shutdown (pg_terminate_backend, a fast shutdown), 57P02 crash_shutdown, 57P03
+            # cannot_connect_now, 57P04 database_dropped, 57P05 idle_session_timeout; mid-statement, asyncpg
+            # reports the closed connection with the server's reason as its cause.
+            return self.terminated()
+        if isinstance(exc, asyncpg.ConfigurationLimitExceededError):  # 53400, e.g. temp_file_limit: this statement
+            return self.query_failed()
+        if isinstance(exc, asyncpg.InsufficientResourcesError):  # 53000, 53100 disk, 53200 memory, 53300 connections
+            return self.exhausted()
         if isinstance(
             exc,
             OSError
             | asyncpg.PostgresConnectionError
-            | asyncpg.CannotConnectNowError
-            | asyncpg.TooManyConnectionsError
             | asyncpg.InvalidAuthorizationSpecificationError
             | asyncpg.InvalidPasswordError
-            | asyncpg.InvalidCatalogNameError
-            | asyncpg.ConnectionDoesNotExistError,
+            | asyncpg.InvalidCatalogNameError,
         ):
             return self.unavailable()
         if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):

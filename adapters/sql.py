@@ -3,19 +3,35 @@
 Subclasses provide the driver: :meth:`SqlAdapter._run` executes text with bound parameters on a pooled
 connection and :meth:`SqlAdapter._map_error` turns a driver exception into a
 :class:`~adapters.errors.SourceError` (or ``None`` when the exception is not the driver's).
+
+Each driver's errors map to one vocabulary: unreachable (``SOURCE_UNAVAILABLE``), the session ended by the
+source (``SOURCE_TERMINATED``: an administrator, a shutdown), out of connections, memory or disk
+(``SOURCE_RESOURCE_EXHAUSTED``), out of time (``SOURCE_TIMEOUT``), cancelled by someone else
+(``SOURCE_CANCELLED``) and the statement refused (``SOURCE_QUERY_FAILED``). fedgate's own timeout cancels a
+statement client-side first; a cancel the driver reports after the statement's whole timeout is the
+server-side backstop of that timeout, and so a timeout too.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import structlog
 
 from adapters.base import NO_CONTEXT, FetchContext, PreparedQuery, Row, SourceAdapter, SourceQuery
-from adapters.errors import SourceError, SourceQueryError, SourceTimeoutError, SourceUnavailableError
+from adapters.errors import (
+    SourceCancelledError,
+    SourceError,
+    SourceQueryError,
+    SourceResourceExhaustedError,
+    SourceTerminatedError,
+    SourceTimeoutError,
+    SourceUnavailableError,
+)
 from adapters.sql_render import MySQLDialect, Rendered, SqlDialect, padded_size
 from adapters.values import RowDecoder
 from schema.catalog import Table
@@ -121,6 +137,7 @@ class SqlAdapter(SourceAdapter):
         self, text: str, params: Sequence[Any] | dict[str, Any], *, timeout: float
     ) -> Sequence[Sequence[Any]]:
         """Run SQL text fedgate generated (or a fixed catalog query) with a timeout and mapped errors."""
+        started = time.monotonic()
         try:
             async with asyncio.timeout(timeout):
                 return await self._run(text, params, timeout)
@@ -129,12 +146,20 @@ class SqlAdapter(SourceAdapter):
         except SourceError:
             raise
         except Exception as exc:
-            raise self._translate(exc) from exc
+            overran = time.monotonic() - started >= timeout
+            raise self._translate(exc, timeout if overran else None) from exc
 
-    def _translate(self, exc: BaseException) -> SourceError:
+    def _translate(self, exc: BaseException, overran: float | None = None) -> SourceError:
+        """The mapped error for a driver exception (re-raised as it is when not the driver's), logged.
+
+        ``overran``: the timeout, when the statement ran all of it. A cancel then is the server-side backstop of
+        fedgate's own timeout (the client-side one fires first unless the event loop was late): a timeout.
+        """
         mapped = self._map_error(exc)
         if mapped is None:
             raise exc
+        if overran is not None and isinstance(mapped, SourceCancelledError):
+            mapped = self.timed_out(overran)
         log.warning(
             "source_error",
             department=self.name,
@@ -155,6 +180,21 @@ class SqlAdapter(SourceAdapter):
 
     def timed_out(self, timeout: float) -> SourceTimeoutError:
         return SourceTimeoutError(self.name, f"department '{self.name}' did not answer within {timeout:g} s")
+
+    def cancelled(self) -> SourceCancelledError:
+        return SourceCancelledError(
+            self.name, f"department '{self.name}' cancelled the statement (an operator stopped it)"
+        )
+
+    def terminated(self) -> SourceTerminatedError:
+        return SourceTerminatedError(
+            self.name, f"department '{self.name}' ended the session (an administrator, or the server shutting down)"
+        )
+
+    def exhausted(self) -> SourceResourceExhaustedError:
+        return SourceResourceExhaustedError(
+            self.name, f"department '{self.name}' is out of resources (connections, memory or disk)"
+        )
 
     @abc.abstractmethod
     async def _run(self, text: str, params: Sequence[Any] | dict[str, Any], timeout: float) -> Sequence[Sequence[Any]]:

@@ -25,6 +25,10 @@ from schema.catalog import Department, Table
 from schema.sources import SqliteSource
 from schema.types import ColumnType
 
+#: The database file is locked by a writer (busy), a table lock conflicts (locked), or memory or disk ran out.
+_EXHAUSTED = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_FULL}
+#: The file cannot be opened or read, or is not (or no longer) a database.
+_UNAVAILABLE = {sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
 _INTROSPECT_TABLES = (
     "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name"
 )
@@ -112,14 +116,16 @@ class SQLiteAdapter(SqlAdapter):
                 self._idle.put_nowait(connection)
 
     def _map_error(self, exc: BaseException) -> SourceError | None:
-        if isinstance(exc, sqlite3.OperationalError):
-            message = str(exc).lower()
-            if "interrupted" in message:
-                return self.timed_out(self.config.timeout_seconds)
-            if "unable to open" in message or "locked" in message or "disk i/o" in message:
+        if isinstance(exc, sqlite3.Error):
+            primary = (exc.sqlite_errorcode or 0) & 0xFF  # an extended code's low byte is its primary code
+            if primary == sqlite3.SQLITE_INTERRUPT:  # not by fedgate's timeout, whose cancel never reaches here
+                return self.cancelled()
+            if primary in _EXHAUSTED:
+                return self.exhausted()
+            if primary in _UNAVAILABLE:
                 return self.unavailable()
             return self.query_failed()
-        if isinstance(exc, sqlite3.DatabaseError | ValueError):
+        if isinstance(exc, ValueError):
             return self.query_failed()
         return None
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import fanout, hostile_clients, hostile_dependencies, memory, people, throughput
+from bench import fanout, hostile_clients, hostile_dependencies, memory, people, recovery, throughput
 
 
 async def main() -> None:
-    for benchmark in (fanout, people, memory, hostile_dependencies, hostile_clients, throughput):
+    for benchmark in (fanout, people, memory, recovery, hostile_dependencies, hostile_clients, throughput):
         await benchmark.main([])
         print()
 

@@ -4,7 +4,8 @@ starts and stops the issuers' key refreshers.
 POST|GET /graphql   GraphQL over HTTP (GraphiQL for browsers)
 GET /healthz        the process is up
 GET /readyz         every department's source answers and its breaker is not open (per department, with
-                    its breaker's state; 503 if any is not ready)
+                    its breaker's state; 503 if any is not ready), from the background health checks'
+                    last state: it never waits for a department
 /graphiql-assets    GraphiQL's assets, when graphiql.assets_dir is set
 GET /agreements     the register of information sharing agreements (gateway/governance.py), and
 POST /admin/reload  reloading policy and agreements, with a policy
@@ -30,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.auth.bearer import Authenticator
 from gateway.endpoint import SECURITY_HEADERS, GraphQLEndpoint, dumps
 from gateway.execution.guarded_adapters import GuardedAdapters, SourceHealth
+from gateway.execution.health_checks import HealthChecker
 from gateway.governance import governance_routes
 from gateway.graphiql import LOCAL_ASSETS_PATH
 from gateway.graphiql_assets import missing_assets_advice
@@ -49,12 +51,14 @@ async def no_authentication(request: Request) -> Principal:
 
 
 def _readiness(check: SourceHealth) -> dict[str, Any]:
-    """One department in ``/readyz``: reachable, how fast, the error code if not, and its breaker."""
+    """One department in ``/readyz``: reachable, how fast its last check was, the error code if not, its
+    breaker, and how old the state is."""
     entry: dict[str, Any] = {
         "ok": check.ok,
-        "latency_ms": round(check.latency_ms, 1),
+        "latency_ms": None if check.latency_ms is None else round(check.latency_ms, 1),
         "code": check.code,
         "breaker": check.breaker.value,
+        "checked_seconds_ago": None if check.checked_seconds_ago is None else round(check.checked_seconds_ago, 1),
     }
     if check.retry_after is not None:
         entry["retryAfter"] = max(1, round(check.retry_after))
@@ -75,12 +79,13 @@ def create_app(
     gateway = Gateway(catalog, settings, sources or GuardedAdapters(catalog), policy)
     endpoint = GraphQLEndpoint(gateway, settings, authenticator or no_authentication)
     reloader = PolicyReloader(gateway, settings, catalog) if policy is not None else None
+    health_checks = HealthChecker(gateway.sources)
 
     async def healthz(request: Request) -> Response:
         return Response(dumps({"status": "ok"}), media_type="application/json", headers=SECURITY_HEADERS)
 
     async def readyz(request: Request) -> Response:
-        checks = await gateway.sources.health()
+        checks = health_checks.readiness()
         ready = all(check.ok for check in checks)
         body = {
             "status": "ready" if ready else "degraded",
@@ -110,15 +115,18 @@ def create_app(
             authenticator.start()  # the issuers' keys, fetched and refreshed in the background
         try:
             await gateway.start()
+            await health_checks.start()
             async with reloader.running() if reloader is not None else contextlib.nullcontext():
                 yield
         finally:
+            await health_checks.stop()  # before the sources close: a check would reopen a pool
             await gateway.stop()
             if authenticator is not None:
                 await authenticator.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
+    app.state.health_checks = health_checks
     if settings.cors.enabled:
         return CORSGatewayApp(app, endpoint, settings.cors)
     return GatewayApp(app, endpoint)

@@ -37,8 +37,11 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
     ├── ForbiddenColumnError        ...or answered with null at that path
     ├── SourceError                 a department's source failed; carries department + retryable (adapters.errors)
     │   ├── SourceUnavailableError
-    │   │   └── SourceCircuitOpenError
+    │   │   ├── SourceCircuitOpenError
+    │   │   ├── SourceTerminatedError
+    │   │   └── SourceResourceExhaustedError
     │   ├── SourceTimeoutError
+    │   ├── SourceCancelledError
     │   ├── SourceQueryError
     │   ├── SourceResponseError
     │   │   └── SourceResponseTooLargeError
@@ -57,10 +60,13 @@ from typing import Any, ClassVar
 
 from adapters.errors import (
     SourceAuthError,
+    SourceCancelledError,
     SourceError,
     SourceQueryError,
+    SourceResourceExhaustedError,
     SourceResponseError,
     SourceResponseTooLargeError,
+    SourceTerminatedError,
     SourceTimeoutError,
     SourceUnavailableError,
 )
@@ -74,9 +80,9 @@ __all__ = [
     "JustificationRequiredError", "MethodNotAllowedError", "MissingTokenError", "NoAgreementError",
     "OperationNameRequiredError", "OperationNotFoundError", "PurposeError", "PurposeNotPermittedError",
     "PurposeRequiredError", "PurposeUnknownError", "QueryLimit", "QueryLimitError", "RequestError",
-    "RequestTooLargeError", "SourceAuthError", "SourceCircuitOpenError", "SourceError", "SourceQueryError",
-    "SourceResponseError", "SourceResponseTooLargeError", "SourceTimeoutError", "SourceUnavailableError",
-    "StartupError", "error_codes",
+    "RequestTooLargeError", "SourceAuthError", "SourceCancelledError", "SourceCircuitOpenError", "SourceError",
+    "SourceQueryError", "SourceResourceExhaustedError", "SourceResponseError", "SourceResponseTooLargeError",
+    "SourceTerminatedError", "SourceTimeoutError", "SourceUnavailableError", "StartupError", "error_codes",
 ]  # fmt: skip
 
 

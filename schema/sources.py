@@ -38,8 +38,30 @@ class BreakerSettings(StrictModel):
         return self
 
 
+class HealthCheckSettings(StrictModel):
+    """Active health checks of a department's source, as Envoy's: every ``interval_seconds`` (from the end of one
+    check to the start of the next) fedgate runs the source's trivial query (``SELECT 1``; an HTTP source's
+    health request), bounded by ``timeout_seconds``. ``unhealthy_threshold`` failed checks in a row make the
+    department not ready in ``/readyz``, ``healthy_threshold`` passed checks in a row ready again; when those
+    passes follow a failed check, a department whose breaker is open is re-admitted at once (see
+    ``gateway/execution/health_checks.py``)."""
+
+    enabled: bool = Field(True, description="false: no background checks; /readyz follows the breaker alone.")
+    interval_seconds: float = Field(5.0, ge=0.1, le=3600, description="Seconds from the end of one check to the next.")
+    timeout_seconds: float = Field(
+        2.0, gt=0, le=300, description="A check not answered within this many seconds fails."
+    )
+    healthy_threshold: int = Field(
+        1, ge=1, le=100, description="Passed checks in a row that make the department ready (and re-admit it)."
+    )
+    unhealthy_threshold: int = Field(
+        2, ge=1, le=100, description="Failed checks in a row that make a ready department not ready."
+    )
+
+
 class SourceSettings(StrictModel):
-    """What every source kind shares: its per-query timeout, pool size, concurrency limit and breaker."""
+    """What every source kind shares: its per-query timeout, pool size, concurrency limit, breaker and health
+    checks."""
 
     timeout_seconds: float = Field(5.0, gt=0, le=300, description="Per-query timeout; the query is cancelled.")
     pool_size: int = Field(4, ge=1, le=200, description="Connections kept open to the source.")
@@ -48,6 +70,9 @@ class SourceSettings(StrictModel):
     )
     breaker: BreakerSettings = Field(
         default_factory=BreakerSettings, description="When to stop calling a failing source."
+    )
+    health_check: HealthCheckSettings = Field(
+        default_factory=HealthCheckSettings, description="How often to check the source in the background."
     )
 
     @property

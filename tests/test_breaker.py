@@ -13,11 +13,14 @@ from structlog.testing import capture_logs
 
 from gateway.errors import (
     SourceAuthError,
+    SourceCancelledError,
     SourceCircuitOpenError,
     SourceError,
     SourceQueryError,
+    SourceResourceExhaustedError,
     SourceResponseError,
     SourceResponseTooLargeError,
+    SourceTerminatedError,
     SourceTimeoutError,
     SourceUnavailableError,
 )
@@ -164,6 +167,9 @@ def test_an_abandoned_probe_frees_the_slot_for_the_next_call() -> None:
         (SourceQueryError("dept", "x"), False),
         (SourceResponseTooLargeError("dept", "x"), False),
         (SourceAuthError("dept", "x"), False),
+        (SourceTerminatedError("dept", "x"), True),
+        (SourceResourceExhaustedError("dept", "x"), True),
+        (SourceCancelledError("dept", "x"), False),
     ],
     ids=lambda value: value.code if isinstance(value, SourceError) else str(value),
 )
@@ -204,12 +210,68 @@ def test_a_credential_failure_is_no_verdict_either_way() -> None:
     assert breaker.admit().probe  # so the next call probes
 
 
+def test_an_operators_cancel_is_no_verdict_either_way() -> None:
+    clock = FakeClock()
+    breaker = _breaker(clock)
+    cancelled = SourceCancelledError("dept", "an operator cancelled it")
+    _fail(breaker)
+    _fail(breaker)
+    _fail(breaker, cancelled)  # neither counts nor resets: one statement stopped on purpose
+    _fail(breaker)
+    assert breaker.state is BreakerState.OPEN
+    clock.advance(10)
+    _fail(breaker, cancelled)  # the probe was cancelled: it tells nothing
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.admit().probe
+
+
+def test_a_readmission_closes_an_open_or_half_open_breaker_at_once() -> None:
+    clock = FakeClock()
+    breaker = _breaker(clock)
+    assert not breaker.readmit()  # closed: nothing to do
+    for _ in range(3):
+        _fail(breaker)
+    clock.advance(1)  # well within the cool-down
+    with capture_logs() as logs:
+        assert breaker.readmit()
+    assert [(entry["event"], entry["by"]) for entry in logs] == [("breaker_closed", "health_check")]
+    assert breaker.state is BreakerState.CLOSED
+    assert not breaker.admit().probe
+    for _ in range(3):
+        _fail(breaker)
+    clock.advance(40)
+    probe = breaker.admit()  # half-open, its probe in flight
+    assert probe.probe
+    assert breaker.readmit()
+    breaker.failed(probe, DOWN)  # a probe from before the re-admission decides nothing now
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_a_readmission_keeps_the_back_off_until_a_statement_gets_an_answer() -> None:
+    clock = FakeClock()
+    breaker = _breaker(clock)
+    for _ in range(3):
+        _fail(breaker)
+    assert breaker.snapshot().retry_after == 10
+    breaker.readmit()
+    for _ in range(3):  # the statements fail again: the re-admission was premature
+        _fail(breaker)
+    assert breaker.snapshot().retry_after == 20  # doubled, as after a failed probe
+    breaker.readmit()
+    breaker.succeeded(breaker.admit())  # an answer: the source is back for real
+    for _ in range(3):
+        _fail(breaker)
+    assert breaker.snapshot().retry_after == 10
+
+
 def test_a_disabled_breaker_never_opens() -> None:
     breaker = _breaker(FakeClock(), enabled=False)
     for _ in range(50):
         _fail(breaker)
     assert breaker.state is BreakerState.DISABLED
     assert not breaker.admit().probe
+    assert not breaker.readmit()
+    assert breaker.state is BreakerState.DISABLED
 
 
 @pytest.mark.parametrize(

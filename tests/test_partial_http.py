@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from gateway.execution.guarded_adapters import GuardedAdapters
 from schema.catalog import load_catalog
 from tests.conftest import make_settings
 from tests.support.fake_clock import FakeClock
-from tests.support.servers import serving
+from tests.support.servers import black_hole, serving
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 SLOW_VIEW = (
@@ -164,22 +166,66 @@ async def test_strict_is_a_documented_query_directive(deployment: Deployment) ->
 async def test_readyz_shows_each_breaker(deployment: Deployment) -> None:
     before = (await deployment.ready()).json()["departments"]
     assert before["steady"]["breaker"] == "disabled"
-    assert before["down"] == {"ok": False, "latency_ms": before["down"]["latency_ms"], "code": "SOURCE_UNAVAILABLE",
-                              "breaker": "closed"}  # fmt: skip
+    # Start-up ran every department's first check: its result is the state, however recent.
+    down = before["down"]
+    assert down == {"ok": False, "latency_ms": down["latency_ms"], "code": "SOURCE_UNAVAILABLE", "breaker": "closed",
+                    "checked_seconds_ago": down["checked_seconds_ago"]}  # fmt: skip
+    assert before["down"]["checked_seconds_ago"] < 5  # checked at start-up; checks run every 5 s by default
     for _ in range(2):
         await deployment.post("{ down { numbers { n } } }")
     ready = await deployment.ready()
     assert ready.status_code == 503
     body = ready.json()
     assert body["status"] == "degraded"
-    assert body["departments"]["down"] == {
+    down = body["departments"]["down"]
+    assert {key: down[key] for key in ("ok", "code", "breaker", "retryAfter")} == {
         "ok": False,
-        "latency_ms": 0.0,
         "code": "SOURCE_CIRCUIT_OPEN",
         "breaker": "open",
         "retryAfter": 20,
     }
-    assert body["departments"]["slow"]["ok"] is True
+    assert body["departments"]["slow"]["ok"] is True  # SELECT 1 answers; only its view is slow
     assert body["departments"]["slow"]["breaker"] == "closed"
     deployment.clock.advance(20)
     assert (await deployment.ready()).json()["departments"]["down"]["breaker"] == "half_open"
+
+
+async def test_readyz_answers_from_the_last_state_while_a_department_stalls(tmp_path: Path) -> None:
+    """A department whose server accepts connections and never answers: every check of it stalls until its
+    timeout, yet /readyz answers at once from the last state, and the other department stays ready."""
+    connection = sqlite3.connect(tmp_path / "steady.db")
+    with connection:
+        connection.execute("CREATE TABLE numbers (n INTEGER PRIMARY KEY)")
+    connection.close()
+    async with black_hole() as port:
+        stalled = {"kind": "postgres", "host": "127.0.0.1", "port": port, "database": "nothing", "user": "fedgate",
+                   "timeout_seconds": 1, "health_check": {"interval_seconds": 0.1, "timeout_seconds": 0.5}}  # fmt: skip
+        sources = {"steady": {"kind": "sqlite", "path": "steady.db", "health_check": {"interval_seconds": 0.1}},
+                   "stalled": stalled}  # fmt: skip
+        catalog_data = {
+            "version": 1,
+            "departments": [
+                {"name": name, "title": name.title(), "source": source, "tables": NUMBERS}
+                for name, source in sources.items()
+            ],
+        }
+        (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog_data))
+        catalog = load_catalog(tmp_path / "catalog.yaml")
+        app = create_app(make_settings(), catalog=catalog)
+        async with serving(app) as url, httpx.AsyncClient(timeout=30) as client:
+            for _ in range(10):  # a check of 'stalled' is in flight most of the time: 0.5 s of every 0.6 s
+                started = time.monotonic()
+                response = await client.get(f"{url}/readyz")
+                elapsed = time.monotonic() - started
+                assert elapsed < 0.5, f"/readyz took {elapsed:.2f} s"
+                assert response.status_code == 503
+                departments = response.json()["departments"]
+                assert departments["steady"]["ok"] is True
+                assert departments["steady"]["checked_seconds_ago"] < 2
+                assert {key: departments["stalled"][key] for key in ("ok", "code", "breaker")} == {
+                    "ok": False,
+                    "code": "SOURCE_TIMEOUT",
+                    "breaker": "closed",  # checks never open a breaker
+                }
+                assert departments["stalled"]["latency_ms"] >= 500  # its last check ran its whole timeout
+                await asyncio.sleep(0.05)

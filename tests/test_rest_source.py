@@ -236,7 +236,7 @@ async def test_too_many_rows_or_pages_are_refused(rest: Rest) -> None:
     [
         (500, "SOURCE_UNAVAILABLE", True),
         (503, "SOURCE_UNAVAILABLE", True),
-        (429, "SOURCE_UNAVAILABLE", True),
+        (429, "SOURCE_RESOURCE_EXHAUSTED", True),
         (401, "SOURCE_AUTH_FAILED", False),
         (403, "SOURCE_AUTH_FAILED", False),
         (400, "SOURCE_QUERY_FAILED", False),

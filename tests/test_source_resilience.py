@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,12 +25,14 @@ from adapters.sqlite import SQLiteAdapter
 from demo.load import write_sqlite
 from gateway.execution.breaker import BreakerState
 from gateway.execution.guarded_adapters import GuardedAdapters
+from gateway.execution.health_checks import HealthChecker
 from gateway.service import Gateway, GraphQLResponse
 from schema.catalog import Catalog, load_catalog
 from tests.conftest import MARIADB, PG, make_settings, run, write_catalog
 from tests.fixtures.person_data import ROWS as PERSON_ROWS
 from tests.support.fake_clock import FakeClock
 from tests.support.person_federation import person_catalog
+from tests.support.servers import black_hole
 
 #: A request that has not answered within this long is hung (no source below is given more than 5 s).
 HANG = 30
@@ -224,6 +227,56 @@ async def test_a_department_killed_mid_test_opens_its_breaker_and_comes_back(tmp
         await drop()
 
 
+@pytest.mark.parametrize("engine", list(ENGINES))
+async def test_active_health_checks_readmit_a_killed_department_as_soon_as_it_is_back(
+    tmp_path: Path, engine: str
+) -> None:
+    """The breaker's cool-down is a minute on the real clock: only a health check can close it within the test."""
+    create, kill, restore, drop = ENGINES[engine]
+    await drop()
+    source = await create()
+    breaker = {"failures": 2, "reset_seconds": 60, "max_reset_seconds": 120}
+    checks = {"interval_seconds": 0.2, "timeout_seconds": 1}
+    catalog = _catalog(tmp_path, {**source, "pool_size": 1, "breaker": breaker, "health_check": checks})
+    sources = GuardedAdapters(catalog)
+    gateway = Gateway(catalog, make_settings(), sources)
+    checker = HealthChecker(sources)
+    await gateway.start()
+    await checker.start()
+    try:
+        alive = await _answer(gateway)
+        assert alive.errors == []
+        await kill()
+        for _ in range(2):
+            _fragile_failed(await _answer(gateway), "SOURCE_UNAVAILABLE")
+        assert sources.breaker("fragile").state is BreakerState.OPEN
+        await _until(lambda: checker.departments["fragile"].healthy is False)  # the checks see it down
+        await restore()
+        restored = time.monotonic()
+        await _until(lambda: sources.breaker("fragile").state is BreakerState.CLOSED)
+        assert time.monotonic() - restored < 10  # a few 0.2 s intervals, not the 60 s cool-down
+        assert _ready(checker, "fragile")
+        back = await _answer(gateway)
+        assert back.errors == []
+        assert back.data == alive.data
+        assert back.statements == {"steady": 1, "fragile": 1}
+    finally:
+        await checker.stop()
+        await gateway.stop()
+        await drop()
+
+
+def _ready(checker: HealthChecker, department: str) -> bool:
+    return next(health.ok for health in checker.readiness() if health.department == department)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Wait for ``condition``, checking every 50 ms; fail after 15 s."""
+    async with asyncio.timeout(15):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
 # --- every kind of path is null, never empty, when its department fails ----------------------------------
 
 
@@ -279,31 +332,13 @@ async def test_every_path_kind_is_null_when_its_department_fails(sqlite_clinic: 
 # --- nothing hangs ---------------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _black_hole() -> AsyncIterator[int]:
-    """A TCP server that accepts connections and never says a word."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        await reader.read()
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    try:
-        yield int(server.sockets[0].getsockname()[1])
-    finally:
-        server.close()
-        for writer in held:
-            writer.close()
-
-
 @pytest.mark.parametrize(
     "engine", [PG | {"kind": "postgres"}, MARIADB | {"kind": "mariadb"}], ids=["postgres", "mariadb"]
 )
 async def test_a_server_that_accepts_connections_but_never_answers_is_bounded(
     tmp_path: Path, engine: dict[str, Any]
 ) -> None:
-    async with _black_hole() as port:
+    async with black_hole() as port:
         source = {**engine, "port": port, "database": "nothing", "timeout_seconds": 0.5}
         catalog = _catalog(tmp_path, source)
         gateway = Gateway(catalog, make_settings(), GuardedAdapters(catalog))

@@ -22,10 +22,16 @@ maps an open breaker to ``AUTH_UNAVAILABLE``.
   ``max_reset_seconds``). A probe abandoned without a verdict (the caller went away, a bug) frees the
   slot for the next call.
 
+* **re-admitted**: an active health check (:mod:`gateway.execution.health_checks`) that sees the source
+  come back closes an open or half-open breaker at once (:meth:`CircuitBreaker.readmit`), as a passing
+  active check un-ejects a host in Envoy. The back-off is kept until a statement gets an answer: a
+  re-admission the statements prove premature (they fail again) reopens with the cool-down doubled.
+
 Outcomes are tied to the state they were admitted in (a *generation*): a call admitted before the
 breaker opened cannot, by finishing late, close it or count towards opening it again. Transitions
-happen on calls (no timers, no background tasks) and are logged: ``breaker_opened``,
-``breaker_half_open``, ``breaker_closed``. The clock is injectable, for tests.
+happen on calls and health checks (the breaker has no timers of its own) and are logged:
+``breaker_opened``, ``breaker_half_open``, ``breaker_closed`` (``by``: ``probe`` or ``health_check``).
+The clock is injectable, for tests.
 """
 
 from __future__ import annotations
@@ -65,12 +71,14 @@ class BreakerState(enum.StrEnum):
 def counts_as_failure(error: SourceError) -> bool:
     """Whether ``error`` says the *source* is unhealthy, as opposed to the query or the caller.
 
-    Counted: unreachable (``SOURCE_UNAVAILABLE``), no answer in time (``SOURCE_TIMEOUT``) and an answer
-    fedgate cannot read (``SOURCE_BAD_RESPONSE``: an error page, a truncated body). Not counted: the
-    source refused this query (``SOURCE_QUERY_FAILED``) or its answer was over a cap
-    (``SOURCE_RESPONSE_TOO_LARGE``), which say nothing about its health; and credential failures
-    (``SOURCE_AUTH_FAILED``), which can be one caller's token in a token exchange: a breaker is shared by
-    every caller, so nothing one caller can provoke may open it.
+    Counted: unreachable (``SOURCE_UNAVAILABLE``, and its kinds ``SOURCE_TERMINATED``: the session ended by
+    an administrator or a shutdown, ``SOURCE_RESOURCE_EXHAUSTED``: out of connections, memory or disk), no
+    answer in time (``SOURCE_TIMEOUT``) and an answer fedgate cannot read (``SOURCE_BAD_RESPONSE``: an error
+    page, a truncated body). Not counted: the source refused this query (``SOURCE_QUERY_FAILED``) or its
+    answer was over a cap (``SOURCE_RESPONSE_TOO_LARGE``), which say nothing about its health; an operator
+    cancelled this one statement (``SOURCE_CANCELLED``); and credential failures (``SOURCE_AUTH_FAILED``),
+    which can be one caller's token in a token exchange: a breaker is shared by every caller, so nothing
+    one caller can provoke may open it.
     """
     if isinstance(error, SourceCircuitOpenError):
         return False
@@ -166,9 +174,24 @@ class CircuitBreaker:
         if permit.generation != self._generation or self._state is BreakerState.DISABLED:
             return
         if permit.probe:
-            self._close()
+            self._close("probe")
         else:
             self._failures = 0
+            self._opened = 0  # after a re-admission, the first answer proves it: forget the back-off
+
+    def readmit(self) -> bool:
+        """An active health check saw the source come back: close an open or half-open breaker now, without
+        waiting out the cool-down (a probe in flight no longer decides). Returns whether it closed.
+
+        The back-off is kept until a statement gets an answer, so that if the statements fail again (the
+        check passes where they do not) the breaker reopens with the cool-down doubled.
+        """
+        if self._state not in (BreakerState.OPEN, BreakerState.HALF_OPEN):
+            return False
+        opened = self._opened
+        self._close("health_check")
+        self._opened = opened
+        return True
 
     def failed(self, permit: Permit, error: SourceError) -> None:
         """The call failed with ``error``. Only unhealthy failures count (:func:`counts_as_failure`); a
@@ -213,10 +236,10 @@ class CircuitBreaker:
             probe_failed=reopened,
         )
 
-    def _close(self) -> None:
+    def _close(self, by: str) -> None:
         self._opened = 0
         self._transition(BreakerState.CLOSED)
-        log.info("breaker_closed", department=self.department)
+        log.info("breaker_closed", department=self.department, by=by)
 
     def _transition(self, state: BreakerState) -> None:
         self._state = state

@@ -11,7 +11,9 @@ A statement for a department goes through, in order:
    it if it ignores it: no adapter can hold a request past its deadline by more than that.
 
 Only what the adapter reports counts towards the breaker: a statement refused by the breaker, or that
-never got a slot or any time, was never sent. Opening, health checks and closing are bounded the same way.
+never got a slot or any time, was never sent. Opening, health checks and closing are bounded the same way;
+health checks go through neither the breaker nor the bulkhead (:mod:`gateway.execution.health_checks`
+runs them in the background).
 
 A department that is down at start-up does not stop the gateway: its adapter connects lazily on the
 next query, and until then its fields fail with ``SOURCE_UNAVAILABLE`` while the others answer. Once
@@ -47,12 +49,15 @@ class SourceHealth:
 
     department: str
     ok: bool
-    latency_ms: float
+    #: How long the (last) check took; ``None`` when none was run.
+    latency_ms: float | None
     code: str | None = None
     #: The department's circuit breaker: ``closed``, ``open``, ``half_open`` or ``disabled``.
     breaker: BreakerState = BreakerState.CLOSED
     #: Seconds until an open breaker lets a probe through.
     retry_after: float | None = None
+    #: How old the state is: seconds since the last background check ended (``None``: no check yet, or live).
+    checked_seconds_ago: float | None = None
 
 
 class GuardedAdapters:
@@ -192,24 +197,32 @@ class GuardedAdapters:
         if self._closed:
             raise SourceUnavailableError(department, f"department '{department}' was not queried: fedgate is stopping")
 
-    async def health(self) -> list[SourceHealth]:
-        """Check every department concurrently. A department whose breaker is open is not ready, and its
-        source is not called (health checks do not move breakers either way)."""
+    async def check(self, department: str, timeout: float) -> SourceError | None:
+        """Run the department's health query (:meth:`SourceAdapter.health`) within ``timeout``: the error it
+        failed with, or ``None``. Moves no breaker; refused once :meth:`close_all` has run."""
+        try:
+            self._refuse_if_closed(department)
+            async with asyncio.timeout(timeout):
+                await self.adapters[department].health()
+        except TimeoutError:
+            return SourceTimeoutError(department, f"department '{department}' did not answer within {timeout:g} s")
+        except SourceError as error:
+            return error
+        return None
 
-        async def check(name: str, adapter: SourceAdapter) -> SourceHealth:
+    async def health(self) -> list[SourceHealth]:
+        """Check every department now, concurrently (``/readyz`` answers from the background checks'
+        last state instead: :mod:`gateway.execution.health_checks`). A department whose breaker is open is
+        not ready, and its source is not called."""
+
+        async def check(name: str) -> SourceHealth:
             breaker = self.breakers[name].snapshot()
             if breaker.state is BreakerState.OPEN:  # not touched while open; not ready either
                 code = SourceCircuitOpenError.code
                 return SourceHealth(name, False, 0.0, code, breaker.state, breaker.retry_after)
             started = time.monotonic()
-            try:
-                async with asyncio.timeout(self._timeouts.get(name, 5.0) + OVERRUN_GRACE):
-                    await adapter.health()
-            except TimeoutError:
-                elapsed = (time.monotonic() - started) * 1000
-                return SourceHealth(name, False, elapsed, SourceTimeoutError.code, breaker.state)
-            except SourceError as error:
-                return SourceHealth(name, False, (time.monotonic() - started) * 1000, error.code, breaker.state)
-            return SourceHealth(name, True, (time.monotonic() - started) * 1000, breaker=breaker.state)
+            error = await self.check(name, self._timeouts.get(name, 5.0) + OVERRUN_GRACE)
+            elapsed = (time.monotonic() - started) * 1000
+            return SourceHealth(name, error is None, elapsed, None if error is None else error.code, breaker.state)
 
-        return list(await asyncio.gather(*(check(name, adapter) for name, adapter in self.adapters.items())))
+        return list(await asyncio.gather(*(check(name) for name in self.adapters)))

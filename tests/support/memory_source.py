@@ -277,6 +277,8 @@ class MemoryAdapter(SourceAdapter):
         self._connection: sqlite3.Connection | None = None
         #: Every statement handed to :meth:`fetch`, in order (failed ones included).
         self.received: list[Received] = []
+        #: Calls of :meth:`health`.
+        self.health_checks = 0
         self._failures: dict[str | None, type[SourceError]] = {}
         self._stalls: dict[str | None, float] = {}
 
@@ -289,7 +291,7 @@ class MemoryAdapter(SourceAdapter):
         self._failures[table] = error
 
     def stall(self, seconds: float, table: str | None = None) -> None:
-        """Answer statements reading ``table`` (``None``: every statement) only after ``seconds``."""
+        """Answer statements reading ``table`` (``None``: every statement, and health) only after ``seconds``."""
         self._stalls[table] = seconds
 
     def heal(self) -> None:
@@ -355,9 +357,13 @@ class MemoryAdapter(SourceAdapter):
             connection.close()
 
     async def health(self) -> None:
+        self.health_checks += 1
         error = self._failures.get(None)
         if error is not None:
             raise _injected(error, self.name, self.department.source.timeout_seconds)
+        stall = self._stalls.get(None, 0.0)
+        if stall:
+            await asyncio.sleep(stall)
         await self.open()
         assert self._connection is not None
         self._connection.execute("SELECT 1").fetchall()

@@ -1,4 +1,4 @@
-"""Real HTTP servers on loopback for tests: any ASGI app, served by uvicorn on a free port."""
+"""Real servers on loopback for tests: any ASGI app, served by uvicorn on a free port; a TCP black hole."""
 
 from __future__ import annotations
 
@@ -94,3 +94,21 @@ def fedgate_server(catalog: Catalog, directory: Path, **sections: Any) -> Iterat
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def black_hole() -> AsyncIterator[int]:
+    """A TCP server on 127.0.0.1 that accepts connections and never says a word; yields its port."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
