@@ -76,4 +76,4 @@ def test_the_adapter_contract() -> None:
 def test_the_cli_commands() -> None:
     commands = sorted(command.name or command.callback.__name__ for command in app.registered_commands)  # type: ignore[union-attr]
     assert commands == ["check", "demo", "explain", "graphiql-assets", "introspect", "serve", "token", "whocan"]
-    assert [group.name for group in app.registered_groups] == ["scopes"]
+    assert [group.name for group in app.registered_groups] == ["agreements", "scopes"]

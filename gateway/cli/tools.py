@@ -13,7 +13,9 @@ import yaml
 from gateway.cli.common import ConfigOption, JsonOption, app, console, errors, fail, load_all_or_exit
 from gateway.errors import FedgateError
 from gateway.graphiql_assets import missing_assets_advice
+from gateway.policy.agreement_lint import lint_agreements
 from gateway.policy.lint import Finding, lint, print_findings
+from gateway.policy.store import utc_now
 
 
 @app.command()
@@ -25,6 +27,8 @@ def check(
     """Validate settings, catalog and policy, and lint the scopes; non-zero exit on errors."""
     settings, catalog, policy = load_all_or_exit(config)
     findings = lint(policy, catalog, explain_scope=settings.policy.explain_scope) if policy else []
+    if policy is not None:
+        findings += lint_agreements(policy, utc_now(), explain_scope=settings.policy.explain_scope)
     assets = settings.graphiql.assets_path
     advice = missing_assets_advice(assets) if assets is not None and settings.graphiql.enabled else None
     if advice is not None:

@@ -70,14 +70,14 @@ def lint(policy: Policy, catalog: Catalog, *, explain_scope: str) -> list[Findin
     return findings
 
 
-def print_findings(findings: list[Finding], console: Console, *, as_json: bool) -> None:
+def print_findings(findings: list[Finding], console: Console, *, as_json: bool, title: str = "Policy findings") -> None:
     if as_json:
         console.print_json(orjson.dumps([asdict(finding) for finding in findings]).decode())
         return
     if not findings:
         console.print("no findings")
         return
-    table = RichTable(title="Policy findings")
+    table = RichTable(title=title)
     for column in ("severity", "scope", "table", "finding"):
         table.add_column(column)
     for finding in findings:

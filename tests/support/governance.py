@@ -71,7 +71,7 @@ def agreement(identifier: str, **fields: Any) -> dict[str, Any]:
         "data_items": {"clinic.people": {"columns": ["person_id", "given_name"]}},
         "retention": "Keep for a year.",
         "starts": "2025-01-01T00:00:00Z",
-        "review_by": "2026-01-01",
+        "review_by": "2029-01-01",
         "expires": "2030-01-01T00:00:00Z",
         "signatories": [{"name": "A", "role": "Caldicott Guardian", "organisation": "Clinic", "signed": "2024-12-01"}],
     }
