@@ -14,6 +14,7 @@ import pytest
 from graphql import get_introspection_query
 
 from gateway.endpoint import dumps
+from gateway.errors import NoAgreementError
 from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.policy.store import policy_from_settings
 from gateway.principal import Principal
@@ -258,3 +259,59 @@ async def test_introspection_that_recurses_through_fields_is_refused(demo: tuple
         "{ tenancies { property { tenancies { uprn } } } } } } } } } } } }"  # fmt: skip
     refused = await run(gateway, deep_data, None, client(settings, "mash-case-app"))
     assert refused.errors[0]["extensions"] == {"code": "QUERY_LIMIT_EXCEEDED", "limit": "depth"}
+
+
+# --- purposes and agreements ------------------------------------------------------------------------------
+
+ASKED = {
+    "gp-surgery-app": ("{ health { patients(limit: 1) { nhsNumber } } }", ["ISA-LTHT-B86001-DIRECT-CARE"]),
+    "social-worker-app": ("{ socialCare { clients(limit: 1) { clientId } } }", ["ISA-LTHT-LCC-DISCHARGE"]),
+    "dwp-investigator": ("{ dwp { customers(limit: 1) { nino } } }", ["ISA-DWP-COUNTER-FRAUD"]),
+    "researcher": ("{ health { patients(limit: 1) { sex } } }", ["ISA-COPI-POPULATION-HEALTH"]),
+    "mash-case-app": ("{ education { pupils(limit: 1) { upn } } }", ["ISA-LEEDS-MASH"]),
+    "warm-homes-team": ("{ housing { properties(limit: 1) { epcRating } } }", ["ISA-LCC-DWP-WARM-HOMES"]),
+}
+
+
+@pytest.mark.parametrize("client_id", sorted(ASKED))
+async def test_every_demo_client_is_answered_under_a_named_agreement(
+    demo: tuple[Gateway, Settings, Path], client_id: str
+) -> None:
+    gateway, settings, _ = demo
+    query, agreements = ASKED[client_id]
+    principal = client(settings, client_id)
+    response = await run(gateway, query, None, principal)
+    assert response.errors == []
+    assert principal.purpose is not None
+    assert response.extensions["purpose"] == {"name": principal.purpose.name, "source": principal.purpose.source}
+    assert [agreement["id"] for agreement in response.extensions["agreements"]] == agreements
+    assert all(agreement["retention"] for agreement in response.extensions["agreements"])
+
+
+def test_the_school_nurse_whose_agreement_expired_is_refused(demo: tuple[Gateway, Settings, Path]) -> None:
+    gateway, settings, _ = demo
+    with pytest.raises(NoAgreementError) as refused:
+        gateway.require_access(client(settings, "school-nurse-app"))
+    assert refused.value.extensions() == {
+        "code": "NO_AGREEMENT",
+        "purpose": "direct_care",
+        "tables": ["education.pupils", "education.schools"],
+    }
+
+
+async def test_the_warm_homes_team_sees_only_the_benefits_its_agreement_names(
+    demo: tuple[Gateway, Settings, Path],
+) -> None:
+    """The scope grants every benefit claim's type and status; the agreement shares only Pension Credit and
+    Universal Credit, and never amounts."""
+    gateway, settings, data = demo
+    team = client(settings, "warm-homes-team")
+    answer = await _data(gateway, "{ dwp { benefitClaims(limit: 1000) { claimId benefitType } } }", team)
+    expected = _rows(
+        data, "dwp",
+        "SELECT claim_id, benefit_type FROM benefit_claims "
+        "WHERE benefit_type IN ('Pension Credit', 'Universal Credit') ORDER BY claim_id",
+    )  # fmt: skip
+    assert [(claim["claimId"], claim["benefitType"]) for claim in answer["dwp"]["benefitClaims"]] == expected
+    amounts = await run(gateway, "{ dwp { benefitClaims(limit: 1) { weeklyAmount } } }", None, team)
+    assert amounts.errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
