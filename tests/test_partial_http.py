@@ -69,7 +69,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog_data))
     catalog = load_catalog(tmp_path / "catalog.yaml")
     clock = FakeClock()
-    app = create_app(make_settings(), catalog=catalog, sources=GuardedAdapters(catalog, breaker_clock=clock))
+    app = create_app(make_settings(), catalog, None, sources=GuardedAdapters(catalog, breaker_clock=clock))
     async with serving(app) as url:
         yield Deployment(url, clock)
 

@@ -15,6 +15,9 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
+from gateway.app import GatewayApp, create_app
+from gateway.configuration import load_configuration
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -46,6 +49,12 @@ async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def gateway_app(settings_file: Path) -> GatewayApp:
+    """The application ``fedgate serve`` runs for ``settings_file``, loaded the way it loads it."""
+    loaded = load_configuration(settings_file)
+    return create_app(loaded.settings, loaded.catalog, loaded.policy)
 
 
 def fedgate_serve(config: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
