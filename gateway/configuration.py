@@ -16,10 +16,12 @@ Files generated on first run (the policy secret, the dev issuer's state) are wri
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.http_transport import tls_verify
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.auth.dev_issuer import DevIssuerState
 from gateway.errors import ConfigError, ConfigIssue
@@ -28,8 +30,9 @@ from gateway.policy.secrets import PolicySecrets
 from gateway.policy.store import Policy, policy_from_settings
 from gateway.private_files import exists
 from gateway.settings import Settings, read_settings
-from schema.catalog import Catalog, load_catalog
-from schema.configfile import Loc
+from schema.catalog import Catalog, read_catalog
+from schema.configfile import ConfigDocument, Loc
+from schema.http_sources import HttpSource
 
 #: Addresses that mean "every interface": a port there collides with the same port on any address.
 _WILDCARDS = frozenset({"0.0.0.0", "::"})  # noqa: S104 - names the wildcard, binds nothing
@@ -91,9 +94,11 @@ def load_configuration(
     catalog: Catalog | None = None
     policy: Policy | None = None
     try:
-        catalog = load_catalog(settings.catalog_path)
+        catalog, catalog_document = read_catalog(settings.catalog_path)
     except ConfigError as error:
         issues.extend(error.issues)
+    else:
+        issues.extend(_ca_file_problems(catalog, catalog_document))
     secrets = _policy_secrets(settings, problem, create=create_files)
     if catalog is not None:
         try:
@@ -116,6 +121,23 @@ def load_configuration(
         raise ConfigError(issues)
     assert catalog is not None
     return Configuration(file, settings, catalog, policy, dev_issuer, host, port, workers)
+
+
+def _ca_file_problems(catalog: Catalog, document: ConfigDocument) -> list[ConfigIssue]:
+    """An HTTP department's ``ca_file`` must be a PEM bundle this user can read (its adapter reads it)."""
+    issues = []
+    for index, department in enumerate(catalog.departments):
+        source = department.source
+        if isinstance(source, HttpSource) and source.ca_file is not None:
+            try:
+                tls_verify(source)
+            except (OSError, ValueError) as error:
+                why = "no PEM certificate in it"
+                if isinstance(error, OSError) and not isinstance(error, ssl.SSLError) and error.strerror:
+                    why = error.strerror
+                reason = f"cannot read {source.resolve_path(source.ca_file)} as certificate authorities: {why}"
+                issues.append(document.issue(("departments", index, "source", "ca_file"), reason))
+    return issues
 
 
 def _policy_secrets(settings: Settings, problem: Problem, *, create: bool) -> PolicySecrets | None:

@@ -87,7 +87,10 @@ def serve_workers(config: Path, host: str, port: int, workers: int) -> None:
     settings = uvicorn.Config(
         "gateway.serving:app_from_environment", factory=True, host=host, port=port, workers=workers, **_UVICORN
     )
-    Multiprocess(settings, sockets=[sock]).run()
+    supervisor = Multiprocess(settings, sockets=[sock])
+    supervisor.run()
+    if any(worker.process.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+        raise StartupError("a worker could not start (its line above says why), so the gateway stopped")
 
 
 async def serve(app: Callable[[], ASGIApp], host: str, port: int, dev_issuer: DevIssuerSettings | None = None) -> None:

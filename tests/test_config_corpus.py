@@ -420,6 +420,26 @@ BAD = [
         anchor="client_secret_env",
         key="departments[clinic].source.credential.client_secret_env",
     ),
+    Bad(
+        "ca_file missing",
+        lambda s: (
+            http_credential({"kind": "none"})(s) or s.catalog["departments"][0]["source"].update(ca_file="ca.pem")
+        ),
+        "ca.pem as certificate authorities: No such file or directory",
+        file="catalog.yaml",
+        anchor="ca_file",
+        key="departments[clinic].source.ca_file",
+    ),
+    Bad(
+        "ca_file not PEM",
+        lambda s: (
+            http_credential({"kind": "none"})(s) or s.catalog["departments"][0]["source"].update(ca_file="policy.yaml")
+        ),
+        "policy.yaml as certificate authorities: no PEM certificate in it",
+        file="catalog.yaml",
+        anchor="ca_file",
+        key="departments[clinic].source.ca_file",
+    ),
     # the policy secret
     Bad(
         "secret_env unset",

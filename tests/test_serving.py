@@ -8,7 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from uvicorn.config import STARTUP_FAILURE
 
+from gateway.serving import app_from_environment
+from gateway.settings import CONFIG_ENV
 from schema.catalog import Catalog
 from tests.support.servers import fedgate_serve, free_port, healthy
 
@@ -93,3 +96,19 @@ def test_the_dev_issuer_is_never_served_by_several_workers(sqlite_clinic: Catalo
     output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 2
     assert "dev_issuer" in output and "one process only" in output
+
+
+def test_a_worker_finding_a_broken_configuration_stops_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The parent validated the files before binding; should one be broken by the time a worker loads it,
+    the worker says why in one line and exits with uvicorn's start-up failure code, which stops the parent
+    (instead of uvicorn restarting the worker again and again)."""
+    config = tmp_path / "fedgate.yaml"
+    config.write_text("catalog: nowhere.yaml\nauth: {enabled: false}\n")
+    monkeypatch.setenv(CONFIG_ENV, str(config))
+    with pytest.raises(SystemExit) as exit_:
+        app_from_environment()
+    assert exit_.value.code == STARTUP_FAILURE
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("fedgate: invalid configuration: ") and "nowhere.yaml: cannot read file" in line
