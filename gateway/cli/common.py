@@ -82,7 +82,7 @@ def load_all_or_exit(config: Path | None) -> tuple[Settings, Catalog, Policy | N
     settings = load_settings_or_exit(config)
     try:
         catalog = load_catalog(settings.catalog_path, resolve_secrets=False)
-        policy = policy_from_settings(settings, catalog)
+        policy = policy_from_settings(settings, catalog, None)  # no key is derived
     except ConfigError as error:
         raise fail(str(error)) from None
     return settings, catalog, policy

@@ -256,10 +256,10 @@ class Policy:
         return sorted({grant.scope for grant in self.grants_reading(department, table, column)})
 
 
-def policy_from_settings(settings: Settings, catalog: Catalog, secrets: PolicySecrets | None = None) -> Policy | None:
-    """The policy the settings name (``None`` with authentication off), with its master secret (read by
-    :func:`gateway.configuration.load_configuration`; ``None`` for tools that never derive a key: the policy
-    then holds a random one)."""
+def policy_from_settings(settings: Settings, catalog: Catalog, secrets: PolicySecrets | None) -> Policy | None:
+    """The policy the settings name (``None`` with authentication off), with its master secret (read and
+    checked by :func:`gateway.configuration.load_configuration`; ``None`` for tools that never derive a key:
+    the policy then holds a random one)."""
     path = settings.policy.path
     if not settings.auth.enabled or path is None:
         return None

@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from demo.generate import generate
 from demo.housing_api import TOKEN_ENV, HousingData, create_app, write_housing_data
 from demo.load import write_sqlite
+from gateway.policy.secrets import PolicySecrets
+from gateway.policy.store import Policy, policy_from_settings
 from gateway.settings import Settings, load_settings
 from schema.catalog import Catalog, load_catalog
 from schema.sources import SqliteSource
@@ -57,6 +59,13 @@ class DemoFederation:
     @property
     def data(self) -> Path:
         return self.directory / "data"
+
+    def policy(self, catalog: Catalog) -> Policy | None:
+        """The demo's policy over ``catalog``, with the demo's configured secret (the same pseudonyms every
+        time, as ``fedgate serve`` would give)."""
+        path = self.settings.policy.secret_path
+        assert path is not None
+        return policy_from_settings(self.settings, catalog, PolicySecrets.from_file(path))
 
 
 @contextlib.asynccontextmanager
