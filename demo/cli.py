@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.panel import Panel
 
-from gateway.auth.dev_issuer import DevIssuerState
 from gateway.cli.common import console, errors, fail, load_settings_or_exit, port_option
 from gateway.cli.run_commands import run_gateway
 from gateway.errors import FedgateError
@@ -93,8 +92,6 @@ def demo(
             errors.print(
                 f"[yellow]warning:[/] cannot fetch GraphiQL's assets ({error}); the page will say how to fix it"
             )
-    assert settings.dev_issuer is not None
-    DevIssuerState.load_or_create(settings.dev_issuer)
     try:
         housing = start_housing_api(
             host="127.0.0.1", port=housing_port, data=plan.housing_data, token=os.environ[TOKEN_ENV]
@@ -109,7 +106,7 @@ def demo(
             console.print(f"Headers: {{{headers}}}", highlight=False, markup=False, soft_wrap=True)
             console.print(example.query, highlight=False, markup=False, soft_wrap=True)
         console.print()
-        run_gateway(settings, None, None, demo=True, config=settings_file)
+        run_gateway(settings_file, demo=True)  # creates the dev issuer's state on first run
     finally:
         housing.stop()
 

@@ -35,12 +35,12 @@ from gateway.execution.health_checks import HealthChecker
 from gateway.governance import governance_routes
 from gateway.graphiql import LOCAL_ASSETS_PATH
 from gateway.graphiql_assets import missing_assets_advice
-from gateway.policy.store import policy_from_settings
+from gateway.policy.store import Policy
 from gateway.principal import ANONYMOUS, Principal
 from gateway.reload import PolicyReloader
 from gateway.service import Gateway
 from gateway.settings import CORSSettings, Settings
-from schema.catalog import Catalog, load_catalog
+from schema.catalog import Catalog
 
 log = structlog.get_logger("fedgate.app")
 
@@ -66,11 +66,10 @@ def _readiness(check: SourceHealth) -> dict[str, Any]:
 
 
 def create_app(
-    settings: Settings, *, catalog: Catalog | None = None, sources: GuardedAdapters | None = None
+    settings: Settings, catalog: Catalog, policy: Policy | None, *, sources: GuardedAdapters | None = None
 ) -> GatewayApp:
-    """Build the application: catalog and policy are loaded and validated now, sources open at start-up."""
-    catalog = catalog or load_catalog(settings.catalog_path)
-    policy = policy_from_settings(settings, catalog)
+    """Build the application from a validated configuration (:func:`gateway.configuration.load_configuration`
+    loads it, for ``fedgate serve`` and each of its workers); sources open at start-up."""
     if policy is not None and policy.secrets.ephemeral:
         log.warning("policy_secret_ephemeral", detail="set policy.secret_env: hidden-key order differs per process")
     authenticator = Authenticator(settings.auth) if settings.auth.enabled else None

@@ -8,13 +8,35 @@ the process that holds it, instead of a server that logs an error and serves not
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
+import re
 import socket
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from gateway.errors import StartupError
 
 _LISTEN = "0A"  # TCP state LISTEN in /proc/net/tcp
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL}\.)*{_LABEL}$")
+
+
+def listening_host(value: str) -> str:
+    """An IP address (``127.0.0.1``, ``0.0.0.0``, ``::``) or a host name: what a socket can be bound to."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _HOST_NAME.match(value) or value.rsplit(".", 1)[-1].isdigit():
+            raise ValueError("not an IP address (127.0.0.1, 0.0.0.0, ::1, without brackets) or a host name") from None
+    return value
+
+
+#: An address to listen on (``server.host``, ``dev_issuer.host``).
+ListeningHost = Annotated[str, AfterValidator(listening_host)]
 
 
 def listen(host: str, port: int, *, what: str) -> socket.socket:
@@ -26,6 +48,21 @@ def listen(host: str, port: int, *, what: str) -> socket.socket:
         raise StartupError(_why(exc, host, port, what)) from exc
     sock.set_inheritable(True)  # worker processes share it
     return sock
+
+
+def busy_now(host: str, port: int, *, what: str) -> str | None:
+    """Try ``host:port`` the way :func:`listen` will, and let it go at once: ``None`` if ``what`` could listen
+    there; the reason if the port is in use at this moment (a state of the machine, which may change before
+    start-up); :class:`StartupError` for what will not change (an address that is not this machine's, a port
+    this user may not open)."""
+    try:
+        listen(host, port, what=what).close()
+    except StartupError as error:
+        cause = error.__cause__
+        if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
+            return error.message
+        raise
+    return None
 
 
 def ensure_free(host: str, port: int, *, what: str) -> None:

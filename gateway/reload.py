@@ -57,8 +57,9 @@ class PolicyReloader:
         self.catalog = catalog
 
     def reload(self, trigger: str) -> ReloadOutcome:
-        try:
-            policy = policy_from_settings(self.settings, self.catalog)
+        running = self.gateway.policy
+        try:  # the master secret is the one the process started with (it is not reloaded)
+            policy = policy_from_settings(self.settings, self.catalog, running.secrets if running else None)
         except ConfigError as error:
             problems = tuple(str(issue) for issue in error.issues)
             log.warning("policy_reload_refused", trigger=trigger, problems=list(problems))

@@ -4,7 +4,8 @@ several worker processes sharing one listening socket.
 Workers share nothing but the socket: each loads the same settings, opens its own pools and keeps its own
 caches, so a request may land on any of them (or on any host behind a load balancer). What must be the same
 everywhere is configured, not generated: the policy secret (pseudonyms and hidden-key order) must come from
-``policy.secret_env`` or ``policy.secret_file``, which :func:`check_workers` insists on.
+``policy.secret_env`` or ``policy.secret_file``, which :func:`~gateway.configuration.load_configuration`
+insists on. Each worker loads its configuration with that same function.
 """
 
 from __future__ import annotations
@@ -13,22 +14,25 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Coroutine, Generator
+import sys
+from collections.abc import Callable, Coroutine, Generator
 from pathlib import Path
 from typing import Any
 
 import structlog
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from gateway.app import GatewayApp, create_app
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.auth.dev_issuer import create_dev_issuer_app
-from gateway.errors import ConfigError, ConfigIssue, StartupError
+from gateway.configuration import load_configuration
+from gateway.errors import FedgateError, StartupError
 from gateway.listening import listen
 from gateway.logs import configure_logging
-from gateway.settings import CONFIG_ENV, Settings, load_settings
+from gateway.settings import CONFIG_ENV
 
 log = structlog.get_logger("fedgate.serving")
 
@@ -59,26 +63,17 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-def check_workers(settings: Settings, workers: int, *, file: str, dev_issuer: bool = False) -> None:
-    """Several workers must agree on everything a response depends on: refuse what would differ per process."""
-    if workers == 1:
-        return
-    issues = []
-    if dev_issuer:
-        issues.append(ConfigIssue(file, "dev_issuer", "the dev issuer runs in one process only: serve one worker"))
-    policy = settings.policy
-    if policy.file is not None and policy.secret_env is None and policy.secret_file is None:
-        reason = "several workers need one policy secret (set secret_env or secret_file): a generated secret "
-        issues.append(ConfigIssue(file, "policy.secret_env", reason + "would give each worker its own pseudonyms"))
-    if issues:
-        raise ConfigError(issues)
-
-
 def app_from_environment() -> GatewayApp:
-    """The application of one worker process (a uvicorn factory): the settings file named by $FEDGATE_CONFIG."""
-    settings = load_settings(Path(os.environ[CONFIG_ENV]))
-    configure_logging(settings.logging)
-    return create_app(settings)
+    """The application of one worker process (a uvicorn factory): the settings file named by $FEDGATE_CONFIG,
+    validated again by this process (the parent did before binding; a file changed since is one line here,
+    and uvicorn's start-up failure code stops the parent instead of restarting the worker)."""
+    try:
+        configuration = load_configuration(Path(os.environ[CONFIG_ENV]), workers=1)
+    except FedgateError as error:
+        print(f"fedgate: {error}", file=sys.stderr)
+        sys.exit(STARTUP_FAILURE)
+    configure_logging(configuration.settings.logging)
+    return create_app(configuration.settings, configuration.catalog, configuration.policy)
 
 
 def serve_workers(config: Path, host: str, port: int, workers: int) -> None:
@@ -92,14 +87,18 @@ def serve_workers(config: Path, host: str, port: int, workers: int) -> None:
     settings = uvicorn.Config(
         "gateway.serving:app_from_environment", factory=True, host=host, port=port, workers=workers, **_UVICORN
     )
-    Multiprocess(settings, sockets=[sock]).run()
+    supervisor = Multiprocess(settings, sockets=[sock])
+    supervisor.run()
+    if any(worker.process.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+        raise StartupError("a worker could not start (its line above says why), so the gateway stopped")
 
 
-async def serve(settings: Settings, host: str, port: int, dev_issuer: DevIssuerSettings | None = None) -> None:
-    """Serve until SIGINT or SIGTERM; with ``dev_issuer``, serve the development issuer too.
+async def serve(app: Callable[[], ASGIApp], host: str, port: int, dev_issuer: DevIssuerSettings | None = None) -> None:
+    """Serve the application ``app()`` builds until SIGINT or SIGTERM; with ``dev_issuer``, serve the
+    development issuer too.
 
-    Every socket is bound before anything is served, so a busy port stops start-up with a
-    :class:`StartupError` naming it (and who holds it).
+    Every socket is bound before anything is built or served, so a busy port stops start-up with a
+    :class:`StartupError` naming it (and who holds it), and nothing else is said.
     """
     sockets = [listen(host, port, what="the gateway")]
     if dev_issuer is not None:
@@ -108,7 +107,7 @@ async def serve(settings: Settings, host: str, port: int, dev_issuer: DevIssuerS
         except StartupError:
             sockets[0].close()
             raise
-    servers = [_server(create_app(settings), host, port)]
+    servers = [_server(app(), host, port)]
     log.info("listening", service="gateway", url=f"http://{host}:{port}")
     if dev_issuer is not None:
         servers.append(_server(create_dev_issuer_app(dev_issuer), dev_issuer.host, dev_issuer.port))

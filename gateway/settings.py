@@ -7,7 +7,6 @@ keeps the two in step).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,13 +14,12 @@ from pydantic import Field, StringConstraints, ValidationInfo, field_validator, 
 
 from gateway.auth.config import AuthSettings
 from gateway.auth.dev_config import DevIssuerSettings
-from gateway.errors import ConfigError, ConfigIssue
 from gateway.graphiql import LOCAL_ASSETS_PATH, PUBLIC_ASSETS_URL
 from gateway.limits import default
+from gateway.listening import ListeningHost
 from gateway.policy.agreements import AgreementSettings
 from gateway.policy.purposes import PurposeSettings
-from gateway.policy.secrets import PolicySecrets
-from schema.configfile import load_yaml, validate
+from schema.configfile import ConfigDocument, load_yaml, validate
 from schema.models import FileRelative, StrictModel
 
 #: The environment variable naming the settings file: read by every CLI command (after ``--config``) and by
@@ -32,7 +30,7 @@ CONFIG_ENV = "FEDGATE_CONFIG"
 class ServerSettings(StrictModel):
     """Where the HTTP server listens and how much it accepts."""
 
-    host: str = "127.0.0.1"
+    host: ListeningHost = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(
         default("server.max_body_bytes"), ge=1024, le=100_000_000, description="Largest request body accepted."
@@ -223,20 +221,19 @@ class PolicySettings(FileRelative):
             raise ValueError("forbidden_fields: null needs schema_visibility: full (hidden fields cannot be asked for)")
         return self
 
-    def secrets(self) -> PolicySecrets:
-        """The configured master secret, or a random one for this process only (with a warning at start-up)."""
-        if self.secret_env is not None:
-            value = os.environ.get(self.secret_env)
-            if not value:
-                raise ConfigError([ConfigIssue("settings", "policy.secret_env", f"{self.secret_env} is not set")])
-            return PolicySecrets(value.encode())
-        if self.secret_file is not None:
-            return PolicySecrets.from_file(self.resolve_path(self.secret_file))
-        return PolicySecrets.ephemeral_secret()
+    @model_validator(mode="after")
+    def _one_secret(self) -> PolicySettings:
+        if self.secret_env is not None and self.secret_file is not None:
+            raise ValueError("set secret_env or secret_file, not both: which secret applies must not be a guess")
+        return self
 
     @property
     def path(self) -> Path | None:
         return None if self.file is None else self.resolve_path(self.file)
+
+    @property
+    def secret_path(self) -> Path | None:
+        return None if self.secret_file is None else self.resolve_path(self.secret_file)
 
 
 class Settings(FileRelative):
@@ -304,5 +301,10 @@ class Settings(FileRelative):
 
 def load_settings(path: Path) -> Settings:
     """Load and validate a settings file; raise :class:`~gateway.errors.ConfigError` listing every problem."""
+    return read_settings(path)[0]
+
+
+def read_settings(path: Path) -> tuple[Settings, ConfigDocument]:
+    """The settings and the document they were read from (to place later problems at their key and line)."""
     document = load_yaml(path)
-    return validate(Settings, document, {"base_dir": path.resolve().parent})
+    return validate(Settings, document, {"base_dir": path.resolve().parent}), document

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from schema.catalog_checks import check_catalog
 from schema.catalog_model import Catalog, IdentifierKind
-from schema.configfile import load_yaml, validate
+from schema.configfile import ConfigDocument, load_yaml, validate
 from schema.departments import Column, Department, GraphQLName, Relationship, Source, SqlName, Table, TableRef
 from schema.errors import ConfigError
 
@@ -32,6 +32,7 @@ __all__ = [
     "Table",
     "TableRef",
     "load_catalog",
+    "read_catalog",
 ]
 
 
@@ -39,12 +40,17 @@ def load_catalog(path: Path, *, resolve_secrets: bool = True) -> Catalog:
     """Load and fully validate a catalog file; raise :class:`~schema.errors.ConfigError` listing every problem.
 
     ``resolve_secrets=False`` skips reading passwords from the environment, for tools that never
-    connect (``fedgate check``, ``fedgate explain``).
+    connect (``fedgate scopes``, ``whocan``, ``explain``).
     """
+    return read_catalog(path, resolve_secrets=resolve_secrets)[0]
+
+
+def read_catalog(path: Path, *, resolve_secrets: bool = True) -> tuple[Catalog, ConfigDocument]:
+    """The catalog and the document it was read from (to place later problems at their key and line)."""
     document = load_yaml(path)
     context = {"base_dir": path.resolve().parent, "resolve_secrets": resolve_secrets}
     catalog = validate(Catalog, document, context)
     problems = check_catalog(catalog)
     if problems:
         raise ConfigError([document.issue(loc, reason) for loc, reason in problems])
-    return catalog
+    return catalog, document

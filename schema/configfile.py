@@ -57,46 +57,98 @@ class ConfigDocument:
         return ConfigIssue(file=self.file, path=describe_path(self.data, loc), reason=reason, line=line)
 
 
+#: Most nodes a configuration file may hold once its aliases (``*name``) are expanded: far above any real
+#: catalog, far below what would exhaust memory (a "billion laughs" file of nested aliases).
+MAX_NODES = 1_000_000
+#: The deepest nesting of mappings and lists a configuration file may have (a catalog needs about eight).
+MAX_DEPTH = 64
+
+
 def load_yaml(path: Path) -> ConfigDocument:
-    """Parse ``path``; raise :class:`ConfigError` on unreadable files, bad YAML or duplicate keys."""
+    """Parse ``path``; raise :class:`ConfigError` on unreadable files, text that is not UTF-8, bad YAML,
+    duplicate keys, an alias inside the node it names, nesting past :data:`MAX_DEPTH`, or aliases expanding
+    past :data:`MAX_NODES`."""
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([ConfigIssue(file, "", f"cannot read file: {exc.strerror}")]) from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError([ConfigIssue(file, "", "the file is not UTF-8 text", line)]) from None
     try:
         node = yaml.compose(text, Loader=ConfigLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError([ConfigIssue(file, "", f"invalid YAML: {problem}", line)]) from exc
+        raise ConfigError([_yaml_issue(file, exc)]) from exc
+    except RecursionError:  # PyYAML's composer recurses once per level
+        raise ConfigError([ConfigIssue(file, "", f"the file nests more than {MAX_DEPTH} levels deep")]) from None
     if node is None:
         raise ConfigError([ConfigIssue(file, "", "the file is empty")])
-    lines: dict[Loc, int] = {}
-    duplicates: list[ConfigIssue] = []
-    _index_node(node, (), lines, duplicates, file)
-    if duplicates:
-        raise ConfigError(duplicates)
-    data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - ConfigLoader is a SafeLoader
-    return ConfigDocument(file=file, data=data, lines=lines)
+    index = _Index(file)
+    index.visit(node, ())
+    if index.issues:
+        raise ConfigError(index.issues)
+    try:
+        data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - ConfigLoader is a SafeLoader
+    except yaml.YAMLError as exc:  # a key that is a list or mapping, a tag no safe loader knows
+        raise ConfigError([_yaml_issue(file, exc)]) from exc
+    except (ValueError, TypeError, AttributeError) as exc:  # an explicit tag PyYAML cannot apply: !!int "x"
+        reason = "invalid YAML: a value with an explicit tag (!!int, !!timestamp...) is not of that type"
+        raise ConfigError([ConfigIssue(file, "", reason)]) from exc
+    return ConfigDocument(file=file, data=data, lines=index.lines)
 
 
-def _index_node(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dups: list[ConfigIssue], file: str) -> None:
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            if key in seen:
-                dups.append(
-                    ConfigIssue(file, ".".join(map(str, (*loc, key))), "duplicate key", key_node.start_mark.line + 1)
-                )
-            seen.add(key)
-            _index_node(value_node, (*loc, key), lines, dups, file)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _index_node(item, (*loc, index), lines, dups, file)
+def _yaml_issue(file: str, error: yaml.YAMLError) -> ConfigIssue:
+    mark = getattr(error, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(error, "problem", None) or "not valid YAML"
+    return ConfigIssue(file, "", f"invalid YAML: {problem}", line)
+
+
+@dataclass
+class _Index:
+    """The line of every node by its path, and the problems a parser lets through (duplicate keys...)."""
+
+    file: str
+    lines: dict[Loc, int] = field(default_factory=dict)
+    issues: list[ConfigIssue] = field(default_factory=list)
+    nodes: int = 0
+
+    def visit(self, node: yaml.Node, loc: Loc, inside: frozenset[int] = frozenset()) -> None:
+        line = node.start_mark.line + 1
+        if id(node) in inside:
+            self.issues.append(
+                ConfigIssue(self.file, _dotted(loc), "a YAML alias refers to a node containing it", line)
+            )
+            return
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            if self.nodes == MAX_NODES + 1:
+                reason = f"the file expands to more than {MAX_NODES:,} values (YAML aliases)"
+                self.issues.append(ConfigIssue(self.file, "", reason))
+            return
+        self.lines.setdefault(loc, line)
+        if len(inside) == MAX_DEPTH:
+            self.issues.append(ConfigIssue(self.file, "", f"the file nests more than {MAX_DEPTH} levels deep", line))
+            return
+        inside = inside | {id(node)}
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+                if key in seen:
+                    self.issues.append(
+                        ConfigIssue(self.file, _dotted((*loc, key)), "duplicate key", key_node.start_mark.line + 1)
+                    )
+                seen.add(key)
+                self.visit(value_node, (*loc, key), inside)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.visit(item, (*loc, index), inside)
+
+
+def _dotted(loc: Loc) -> str:
+    return ".".join(map(str, loc))
 
 
 def describe_path(data: Any, loc: Iterable[str | int]) -> str:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, model_validator
 
 from schema.models import StrictModel
-from schema.sources import ENV_NAME, HTTP_URL, secret_from_env
+from schema.sources import HTTP_URL, SecretEnv, secret_from_env
 
 
 class NoCredential(StrictModel):
@@ -29,7 +29,7 @@ class BearerCredential(StrictModel):
     """A static service token sent as ``Authorization: Bearer``."""
 
     kind: Literal["bearer"]
-    token_env: str = Field(pattern=ENV_NAME, description="Environment variable holding the token.")
+    token_env: SecretEnv = Field(description="Environment variable holding the token.")
     _token: SecretStr | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -47,7 +47,7 @@ class BasicCredential(StrictModel):
 
     kind: Literal["basic"]
     username: str = Field(min_length=1)
-    password_env: str = Field(pattern=ENV_NAME, description="Environment variable holding the password.")
+    password_env: SecretEnv = Field(description="Environment variable holding the password.")
     _password: SecretStr | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -65,7 +65,7 @@ class _TokenEndpointClient(StrictModel):
 
     token_url: str = Field(pattern=HTTP_URL, description="The authorisation server's token endpoint.")
     client_id: str = Field(min_length=1)
-    client_secret_env: str = Field(pattern=ENV_NAME, description="Environment variable holding the client secret.")
+    client_secret_env: SecretEnv = Field(description="Environment variable holding the client secret.")
     client_auth: Literal["client_secret_basic", "client_secret_post"] = Field(
         "client_secret_basic", description="How fedgate authenticates to the token endpoint (RFC 6749 §2.3.1)."
     )

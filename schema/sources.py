@@ -1,22 +1,35 @@
 """Connection settings for each kind of departmental source, as declared in the catalog.
 
 Secrets never live in the catalog: a source names the *environment variable* that holds its password
-or DSN (``password_env``, ``dsn_env``); the value is read once at start-up and kept as a
-:class:`~pydantic.SecretStr`, so it is never printed, logged or echoed in an error.
+or token (:data:`SecretEnv`: ``password_env``, ``token_env``, ``client_secret_env``); the value is read once,
+when the file is validated at start-up (and by ``fedgate check``), and kept as a :class:`~pydantic.SecretStr`,
+so it is never printed, logged or echoed in an error. A variable that is unset or empty is a configuration
+error at its key, found before anything is served.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, StringConstraints, ValidationInfo, model_validator
 
 from schema.models import FileRelative, StrictModel
 
 ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 HTTP_URL = r"^https?://[^\s/?#]+[^\s#]*$"
+
+
+def _variable_is_set(variable: str, info: ValidationInfo) -> str:
+    """The variable's name, once its value is known to be there (unless secrets are not resolved)."""
+    _secret_value(variable, info)
+    return variable
+
+
+#: The name of an environment variable holding a secret: it must be set, and not empty, when the file is
+#: validated with its secrets resolved (``fedgate serve``, ``fedgate check``).
+SecretEnv = Annotated[str, StringConstraints(pattern=ENV_NAME), AfterValidator(_variable_is_set)]
 
 
 class BreakerSettings(StrictModel):
@@ -95,7 +108,7 @@ class _ServerSource(SourceSettings):
     host: str = "127.0.0.1"
     database: str
     user: str
-    password_env: str | None = Field(None, pattern=ENV_NAME, description="Environment variable with the password.")
+    password_env: SecretEnv | None = Field(None, description="Environment variable with the password.")
     _password: SecretStr | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -125,8 +138,14 @@ class MySQLSource(_ServerSource):
 
 
 def secret_from_env(variable: str | None, info: ValidationInfo) -> SecretStr | None:
+    """The secret in ``variable`` (``None`` without one, or when the context says not to resolve secrets)."""
     if variable is None:
         return None
+    value = _secret_value(variable, info)
+    return None if value is None else SecretStr(value)
+
+
+def _secret_value(variable: str, info: ValidationInfo) -> str | None:
     context = info.context or {}
     if not context.get("resolve_secrets", True):
         return None
@@ -134,4 +153,6 @@ def secret_from_env(variable: str | None, info: ValidationInfo) -> SecretStr | N
     value = environ.get(variable)
     if value is None:
         raise ValueError(f"environment variable {variable} is not set")
-    return SecretStr(value)
+    if not value:
+        raise ValueError(f"environment variable {variable} is empty")
+    return str(value)

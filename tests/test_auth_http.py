@@ -11,11 +11,10 @@ import httpx
 import pytest
 import yaml
 
-from gateway.app import create_app
 from gateway.auth.dev_issuer import DevIssuerState, create_dev_issuer_app
 from gateway.settings import Settings, load_settings
 from schema.catalog import Catalog
-from tests.support.servers import free_port, serving
+from tests.support.servers import free_port, gateway_app, serving
 
 POLICY = Path(__file__).parent / "fixtures" / "clinic_policy.yaml"
 CLIENTS = {
@@ -80,7 +79,8 @@ async def _deploy(sqlite_clinic: Catalog, directory: Path, **policy: Any) -> Asy
     issuer_port = free_port()
     settings = write_settings(directory, sqlite_clinic, issuer_port, **policy)
     assert settings.dev_issuer is not None
-    async with serving(create_dev_issuer_app(settings.dev_issuer), issuer_port), serving(create_app(settings)) as url:
+    gateway = gateway_app(directory / "fedgate.yaml")
+    async with serving(create_dev_issuer_app(settings.dev_issuer), issuer_port), serving(gateway) as url:
         yield Deployment(settings, url)
 
 

@@ -24,15 +24,13 @@ import httpx
 import pytest
 import yaml
 
-from gateway.app import create_app
 from gateway.auth.bearer import Authenticator
 from gateway.auth.config import AuthSettings, IssuerSettings
 from gateway.auth.jwks import JwksCache
 from gateway.errors import AuthUnavailableError
-from gateway.settings import load_settings
 from schema.catalog import Catalog
 from tests.support.bombs import MIB, bomb_response
-from tests.support.servers import serving
+from tests.support.servers import gateway_app, serving
 from tests.test_auth_http import POLICY, write_settings
 from tests.test_auth_introspection import SECRET, IntrospectionServer, active, authenticator, introspection_server
 from tests.test_auth_tokens import (
@@ -155,8 +153,8 @@ async def test_the_application_fetches_keys_at_start_up_and_stops_its_refresher(
     idp: IdentityProvider, sqlite_clinic: Catalog, tmp_path: Path
 ) -> None:
     idp.issuer = idp.base_url  # found by discovery
-    settings = write_settings(tmp_path, sqlite_clinic, int(idp.base_url.rsplit(":", 1)[1]))
-    async with serving(create_app(settings)) as url:
+    write_settings(tmp_path, sqlite_clinic, int(idp.base_url.rsplit(":", 1)[1]))
+    async with serving(gateway_app(tmp_path / "fedgate.yaml")) as url:
         await eventually(lambda: idp.fetches == 1)  # at start-up, before any request
         token = sign(claims(iss=idp.base_url, scope="clinic.full"), typ="at+jwt")
         async with httpx.AsyncClient() as http:
@@ -226,7 +224,7 @@ async def test_an_open_breaker_is_the_503_auth_unavailable_answer(
         "logging": {"format": "console", "level": "warning"},
     }
     (tmp_path / "fedgate.yaml").write_text(yaml.safe_dump(document))
-    async with serving(create_app(load_settings(tmp_path / "fedgate.yaml"))) as url, httpx.AsyncClient() as http:
+    async with serving(gateway_app(tmp_path / "fedgate.yaml")) as url, httpx.AsyncClient() as http:
 
         async def ask(token: str) -> httpx.Response:
             return await http.post(

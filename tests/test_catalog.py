@@ -144,7 +144,7 @@ def test_secrets_come_from_the_environment_and_are_never_echoed(tmp_path: Path, 
     path = _write(tmp_path, data)
     monkeypatch.delenv("COUNCIL_DB_PASSWORD", raising=False)
     (issue,) = _issues(path)
-    assert issue.path == "departments[council].source"
+    assert issue.path == "departments[council].source.password_env"
     assert issue.reason == "environment variable COUNCIL_DB_PASSWORD is not set"
 
     monkeypatch.setenv("COUNCIL_DB_PASSWORD", "s3cret-value")

@@ -28,13 +28,13 @@ def _settings(**cors: Any) -> Settings:
 @pytest.fixture
 async def open_to_one_app(sqlite_clinic: Catalog) -> AsyncIterator[str]:
     settings = _settings(allow_origins=[APP], max_age_seconds=120)
-    async with serving(create_app(settings, catalog=sqlite_clinic)) as url:
+    async with serving(create_app(settings, sqlite_clinic, None)) as url:
         yield url
 
 
 @pytest.fixture
 async def default(sqlite_clinic: Catalog) -> AsyncIterator[str]:
-    async with serving(create_app(_settings(), catalog=sqlite_clinic)) as url:
+    async with serving(create_app(_settings(), sqlite_clinic, None)) as url:
         yield url
 
 

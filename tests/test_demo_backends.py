@@ -26,7 +26,6 @@ from demo.run import Demo, prepare_async
 from gateway.cli import app
 from gateway.endpoint import dumps
 from gateway.execution.guarded_adapters import GuardedAdapters
-from gateway.policy.store import policy_from_settings
 from gateway.service import Gateway
 from schema.catalog import Catalog
 from schema.configfile import load_yaml
@@ -107,7 +106,7 @@ async def placed(federation: DemoFederation) -> AsyncIterator[Demo]:
 
 async def _gateway(federation: DemoFederation, catalog: Catalog) -> Gateway:
     settings = federation.settings
-    gateway = Gateway(catalog, settings, GuardedAdapters(catalog), policy_from_settings(settings, catalog))
+    gateway = Gateway(catalog, settings, GuardedAdapters(catalog), federation.policy(catalog))
     await gateway.start()
     return gateway
 

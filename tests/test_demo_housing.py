@@ -29,7 +29,6 @@ from demo.people import COUNCILS
 from demo.services import ServiceError, start_housing_api
 from gateway.endpoint import dumps
 from gateway.execution.guarded_adapters import GuardedAdapters
-from gateway.policy.store import policy_from_settings
 from gateway.service import Gateway
 from schema.catalog import load_catalog
 from tests.conftest import run
@@ -303,7 +302,7 @@ async def test_stopping_the_housing_process_leaves_the_rest_answering(tmp_path: 
         service = start_housing_api(
             host="127.0.0.1", port=port, data=federation.data / "housing.json", token=TOKEN, quiet=True
         )
-        gateway = Gateway(catalog, settings, GuardedAdapters(catalog), policy_from_settings(settings, catalog))
+        gateway = Gateway(catalog, settings, GuardedAdapters(catalog), federation.policy(catalog))
         await gateway.start()
         query = (
             '{ socialCare { clients(where: {laCode: {eq: "E08000035"}}, limit: 200) { clientId '

@@ -14,7 +14,6 @@ from demo.run import LEEDS, examples
 from demo.services import start_housing_api
 from gateway.endpoint import dumps
 from gateway.execution.guarded_adapters import GuardedAdapters
-from gateway.policy.store import policy_from_settings
 from gateway.service import Gateway
 from schema.catalog import load_catalog
 from tests.conftest import run
@@ -83,7 +82,7 @@ async def test_one_query_merges_four_departments_and_survives_one_stopping(tmp_p
         service = start_housing_api(
             host="127.0.0.1", port=port, data=federation.data / "housing.json", token=TOKEN, quiet=True
         )
-        gateway = Gateway(catalog, settings, GuardedAdapters(catalog), policy_from_settings(settings, catalog))
+        gateway = Gateway(catalog, settings, GuardedAdapters(catalog), federation.policy(catalog))
         await gateway.start()
         mash = client(settings, person.client)
         try:

@@ -16,7 +16,6 @@ from graphql import get_introspection_query
 from gateway.endpoint import dumps
 from gateway.errors import NoAgreementError
 from gateway.execution.guarded_adapters import GuardedAdapters
-from gateway.policy.store import policy_from_settings
 from gateway.principal import Principal
 from gateway.service import Gateway
 from gateway.settings import Settings
@@ -33,7 +32,7 @@ async def federation(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
 @pytest.fixture(scope="module")
 async def demo(federation: DemoFederation) -> AsyncIterator[tuple[Gateway, Settings, Path]]:
     settings, catalog = federation.settings, federation.catalog
-    gateway = Gateway(catalog, settings, GuardedAdapters(catalog), policy_from_settings(settings, catalog))
+    gateway = Gateway(catalog, settings, GuardedAdapters(catalog), federation.policy(catalog))
     await gateway.start()
     try:
         yield gateway, settings, federation.data

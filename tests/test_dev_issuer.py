@@ -9,13 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from gateway.auth.bearer import Authenticator
 from gateway.auth.config import AuthSettings
-from gateway.auth.dev_issuer import DevIssuerState, create_dev_issuer_app, refuse_outside_demo
+from gateway.auth.dev_issuer import DevIssuerState, create_dev_issuer_app
 from gateway.cli import app
-from gateway.errors import ConfigError
+from gateway.configuration import load_configuration
 from gateway.settings import Settings
 from schema.catalog import Catalog
 from tests.support.servers import free_port, serving
@@ -114,13 +115,18 @@ def test_state_is_private_and_stable(sqlite_clinic: Catalog, tmp_path: Path) -> 
     assert second.key.kid == first.key.kid
 
 
-def test_it_refuses_to_run_outside_the_demo_unless_enabled(sqlite_clinic: Catalog, tmp_path: Path) -> None:
-    settings = write_settings(tmp_path, sqlite_clinic, 8001)
-    with pytest.raises(ConfigError, match="only runs in demo mode"):
-        refuse_outside_demo(settings.dev_issuer, demo=False, file="fedgate.yaml")
-    assert refuse_outside_demo(settings.dev_issuer, demo=True, file="fedgate.yaml") is settings.dev_issuer
-    enabled = settings.dev_issuer.model_copy(update={"enabled": True})  # type: ignore[union-attr]
-    assert refuse_outside_demo(enabled, demo=False, file="fedgate.yaml") is enabled
+def test_it_runs_only_in_the_demo_unless_enabled(sqlite_clinic: Catalog, tmp_path: Path) -> None:
+    settings = write_settings(tmp_path, sqlite_clinic, free_port())
+    assert settings.dev_issuer is not None and not settings.dev_issuer.enabled
+    config = tmp_path / "fedgate.yaml"
+    assert load_configuration(config).dev_issuer is None
+    assert not settings.dev_issuer.state_path.exists()  # not run, so its state is not made either
+    assert load_configuration(config, demo=True).dev_issuer == settings.dev_issuer
+    assert settings.dev_issuer.state_path.exists()
+    document = yaml.safe_load(config.read_text())
+    document["dev_issuer"]["enabled"] = True
+    config.write_text(yaml.safe_dump(document))
+    assert load_configuration(config).dev_issuer is not None
 
 
 async def test_fedgate_token_prints_a_token(issuer: tuple[Settings, str], tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from gateway.errors import error_codes
+from gateway.policy.secrets import MIN_SECRET_BYTES
 from gateway.settings import Settings
 from schema.catalog import Catalog
 from schema.credentials import BasicCredential, BearerCredential, ClientCredentials, NoCredential, TokenExchange
@@ -103,3 +104,10 @@ def test_every_error_code_is_documented() -> None:
     text = (DOCS / "errors.md").read_text()
     missing = [code for code in error_codes() if f"`{code}`" not in text]
     assert missing == []
+
+
+def test_the_policy_secrets_minimum_is_the_one_documented() -> None:
+    for page in ("configuration.md", "security.md"):
+        text = (DOCS / page).read_text()
+        assert f"at least {MIN_SECRET_BYTES} bytes" in text.replace("**", ""), page
+        assert "MIN_SECRET_BYTES" in text, page

@@ -315,7 +315,7 @@ async def test_suspending_an_agreement_ends_access_at_once_on_reload(sqlite_clin
     settings = _settings(tmp_path, sqlite_clinic)
 
     gateway = Gateway(
-        sqlite_clinic, settings, GuardedAdapters(sqlite_clinic), policy_from_settings(settings, sqlite_clinic)
+        sqlite_clinic, settings, GuardedAdapters(sqlite_clinic), policy_from_settings(settings, sqlite_clinic, None)
     )
     await gateway.start()
     reloader = PolicyReloader(gateway, settings, sqlite_clinic)
@@ -338,7 +338,7 @@ async def test_a_bad_file_on_reload_keeps_the_running_version_and_says_why(
 ) -> None:
     settings = _settings(tmp_path, sqlite_clinic)
 
-    policy = policy_from_settings(settings, sqlite_clinic)
+    policy = policy_from_settings(settings, sqlite_clinic, None)
     assert policy is not None and policy.agreements is not None
     gateway = Gateway(sqlite_clinic, settings, GuardedAdapters(sqlite_clinic), policy)
     await gateway.start()

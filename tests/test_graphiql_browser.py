@@ -24,12 +24,11 @@ import pytest
 import yaml
 from playwright.async_api import Page, async_playwright
 
-from gateway.app import create_app
 from gateway.auth.dev_issuer import create_dev_issuer_app
 from gateway.graphiql_assets import fetch_assets
 from gateway.settings import Settings, load_settings
 from schema.catalog import Catalog
-from tests.support.servers import free_port, serving
+from tests.support.servers import free_port, gateway_app, serving
 from tests.test_auth_http import Deployment, write_settings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -62,7 +61,8 @@ async def _deployment(catalog: Catalog, directory: Path, assets: Path) -> AsyncI
     issuer_port = free_port()
     settings = _settings_with_local_assets(directory, catalog, issuer_port, assets)
     assert settings.dev_issuer is not None
-    async with serving(create_dev_issuer_app(settings.dev_issuer), issuer_port), serving(create_app(settings)) as url:
+    gateway = gateway_app(directory / "fedgate.yaml")
+    async with serving(create_dev_issuer_app(settings.dev_issuer), issuer_port), serving(gateway) as url:
         yield Deployment(settings, url)
 
 

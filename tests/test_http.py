@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -11,7 +10,7 @@ import yaml
 
 from gateway.graphiql import ASSETS
 from schema.catalog import Catalog
-from tests.support.servers import fedgate_serve, free_port, healthy
+from tests.support.servers import fedgate_serve, free_port, wait_until_healthy
 
 QUERY = '{ clinic { person(personId: "p03") { givenName born balance updatedAt cases { caseId } } } }'
 
@@ -33,12 +32,7 @@ def server(sqlite_clinic: Catalog, tmp_path_factory: pytest.TempPathFactory) -> 
     process = fedgate_serve(directory / "fedgate.yaml", port)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while not healthy(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"fedgate serve did not start:\n{output}")
-            time.sleep(0.1)
+        wait_until_healthy(process, port)
         yield base
     finally:
         process.terminate()

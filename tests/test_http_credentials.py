@@ -33,11 +33,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from adapters.base import NO_CONTEXT
 from adapters.errors import SourceAuthError
 from adapters.http_credentials import create_source_credential
-from gateway.app import create_app
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.auth.dev_issuer import DevIssuerState, create_dev_issuer_app
 from gateway.principal import Principal
-from gateway.settings import load_settings
 from schema.catalog import load_catalog
 from schema.credentials import ClientCredentials
 from tests.conftest import run, started_gateway
@@ -45,7 +43,7 @@ from tests.fixtures.clinic_data import CASES, PEOPLE
 from tests.support.bombs import MIB, bomb_response, compressed
 from tests.support.http_clinic import clinic_rest_api, http_catalog_data, write_http_catalog
 from tests.support.rest_api import RestApi
-from tests.support.servers import free_port, serving
+from tests.support.servers import free_port, gateway_app, serving
 
 POLICY = Path(__file__).parent / "fixtures" / "clinic_policy.yaml"
 AUDIENCES = {"clinic": "clinic-api", "council": "council-api"}
@@ -188,7 +186,7 @@ async def test_token_exchange_end_to_end(
     caller = await issuer.token("full-app")
     query = {"query": "{ clinic { people { personId cases { caseId } } } }"}
     async with (
-        serving(create_app(load_settings(tmp_path / "fedgate.yaml"))) as gateway_url,
+        serving(gateway_app(tmp_path / "fedgate.yaml")) as gateway_url,
         httpx.AsyncClient() as http,
     ):
         first = await http.post(f"{gateway_url}/graphql", json=query, headers={"authorization": f"Bearer {caller}"})

@@ -95,7 +95,7 @@ def _settings(setting: str, value: int) -> Settings:
 async def test_a_request_over_each_documented_limit_is_refused(sqlite_clinic: Catalog, name: str) -> None:
     setting, _ = DOCUMENTED[name]
     value, request = OVER[name]
-    app = create_app(_settings(setting, value), catalog=sqlite_clinic)
+    app = create_app(_settings(setting, value), sqlite_clinic, None)
     asked: list[str] = []
 
     async def fetch(department: str, *args: Any, **kwargs: Any) -> Any:

@@ -71,7 +71,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog_data))
     catalog = load_catalog(tmp_path / "catalog.yaml")
     clock = FakeClock()
-    app = create_app(make_settings(), catalog=catalog, sources=GuardedAdapters(catalog, breaker_clock=clock))
+    app = create_app(make_settings(), catalog, None, sources=GuardedAdapters(catalog, breaker_clock=clock))
     async with serving(app) as url:
         yield Deployment(url, clock)
 
@@ -211,7 +211,7 @@ async def test_readyz_answers_from_the_last_state_while_a_department_stalls(tmp_
         }
         (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog_data))
         catalog = load_catalog(tmp_path / "catalog.yaml")
-        app = create_app(make_settings(), catalog=catalog)
+        app = create_app(make_settings(), catalog, None)
         async with serving(app) as url, httpx.AsyncClient(timeout=30) as client:
             for _ in range(10):  # a check of 'stalled' is in flight most of the time: 0.5 s of every 0.6 s
                 started = time.monotonic()

@@ -172,8 +172,13 @@ def test_check_refuses_a_mask_reading_another_column_and_an_unmapped_attribute(c
     assert "row_filter" not in result.output  # org_code is mapped now
 
 
-def test_the_demo_configuration_is_valid() -> None:
+def test_the_demo_configuration_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     demo = Path(__file__).parent.parent / "demo" / "fedgate.yaml"
+    monkeypatch.delenv("FEDGATE_DEMO_HOUSING_TOKEN", raising=False)
+    unset = runner.invoke(app, ["check", "--config", str(demo)])
+    assert unset.exit_code == 2  # serve would refuse: the housing API's token is read at start-up
+    assert "credential.token_env: environment variable FEDGATE_DEMO_HOUSING_TOKEN is not set" in unset.output
+    monkeypatch.setenv("FEDGATE_DEMO_HOUSING_TOKEN", "a-housing-token")
     result = runner.invoke(app, ["check", "--config", str(demo), "--json"])
     assert result.exit_code == 0, result.output
     findings = json.loads(result.output)

@@ -8,9 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from uvicorn.config import STARTUP_FAILURE
 
+from gateway.serving import app_from_environment
+from gateway.settings import CONFIG_ENV
 from schema.catalog import Catalog
-from tests.support.servers import fedgate_serve, free_port, healthy
+from tests.support.servers import fedgate_serve, free_port, wait_until_healthy
 
 
 def _write(directory: Path, catalog: Catalog, **settings: object) -> Path:
@@ -51,11 +54,9 @@ def test_two_workers_share_the_port_and_answer(sqlite_clinic: Catalog, tmp_path:
     port = free_port()
     process = fedgate_serve(config, port, "--workers", "2")
     try:
+        wait_until_healthy(process, port)
         deadline = time.monotonic() + 30
-        while len(_workers(process.pid)) < 2 or not healthy(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"fedgate serve --workers 2 did not start:\n{output}")
+        while len(_workers(process.pid)) < 2 and time.monotonic() < deadline:  # the second worker may lag
             time.sleep(0.2)
         assert len(_workers(process.pid)) == 2
         with httpx.Client() as client:
@@ -99,3 +100,19 @@ def test_the_dev_issuer_is_never_served_by_several_workers(sqlite_clinic: Catalo
     output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 2
     assert "dev_issuer" in output and "one process only" in output
+
+
+def test_a_worker_finding_a_broken_configuration_stops_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The parent validated the files before binding; should one be broken by the time a worker loads it,
+    the worker says why in one line and exits with uvicorn's start-up failure code, which stops the parent
+    (instead of uvicorn restarting the worker again and again)."""
+    config = tmp_path / "fedgate.yaml"
+    config.write_text("catalog: nowhere.yaml\nauth: {enabled: false}\n")
+    monkeypatch.setenv(CONFIG_ENV, str(config))
+    with pytest.raises(SystemExit) as exit_:
+        app_from_environment()
+    assert exit_.value.code == STARTUP_FAILURE
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("fedgate: invalid configuration: ") and "nowhere.yaml: cannot read file" in line

@@ -15,14 +15,16 @@ auth:
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, HttpUrl, PrivateAttr, SecretStr, ValidationInfo, model_validator
+from pydantic import Field, HttpUrl, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
 
 from gateway.policy.purposes import PurposeClaim
 from gateway.principal import BUILTIN_ATTRIBUTES
 from schema.models import StrictModel
-from schema.sources import ENV_NAME, BreakerSettings, secret_from_env
+from schema.sources import BreakerSettings, SecretEnv, secret_from_env
 
 #: The signature algorithms fedgate can accept; an issuer narrows them. Never ``none``, never HMAC: a
 #: resource server holds only public keys (RFC 8725 §3.1, §3.2).
@@ -30,6 +32,24 @@ from schema.sources import ENV_NAME, BreakerSettings, secret_from_env
 #: ``Ed25519`` is EdDSA's fully-specified name (RFC 9864); ``EdDSA`` stays for identity providers that use it.
 Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]
 DEFAULT_ALGORITHMS: tuple[Algorithm, ...] = ("RS256", "PS256", "ES256", "EdDSA", "Ed25519")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _over_https(url: str, what: str) -> str:
+    """``url``, if it is https, or plain http to this machine (a test or the demo's issuer); else ValueError:
+    keys, tokens and client secrets are never fetched or sent where a network could read or change them."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname or "")):
+        return url
+    raise ValueError(f"{what} must be an https URL (plain http only to this machine: localhost, 127.0.0.1, ::1)")
 
 
 class ClaimMapping(StrictModel):
@@ -63,13 +83,32 @@ class IssuerSettings(StrictModel):
     leeway_seconds: int = Field(30, ge=0, le=600, description="Clock skew allowed for exp, nbf and iat.")
     claims: ClaimMapping = Field(default_factory=ClaimMapping)
 
+    @field_validator("jwks_uri")
+    @classmethod
+    def _keys_over_https(cls, uri: HttpUrl | None) -> HttpUrl | None:
+        if uri is not None:
+            _over_https(str(uri), "jwks_uri (where the signing keys come from)")
+        return uri
+
+    @model_validator(mode="after")
+    def _discoverable(self) -> IssuerSettings:
+        if self.jwks_uri is None:
+            parts = urlsplit(self.issuer)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    "issuer is not a URL, so its keys cannot be discovered (<issuer>/.well-known/"
+                    "openid-configuration): set jwks_uri"
+                )
+            _over_https(self.issuer, "without jwks_uri, the issuer (where discovery finds the keys)")
+        return self
+
 
 class IntrospectionSettings(StrictModel):
     """RFC 7662 token introspection, for opaque (non-JWT) tokens."""
 
     endpoint: HttpUrl
-    client_id: str
-    client_secret_env: str = Field(pattern=ENV_NAME, description="Environment variable holding the client secret.")
+    client_id: str = Field(min_length=1)
+    client_secret_env: SecretEnv = Field(description="Environment variable holding the client secret.")
     issuer: str | None = Field(None, description="If set, the response's 'iss' must equal it.")
     audiences: list[str] = Field(default_factory=list, description="If set, the response's 'aud' must name one.")
     cache_seconds: int = Field(
@@ -81,6 +120,12 @@ class IntrospectionSettings(StrictModel):
         description="When to stop calling a failing introspection endpoint (requests then get 503 at once).",
     )
     _secret: SecretStr | None = PrivateAttr(default=None)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _sent_over_https(cls, endpoint: HttpUrl) -> HttpUrl:
+        _over_https(str(endpoint), "the introspection endpoint (it is sent tokens and the client secret)")
+        return endpoint
 
     @model_validator(mode="after")
     def _read_secret(self, info: ValidationInfo) -> IntrospectionSettings:
@@ -125,6 +170,16 @@ class AuthSettings(StrictModel):
         60, ge=0, le=3600, description="A verified JWT is trusted again without re-verification this long (0: never)."
     )
     token_cache_size: int = Field(10_000, ge=1, le=1_000_000, description="Most verified JWTs remembered.")
+
+    @field_validator("issuers")
+    @classmethod
+    def _each_issuer_once(cls, issuers: list[IssuerSettings]) -> list[IssuerSettings]:
+        seen: set[str] = set()
+        for issuer in issuers:
+            if issuer.issuer in seen:
+                raise ValueError(f"issuer {issuer.issuer} is listed twice: merge its audiences and settings")
+            seen.add(issuer.issuer)
+        return issuers
 
     def principal_attributes(self) -> frozenset[str]:
         """Every attribute a principal can carry: the built-in ones and those any issuer's claims map."""

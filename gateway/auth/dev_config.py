@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from gateway.listening import ListeningHost
 from gateway.policy.model import ScopeToken
 from schema.models import FileRelative, StrictModel
 
@@ -29,7 +30,7 @@ class DevIssuerSettings(FileRelative):
     """A small OAuth 2.0 authorization server for the demo and for development. Never for production."""
 
     enabled: bool = Field(False, description="Must be true to run the dev issuer outside `fedgate demo`.")
-    host: str = "127.0.0.1"
+    host: ListeningHost = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8001, ge=1, le=65535)
     audience: str = Field("fedgate", description="The 'aud' of the tokens it issues.")
     token_lifetime_seconds: int = Field(900, ge=60, le=86400)

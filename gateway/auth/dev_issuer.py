@@ -15,7 +15,6 @@ production deployment trusts a real identity provider instead.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Reque
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -37,7 +37,7 @@ from starlette.routing import Route
 from gateway.auth.dev_config import DevClient, DevIssuerSettings
 from gateway.auth.exchange_grant import GRANT_TYPE as TOKEN_EXCHANGE
 from gateway.auth.exchange_grant import ExchangeSubject, TokenExchangeGrant
-from gateway.errors import ConfigError, ConfigIssue
+from gateway.private_files import creation_problem, exists, read_private, replace_private
 
 
 @dataclass(frozen=True)
@@ -49,36 +49,70 @@ class DevIssuerState:
 
     @classmethod
     def load_or_create(cls, settings: DevIssuerSettings) -> DevIssuerState:
-        """Read the state file, generating the key and any missing client secret (and saving) first."""
-        path = settings.state_path
-        data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-        changed = False
-        if "key" not in data:
-            key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": "RS256"}, private=True)
-            key.ensure_kid()
-            data["key"] = key.as_dict(private=True)
-            changed = True
-        secrets_by_client: dict[str, str] = data.setdefault("clients", {})
-        for client in settings.clients:
-            if client.id not in secrets_by_client:
-                secrets_by_client[client.id] = secrets.token_urlsafe(32)
-                changed = True
-        if changed:
-            _write_private(path, data)
-        key = RSAKey.import_key(data["key"])
-        return cls(key=key, client_secrets=dict(secrets_by_client))
+        """Read the state file, generating the key and any missing client secret (and saving) first.
+
+        ValueError (a reason naming the file, never its content) if it cannot be read, is damaged or cannot
+        be written."""
+        state = _load(settings, create=True)
+        assert state is not None
+        return state
+
+    @classmethod
+    def check(cls, settings: DevIssuerSettings) -> None:
+        """What :meth:`load_or_create` would trip on (ValueError), without writing anything."""
+        _load(settings, create=False)
 
     def public_jwks(self) -> dict[str, Any]:
         return {"keys": [self.key.as_dict(private=False)]}
 
 
-def _write_private(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(partial, path)
+#: The largest state file read (it holds one RSA key and a secret per client).
+MAX_STATE_FILE_BYTES = 1_000_000
+_REGENERATE = "delete it to generate a new one (clients then need their new secrets)"
+
+
+def _load(settings: DevIssuerSettings, *, create: bool) -> DevIssuerState | None:
+    path = settings.state_path
+    data: dict[str, Any] = _read_state(path) if exists(path) else {}
+    missing = "key" not in data or any(client.id not in data.get("clients", {}) for client in settings.clients)
+    if missing and not create:
+        problem = creation_problem(path)
+        if problem is not None:
+            raise ValueError(problem)
+        return None
+    if "key" not in data:
+        key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": "RS256"}, private=True)
+        key.ensure_kid()
+        data["key"] = key.as_dict(private=True)
+    secrets_by_client: dict[str, str] = data.setdefault("clients", {})
+    for client in settings.clients:
+        secrets_by_client.setdefault(client.id, secrets.token_urlsafe(32))
+    if missing:
+        try:
+            replace_private(path, json.dumps(data, indent=2).encode())
+        except OSError as error:
+            raise ValueError(f"cannot write {path}: {error.strerror or error}") from error
+    return DevIssuerState(key=RSAKey.import_key(data["key"]), client_secrets=dict(secrets_by_client))
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """The state file's JSON, checked: a private RSA key (if any) and a secret per client."""
+    content = read_private(path, limit=MAX_STATE_FILE_BYTES)
+    try:
+        data = json.loads(content)
+    except ValueError:
+        raise ValueError(f"{path} is not the JSON fedgate writes: {_REGENERATE}") from None
+    clients = data.get("clients", {}) if isinstance(data, dict) else None
+    if not isinstance(clients, dict) or not all(isinstance(value, str) for value in clients.values()):
+        raise ValueError(f"{path} does not hold the dev issuer's state: {_REGENERATE}")
+    if "key" in data:
+        try:
+            key = RSAKey.import_key(data["key"])
+        except (ValueError, TypeError, JoseError):
+            key = None
+        if key is None or not key.is_private:
+            raise ValueError(f"{path} does not hold a private RSA signing key: {_REGENERATE}")
+    return dict(data)
 
 
 class _Client(ClientMixin):  # type: ignore[misc]
@@ -217,14 +251,3 @@ def create_dev_issuer_app(settings: DevIssuerSettings) -> Starlette:
             Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),
         ]
     )
-
-
-def refuse_outside_demo(settings: DevIssuerSettings | None, *, demo: bool, file: str) -> DevIssuerSettings:
-    """The dev issuer's settings, or a :class:`ConfigError` if it may not run here."""
-    if settings is None:
-        raise ConfigError([ConfigIssue(file, "dev_issuer", "no dev_issuer section: nothing to run")])
-    if not demo and not settings.enabled:
-        raise ConfigError(
-            [ConfigIssue(file, "dev_issuer.enabled", "the dev issuer only runs in demo mode unless enabled: true")]
-        )
-    return settings

@@ -73,12 +73,16 @@ def load_settings_or_exit(config: Path | None) -> Settings:
         raise fail(str(error)) from None
 
 
-def load_all_or_exit(config: Path | None, *, resolve_secrets: bool = False) -> tuple[Settings, Catalog, Policy | None]:
-    """Settings, catalog and policy (None when there is no policy file), or exit 2 listing every problem."""
+def load_all_or_exit(config: Path | None) -> tuple[Settings, Catalog, Policy | None]:
+    """Settings, catalog and policy (None when there is no policy file), or exit 2 listing every problem.
+
+    For the tools that read the policy without connecting or deriving keys (``scopes``, ``whocan``,
+    ``explain``): secrets are neither read nor required. ``serve`` and ``check`` load everything with
+    :func:`gateway.configuration.load_configuration` instead."""
     settings = load_settings_or_exit(config)
     try:
-        catalog = load_catalog(settings.catalog_path, resolve_secrets=resolve_secrets)
-        policy = policy_from_settings(settings, catalog, read_secret=resolve_secrets)
+        catalog = load_catalog(settings.catalog_path, resolve_secrets=False)
+        policy = policy_from_settings(settings, catalog, None)  # no key is derived
     except ConfigError as error:
         raise fail(str(error)) from None
     return settings, catalog, policy

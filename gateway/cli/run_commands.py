@@ -2,45 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
 
-from gateway.auth.dev_issuer import DevIssuerState, refuse_outside_demo
+from gateway.auth.dev_issuer import DevIssuerState
 from gateway.cli.common import (
     ConfigOption,
     app,
     console,
     fail,
-    load_settings_or_exit,
     port_option,
     settings_path,
 )
-from gateway.errors import FedgateError
+from gateway.configuration import load_configuration
+from gateway.errors import ConfigError, FedgateError
 from gateway.logs import configure_logging
-from gateway.settings import Settings
+from gateway.settings import read_settings
 
 
 def run_gateway(
-    settings: Settings, host: str | None, port: int | None, *, demo: bool, config: Path, workers: int | None = None
+    config: Path, host: str | None = None, port: int | None = None, *, demo: bool = False, workers: int | None = None
 ) -> None:
-    from gateway.serving import check_workers, run_event_loop, serve, serve_workers
+    """Load and validate everything (:func:`~gateway.configuration.load_configuration`), then serve; every
+    operator error (a bad file, an unset variable, a weak secret, a taken port) is one line and exit 2."""
+    from gateway.app import create_app
+    from gateway.serving import run_event_loop, serve, serve_workers
 
-    configure_logging(settings.logging)
-    host = host or settings.server.host
-    port = settings.server.port if port is None else port
-    workers = workers or settings.server.workers
-    dev_issuer = None
     try:
-        if settings.dev_issuer is not None and (demo or settings.dev_issuer.enabled):
-            dev_issuer = refuse_outside_demo(settings.dev_issuer, demo=demo, file=str(config))
-        check_workers(settings, workers, file=str(config), dev_issuer=dev_issuer is not None)
-        if workers > 1:
-            serve_workers(config, host, port, workers)
+        loaded = load_configuration(config, host=host, port=port, workers=workers, demo=demo)
+        configure_logging(loaded.settings.logging)
+        if loaded.workers > 1:
+            serve_workers(config, loaded.host, loaded.port, loaded.workers)
         else:
-            run_event_loop(serve(settings, host, port, dev_issuer))
+            gateway = functools.partial(create_app, loaded.settings, loaded.catalog, loaded.policy)
+            run_event_loop(serve(gateway, loaded.host, loaded.port, loaded.dev_issuer))
     except FedgateError as error:  # bad settings, or a port that is taken
         raise fail(str(error)) from None
 
@@ -53,8 +52,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, max=256, help="Override server.workers.")] = None,
 ) -> None:
     """Serve the gateway described by a settings file."""
-    path = settings_path(config)
-    run_gateway(load_settings_or_exit(path), host, port, demo=False, config=path, workers=workers)
+    run_gateway(settings_path(config), host, port, workers=workers)
 
 
 @app.command()
@@ -67,14 +65,21 @@ def token(
 
     Point it at the demo it is for: ``--config demo/data/fedgate.8000.yaml`` (``fedgate demo`` prints it).
     """
-    settings = load_settings_or_exit(config)
+    path = settings_path(config)
+    try:
+        settings, document = read_settings(path)
+    except FedgateError as error:
+        raise fail(str(error)) from None
     issuer = settings.dev_issuer
     if issuer is None:
-        raise fail(f"{settings_path(config)} has no dev_issuer section: tokens come from your identity provider")
+        raise fail(f"{path} has no dev_issuer section: tokens come from your identity provider")
     if issuer.client(client) is None:
         known = ", ".join(c.id for c in issuer.clients)
         raise fail(f"'{client}' is not a client of the development issuer (its clients: {known})")
-    state = DevIssuerState.load_or_create(issuer)
+    try:
+        state = DevIssuerState.load_or_create(issuer)
+    except ValueError as error:
+        raise fail(str(ConfigError([document.issue(("dev_issuer", "state_file"), str(error))]))) from None
     data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
     try:
         response = httpx.post(f"{issuer.issuer}/oauth/token", data=data, auth=(client, state.client_secrets[client]))

@@ -10,9 +10,11 @@ import httpx
 import typer
 import yaml
 
-from gateway.cli.common import ConfigOption, JsonOption, app, console, errors, fail, load_all_or_exit
+from gateway.cli.common import ConfigOption, JsonOption, app, console, errors, fail, settings_path
+from gateway.configuration import load_configuration
 from gateway.errors import FedgateError
 from gateway.graphiql_assets import missing_assets_advice
+from gateway.listening import busy_now
 from gateway.policy.agreement_lint import lint_agreements
 from gateway.policy.lint import Finding, lint, print_findings
 from gateway.policy.store import utc_now
@@ -24,11 +26,23 @@ def check(
     strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Validate settings, catalog and policy, and lint the scopes; non-zero exit on errors."""
-    settings, catalog, policy = load_all_or_exit(config)
+    """Validate everything `fedgate serve` loads, as it loads it, and lint the scopes.
+
+    Settings, catalog, policy, the policy secret's strength, the environment variables secrets are read from,
+    the files serve reads or creates (nothing is written), and the listening addresses (bound and let go at
+    once). Exit 2 with one line per problem where serve would refuse to start; 1 on lint errors (or warnings
+    with --strict); 0 otherwise. Run it where, and as whom, fedgate will serve.
+    """
+    try:
+        loaded = load_configuration(settings_path(config), create_files=False)
+        busy = [busy_now(listener.host, listener.port, what=listener.what) for listener in loaded.listeners]
+    except FedgateError as error:
+        raise fail(str(error)) from None
+    settings, catalog, policy = loaded.settings, loaded.catalog, loaded.policy
     findings = lint(policy, catalog, explain_scope=settings.policy.explain_scope) if policy else []
     if policy is not None:
         findings += lint_agreements(policy, utc_now(), explain_scope=settings.policy.explain_scope)
+    findings.extend(Finding("warning", "", f"{reason} (at the moment)", "server") for reason in busy if reason)
     assets = settings.graphiql.assets_path
     advice = missing_assets_advice(assets) if assets is not None and settings.graphiql.enabled else None
     if advice is not None:

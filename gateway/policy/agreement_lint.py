@@ -39,9 +39,7 @@ def lint_agreements(policy: Policy, now: dt.datetime, *, explain_scope: str) -> 
             ]
             if not covering:
                 purposes = ", ".join(scope.purposes) or "none"
-                reason = (
-                    f"no agreement in force covers it for the scope's purposes ({purposes}): nobody can read it"
-                )
+                reason = f"no agreement in force covers it for the scope's purposes ({purposes}): nobody can read it"
                 findings.append(Finding("warning", scope.name, reason, grant.table))
     for agreement in in_force:
         granted = {

@@ -202,9 +202,10 @@ class Policy:
         return sorted({grant.scope for grant in self.grants_reading(department, table, column)})
 
 
-def policy_from_settings(settings: Settings, catalog: Catalog, *, read_secret: bool = True) -> Policy | None:
-    """The policy the settings name (``None`` with authentication off); ``read_secret=False`` for tools
-    that only validate (the secret file is then neither read nor created)."""
+def policy_from_settings(settings: Settings, catalog: Catalog, secrets: PolicySecrets | None) -> Policy | None:
+    """The policy the settings name (``None`` with authentication off), with its master secret (read and
+    checked by :func:`gateway.configuration.load_configuration`; ``None`` for tools that never derive a key:
+    the policy then holds a random one)."""
     path = settings.policy.path
     if not settings.auth.enabled or path is None:
         return None
@@ -215,7 +216,7 @@ def policy_from_settings(settings: Settings, catalog: Catalog, *, read_secret: b
     return load_policy(
         path,
         catalog,
-        secrets=settings.policy.secrets() if read_secret else None,
+        secrets=secrets,
         secret_configured=configured,
         pseudonym_recipient=settings.policy.pseudonym_recipient,
         attributes=attributes,

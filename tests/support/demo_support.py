@@ -22,6 +22,8 @@ from demo.housing_api import TOKEN_ENV, HousingData, create_app, write_housing_d
 from demo.load import write_sqlite
 from demo.run import PURPOSES, TOKEN_PURPOSES
 from gateway.policy.purposes import Purpose
+from gateway.policy.secrets import PolicySecrets
+from gateway.policy.store import Policy, policy_from_settings
 from gateway.principal import Principal
 from gateway.settings import Settings, load_settings
 from schema.catalog import Catalog, load_catalog
@@ -60,6 +62,13 @@ class DemoFederation:
     @property
     def data(self) -> Path:
         return self.directory / "data"
+
+    def policy(self, catalog: Catalog) -> Policy | None:
+        """The demo's policy over ``catalog``, with the demo's configured secret (the same pseudonyms every
+        time, as ``fedgate serve`` would give)."""
+        path = self.settings.policy.secret_path
+        assert path is not None
+        return policy_from_settings(self.settings, catalog, PolicySecrets.from_file(path))
 
 
 @contextlib.asynccontextmanager

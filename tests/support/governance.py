@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import yaml
 
-from gateway.app import create_app
 from gateway.auth.dev_issuer import DevIssuerState, create_dev_issuer_app
 from gateway.policy.agreements import load_agreements
 from gateway.policy.purposes import DEFAULT_PURPOSES, Purpose
@@ -25,7 +24,7 @@ from gateway.principal import Principal
 from gateway.settings import Settings, load_settings
 from schema.catalog import Catalog
 from tests.conftest import ATTRS
-from tests.support.servers import free_port, serving
+from tests.support.servers import free_port, gateway_app, serving
 
 CLINIC, COUNCIL = "CLINIC-1", "COUNCIL-9"
 VOCABULARY = [purpose.name for purpose in DEFAULT_PURPOSES]
@@ -208,5 +207,6 @@ async def governed_deployment(directory: Path, catalog: Catalog, **overrides: An
     issuer_port = free_port()
     settings = governed_settings(directory, catalog, issuer_port, **overrides)
     assert settings.dev_issuer is not None
-    async with serving(create_dev_issuer_app(settings.dev_issuer), issuer_port), serving(create_app(settings)) as url:
+    issuer = create_dev_issuer_app(settings.dev_issuer)
+    async with serving(issuer, issuer_port), serving(gateway_app(directory / "fedgate.yaml")) as url:
         yield GovernedDeployment(settings, url)

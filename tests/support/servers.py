@@ -18,6 +18,8 @@ import uvicorn
 import yaml
 from starlette.types import ASGIApp
 
+from gateway.app import GatewayApp, create_app
+from gateway.configuration import load_configuration
 from schema.catalog import Catalog
 
 
@@ -53,11 +55,30 @@ async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
         await task
 
 
+def gateway_app(settings_file: Path) -> GatewayApp:
+    """The application ``fedgate serve`` runs for ``settings_file``, loaded the way it loads it."""
+    loaded = load_configuration(settings_file)
+    return create_app(loaded.settings, loaded.catalog, loaded.policy)
+
+
 def fedgate_serve(config: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     """``fedgate serve`` as its own process (output captured, for a failure message)."""
     command = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port), *extra]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], port: int, seconds: float = 60) -> None:
+    """Wait for ``fedgate serve`` (``process``) to answer ``/healthz`` on ``port``; if it stops, or has not
+    answered within ``seconds`` (generous: a loaded machine is slow to start), stop it and raise with its
+    output (read only once it has ended: reading a running process's output would wait for ever)."""
+    deadline = time.monotonic() + seconds
+    while not healthy(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            output = process.communicate(timeout=10)[0].decode(errors="replace")
+            raise RuntimeError(f"fedgate serve did not start within {seconds:.0f} s:\n{output}")
+        time.sleep(0.1)
 
 
 def healthy(port: int) -> bool:
@@ -84,12 +105,7 @@ def fedgate_server(catalog: Catalog, directory: Path, **sections: Any) -> Iterat
     port = free_port()
     process = fedgate_serve(directory / "fedgate.yaml", port)
     try:
-        deadline = time.monotonic() + 20
-        while not healthy(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"fedgate serve did not start:\n{output}")
-            time.sleep(0.1)
+        wait_until_healthy(process, port)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
