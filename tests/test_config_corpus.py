@@ -36,6 +36,7 @@ import yaml
 from gateway.policy.secrets import MIN_SECRET_BYTES
 from schema.catalog import Catalog
 from schema.configfile import load_yaml
+from tests.support.governance import agreement, write_agreements
 from tests.support.http_clinic import http_catalog_data
 from tests.support.servers import free_port, healthy
 
@@ -44,17 +45,21 @@ FEDGATE = [sys.executable, "-c", "from gateway.cli import main; main()"]
 SECRET_ENV = "FEDGATE_CORPUS_POLICY_SECRET"
 DB_PASSWORD_ENV = "FEDGATE_CORPUS_DB_PASSWORD"
 API_SECRET_ENV = "FEDGATE_CORPUS_API_SECRET"
-ISSUER = {"issuer": "https://idp.example.test", "audiences": ["fedgate"], "jwks_uri": "https://idp.example.test/jwks"}
+ISSUER = {"issuer": "https://idp.example.test", "audiences": ["fedgate"], "jwks_uri": "https://idp.example.test/jwks",
+          "claims": {"attributes": {"org_code": "org"}}}  # fmt: skip
 POLICY = {
     "version": 1,
     "scopes": [
         {
             "name": "clinic.names",
             "description": "Names of the clinic's people.",
+            "purposes": ["direct_care"],
             "grants": [{"table": "clinic.people", "columns": ["person_id", "given_name"]}],
         }
     ],
 }
+#: The agreement the good configuration's scope reads under (tests/support/governance.py writes it out).
+AGREEMENT = agreement("ISA-NAMES", data_items={"clinic.people": {"columns": ["person_id", "given_name"]}})
 HTTP_URLS = {"clinic": "http://127.0.0.1:9/clinic", "council": "http://127.0.0.1:9/council"}
 CLIENT = {"id": "app-one", "name": "An app", "scopes": ["clinic.names"]}
 
@@ -71,11 +76,13 @@ class Setup:
     settings: dict[str, Any]
     catalog: dict[str, Any]
     policy: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(POLICY))
+    agreements: dict[str, dict[str, Any]] = field(default_factory=lambda: {"names.yaml": copy.deepcopy(AGREEMENT)})
     env: dict[str, str] = field(default_factory=dict)
     raw: dict[str, bytes] = field(default_factory=dict)
     config: str = "fedgate.yaml"
 
     def write(self) -> Path:
+        write_agreements(self.directory / "agreements", self.agreements)
         for name, data in (
             ("fedgate.yaml", self.settings),
             ("catalog.yaml", self.catalog),
@@ -101,6 +108,7 @@ def base_setup(directory: Path, catalog: Catalog) -> Setup:
         "server": {"host": "127.0.0.1", "port": free_port()},
         "auth": {"issuers": [copy.deepcopy(ISSUER)]},
         "policy": {"file": "policy.yaml", "secret_env": SECRET_ENV},
+        "agreements": {"folder": "agreements", "watch": False},
         "logging": {"format": "json", "level": "warning"},
     }
     data = catalog.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -226,6 +234,11 @@ def http_credential(credential: dict[str, Any]) -> Callable[[Setup], None]:
         setup.catalog["departments"][0]["source"]["credential"] = credential
 
     return change
+
+
+def agreement_file(**fields: Any) -> Callable[[Setup], None]:
+    """The good agreement with ``fields`` changed."""
+    return lambda setup: setup.agreements.__setitem__("names.yaml", {**copy.deepcopy(AGREEMENT), **fields})
 
 
 def raw(name: str, content: bytes) -> Callable[[Setup], None]:
@@ -526,6 +539,52 @@ BAD = [
         anchor="file: policy.yaml",
         key="policy",
     ),
+    # the agreements
+    Bad(
+        "agreements folder missing",
+        settings("agreements.folder", "nowhere"),
+        "the agreements folder does not exist",
+        file=None,
+    ),
+    Bad(
+        "agreements not configured",
+        settings("agreements", {}),
+        "agreements.folder must name the folder",
+        anchor="agreements:",
+        key="agreements",
+    ),
+    Bad(
+        "agreement: unknown column",
+        agreement_file(data_items={"clinic.people": {"columns": ["person_id", "shoe_size"]}}),
+        "column 'shoe_size' does not exist in clinic.people",
+        file="agreements/names.yaml",
+        anchor="shoe_size",
+        key="data_items.clinic.people.columns[1]",
+    ),
+    Bad(
+        "agreement: unknown purpose",
+        agreement_file(purposes=["marketing"]),
+        "not in the purpose vocabulary",
+        file="agreements/names.yaml",
+        anchor="marketing",
+        key="purposes[0]",
+    ),
+    Bad(
+        "agreement: no timezone",
+        agreement_file(starts="2025-01-01T00:00:00"),
+        "timezone",
+        file="agreements/names.yaml",
+        anchor="starts",
+        key="starts",
+    ),
+    Bad(
+        "scope: unknown purpose",
+        lambda setup: setup.policy["scopes"][0].__setitem__("purposes", ["marketing"]),
+        "'marketing' is not in the purpose vocabulary",
+        file="policy.yaml",
+        anchor="marketing",
+        key="scopes[clinic.names].purposes[0]",
+    ),
     # the policy
     Bad(
         "policy missing", settings("policy.file", "nowhere.yaml"), "cannot read file: No such file", file="nowhere.yaml"
@@ -554,8 +613,8 @@ BAD = [
     ),
     Bad(
         "recipient unmapped",
-        settings("policy.pseudonym_recipient", "org_code"),
-        "pseudonym_recipient 'org_code' is not an attribute any issuer maps",
+        settings("policy.pseudonym_recipient", "team_code"),
+        "pseudonym_recipient 'team_code' is not an attribute any issuer maps",
         key="policy",
     ),
     # issuers

@@ -13,12 +13,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import NO_CONTEXT, FetchContext, Row
 from gateway.errors import ForbiddenColumnError, QueryLimit, QueryLimitError, SourceError
+from gateway.execution.disclosure import Disclosure, DisclosureSummary
 from gateway.execution.failures import failure_errors
 from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.execution.outcome import DepartmentOutcome, department_outcomes
@@ -39,6 +40,8 @@ class PlanResult:
     departments: dict[str, DepartmentOutcome] = field(default_factory=dict)
     #: Keys moved by each semi-join step that ran (by ``id`` of its plan node): ``{"in": n, "out": m}``.
     keys_moved: dict[int, dict[str, int]] = field(default_factory=dict)
+    #: What the answer disclosed (rows per table, whom they are about), when the run was audited.
+    disclosed: DisclosureSummary | None = None
 
     @property
     def failed_departments(self) -> list[DepartmentOutcome]:
@@ -54,14 +57,20 @@ class Executor:
         self.max_cost = max_cost
 
     async def execute(
-        self, bound: BoundPlan, variables: Mapping[str, Any], context: FetchContext = NO_CONTEXT
+        self,
+        bound: BoundPlan,
+        variables: Mapping[str, Any],
+        context: FetchContext = NO_CONTEXT,
+        *,
+        audited: bool = False,
     ) -> PlanResult:
-        """Answer every root field of the plan.
+        """Answer every root field of the plan (``audited``: and note what the answer disclosed).
 
         Raises :class:`QueryLimitError` before any statement when the pages asked for could return more
         than ``max_cost`` rows in all.
         """
-        run = PlanRun(self.sources, bound, variables, time.monotonic() + self.request_timeout, context)
+        deadline = time.monotonic() + self.request_timeout
+        run = PlanRun(self.sources, bound, variables, deadline, context, Disclosure() if audited else None)
         cost = bound.plan.cost(variables)
         if cost > self.max_cost:
             raise QueryLimitError(
@@ -85,8 +94,10 @@ class PlanRun:
         variables: Mapping[str, Any],
         deadline: float,
         context: FetchContext,
+        disclosure: Disclosure | None = None,
     ) -> None:
         self.sources = sources
+        self.disclosure = disclosure
         self.context = context
         self.bound = bound
         self.plan = plan = bound.plan
@@ -114,7 +125,8 @@ class PlanRun:
         data = {root.response_key: value for root, value in zip(roots, values, strict=True)}
         departments = department_outcomes(self.asked, self.statements, self.source_errors)
         errors = failure_errors(self.failures)
-        return PlanResult(data, errors, self.statements, departments, self.keys_moved)
+        disclosed = self.disclosure.summary(data) if self.disclosure is not None else None
+        return PlanResult(data, errors, self.statements, departments, self.keys_moved, disclosed)
 
     async def fetch(self, node: ScanNode, values: Mapping[str, Any]) -> list[Row]:
         """Rows of ``node`` run with its resolved parameter values, updated with ``values``."""
@@ -142,7 +154,14 @@ class PlanRun:
                 else:
                     obj[output.response_key] = None
             objects.append(obj)
+        if self.disclosure is not None:
+            self.disclosure.note_rows(objects, node, rows)
         return objects
+
+    def disclose(self, obj: Object, node: ScanNode, subjects: Iterable[tuple[str, str]]) -> None:
+        """Note that ``obj`` (made from rows of ``node``) is about ``subjects``, if the run is audited."""
+        if self.disclosure is not None:
+            self.disclosure.note(obj, node, subjects)
 
     async def fill(
         self,

@@ -3,8 +3,9 @@ optimizer idiom: each stage a pure function returning a new plan, the passes in 
 
     build   (gateway/pipeline/build.py)     operation → Plan: every root field planned by its kind
     PASSES, in order, each (Plan, Target) → Plan:
-      protect (gateway/pipeline/protect.py)   the caller's policy inside every statement
-      fuse    (gateway/pipeline/fuse.py)      statements a source can answer in one round trip, combined
+      protect  (gateway/pipeline/protect.py)  the caller's policy inside every statement
+      subjects (gateway/pipeline/subjects.py) the audit's subject columns read the stored identifiers
+      fuse     (gateway/pipeline/fuse.py)     statements a source can answer in one round trip, combined
     bind    (gateway/pipeline/bind.py)      Plan → BoundPlan: each statement prepared by its department's adapter
     execute (gateway/execution/executor.py) BoundPlan + variables → the answer
 
@@ -22,6 +23,7 @@ from graphql import DocumentNode, OperationDefinitionNode
 from gateway.pipeline.build import build
 from gateway.pipeline.fuse import fuse
 from gateway.pipeline.protect import protect
+from gateway.pipeline.subjects import subjects
 from gateway.pipeline.target import Pass, Target
 from gateway.plan.plan import Plan
 from schema.gateway_schema import GatewaySchema
@@ -30,7 +32,7 @@ __all__ = ["PASSES", "Pass", "Target", "compile_plan"]
 
 #: The passes between build and bind, in the order they run. Purposes, agreements and consent will be
 #: further passes over the same plan.
-PASSES: tuple[Pass, ...] = (protect, fuse)
+PASSES: tuple[Pass, ...] = (protect, subjects, fuse)
 
 
 def compile_plan(

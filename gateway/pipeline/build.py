@@ -65,8 +65,9 @@ def build(
     if operation.operation is not OperationType.QUERY:
         raise BadRequestError(f"{operation.operation.value} operations are not supported: fedgate is read-only")
     context = PlanningContext(
-        schema, target.capabilities, target.limits, target.policy, target.statistics, document, variables
-    )
+        schema, target.capabilities, target.limits, target.policy, target.statistics, document, variables,
+        capture_subjects=target.capture_subjects,
+    )  # fmt: skip
     query_type = context.graphql.query_type
     assert query_type is not None
     roots: list[RootNode] = []

@@ -21,6 +21,8 @@ class Target:
     limits: PlannerLimits = field(default_factory=PlannerLimits)
     #: Row counts per department and table, for ordering an entity's semi-join steps.
     statistics: Statistics = field(default_factory=dict)
+    #: Statements whose rows reach the caller also read their tables' identifiers, for the audit.
+    capture_subjects: bool = False
 
 
 #: A pass: a plan in, a new plan out, for one target (pure: the plan it is given is not changed).

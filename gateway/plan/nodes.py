@@ -29,6 +29,10 @@ from schema.graphql_types import PageSizes
 #: A pass's change to one statement: the statement to run in its place (the same node when unchanged).
 ScanChange = Callable[["ScanNode"], "ScanNode"]
 
+#: The name under which a statement reads an identifier column's stored value for the audit
+#: (``_fedgate_subject_nhs_number``): never a response field, whatever the caller may see of the column.
+SUBJECT_PREFIX = "_fedgate_subject_"
+
 # --- where a parameter's value comes from -------------------------------------------------------------
 
 
@@ -112,6 +116,17 @@ class OutputField:
     type_name: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class SubjectColumn:
+    """Where a row of a statement holds the stored value of one of its table's identifier columns: the
+    person the row is about, recorded by the audit and never returned to the caller."""
+
+    index: int
+    #: The identifier kind (``nhs_number``, ``nino``...) of the catalog.
+    kind: str
+    column: str
+
+
 @dataclass(frozen=True)
 class Page:
     """A page of rows: ``offset``/``limit`` slots (per parent for nested lists)."""
@@ -177,6 +192,8 @@ class ScanNode:
     grants: tuple[str, ...] = ()
     #: A child level this statement answers too, so that child runs no statement of its own.
     fused: FusedChild | None = None
+    #: The identifier columns' stored values each row carries for the audit (after the caller's columns).
+    subjects: tuple[SubjectColumn, ...] = ()
 
     @cached_property
     def forbidden(self) -> tuple[OutputField, ...]:

@@ -15,7 +15,7 @@ reported, without walking the answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -145,6 +145,11 @@ class Run(Protocol):
         """Complete ``objects`` (made from ``rows`` of ``node``, standing at ``level``): their forbidden fields
         reported, their child fields fetched level by level (or taken from ``fused_rows``, the rows of the
         child level fused into ``node``'s statement, per parent row)."""
+        ...
+
+    def disclose(self, obj: Object, node: ScanNode, subjects: Iterable[tuple[str, str]]) -> None:
+        """Note, for the audit, that ``obj`` (made from rows of ``node``) is about ``subjects`` (identifier
+        kind, value): for objects not made by :meth:`objects`, such as a merged person."""
         ...
 
     def residual_page(self, node: ScanNode, rows: list[Row]) -> list[Row]:

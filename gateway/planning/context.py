@@ -29,7 +29,7 @@ from graphql.language import Visitor
 from sqlglot import exp
 
 from adapters.base import Capabilities, Capability, ParameterSpec
-from gateway.plan.nodes import ChildEdge, Const, OutputField, Page, ScanNode
+from gateway.plan.nodes import SUBJECT_PREFIX, ChildEdge, Const, OutputField, Page, ScanNode, SubjectColumn
 from gateway.planning.arguments import Provenance
 from gateway.planning.estimates import Statistics
 from gateway.planning.filters import FilterCompiler, Parameters, comparable, ordering, page_slots, value_slot
@@ -75,8 +75,12 @@ class PlanningContext:
         statistics: Statistics,
         document: DocumentNode,
         variables: Mapping[str, Any],
+        *,
+        capture_subjects: bool = False,
     ) -> None:
         self.schema = schema
+        #: Every statement whose rows reach the caller also reads its table's identifiers (for the audit).
+        self.capture_subjects = capture_subjects
         self.graphql = schema.graphql
         self.capabilities = capabilities
         self.limits = limits
@@ -238,6 +242,15 @@ class PlanningContext:
                 page = Page(limit=Const(1), offset=Const(0))
             elif paged:
                 page = page_slots(arguments, self.provenance, self.schema.page_sizes)
+        subjects: tuple[SubjectColumn, ...] = ()
+        if self.capture_subjects:
+            identifiers = [column for column in table.columns if column.identifier is not None]
+            subjects = tuple(
+                SubjectColumn(len(columns) + position, column.identifier, column.name)
+                for position, column in enumerate(identifiers)
+                if column.identifier is not None
+            )
+            columns = [*columns, *(subject_column(column) for column in identifiers)]
         request = ScanRequest(department, table, columns, condition, order, page, parameters, key_column)
         windows = self.capabilities[department.name].supports(Capability.WINDOW_FUNCTIONS)
         statement = build_statement(request, window_functions=windows)
@@ -253,6 +266,7 @@ class PlanningContext:
             keys_parameter=statement.keys_parameter,
             residual_page=statement.residual_page,
             page=page,
+            subjects=subjects,
         )
 
     def table_policy(self, department: Department, table: Table) -> TablePolicy | None:
@@ -260,6 +274,12 @@ class PlanningContext:
         if self.policy is None:
             return None
         return TablePolicy.for_table(self.policy.access, department.name, table, self.policy.row_key_secret)
+
+
+def subject_column(column: Column) -> Column:
+    """The pseudo-column a statement reads ``column``'s stored value under, for the audit (the protect pass
+    and the subjects pass make it read the stored value, never the caller's masked one)."""
+    return column.model_copy(update={"name": f"{SUBJECT_PREFIX}{column.name}"})
 
 
 class Columns:

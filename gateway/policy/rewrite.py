@@ -13,6 +13,8 @@ may see and nothing else. With several grants on the table:
 
 Principal attributes and key material are bound parameters; the secret keys never appear in SQL
 text or in ``explain`` output. A table whose grants filter nothing and mask nothing is left as it is.
+The audit's subject columns (``_fedgate_subject_<column>``) read the stored value of an identifier on the
+rows the filters admit: whom each row is about, recorded and never returned to the caller.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlglot import exp
 
 from adapters.base import ParameterSpec
 from adapters.canonical import HmacSha256Hex, TypedNull
-from gateway.plan.nodes import Const
+from gateway.plan.nodes import SUBJECT_PREFIX, Const
 from gateway.planning.filters import Parameters
 from gateway.planning.statements import table_ref
 from gateway.policy.access import Access, CompiledGrant, TableAccess
@@ -97,6 +99,8 @@ class TablePolicy:
     def _cell(self, name: str, alias: str, binder: _Binder) -> exp.Expr:
         if name == ROW_KEY:
             return binder.row_key()
+        if name.startswith(SUBJECT_PREFIX):  # the audit's record of whom the row is about: the stored value
+            return exp.column(name.removeprefix(SUBJECT_PREFIX), table=alias, quoted=True)
         column = self.table.column(name)
         value = exp.column(name, table=alias, quoted=True)
         same, mask = self.uniform(name)

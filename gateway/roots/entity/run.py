@@ -218,6 +218,16 @@ class EntityRun:
         results.update(zip((id(s) for s in linked), await linked_rows, strict=True))
         present = [key for key in ordered if key in links]
         people = self._people_of(shape, present)
+        kind = self.entity.key_column.identifier or self.entity.entity.key
+        for person, key in zip(people, present, strict=True) if shape.spine.subjects else ():
+            found = {(kind, str(key))}
+            found.update(
+                (subject.kind, str(row[subject.index]))
+                for row in links[key]
+                for subject in shape.spine.subjects
+                if row[subject.index] is not None
+            )
+            self.run.disclose(person, shape.spine, sorted(found))
         level: Level = At(path) if single else Listed(path, people)
         threshold = self.entity.entity.link.threshold
         await EntityObjects(self.fetcher, shape, threshold, links, results).fill(people, present, level)
