@@ -83,6 +83,9 @@ def demo(
     settings = load_settings_or_exit(settings_file)
     if plan.written:
         console.print(f"Generated {len(plan.written)} demo department files in {plan.written[0].parent}")
+    if plan.generated_key is not None:
+        console.print(f"Generated the audit's checkpoint signing key in {plan.generated_key} (the demo only: "
+                      "a deployment names its own key, audit.signing_key_file)")  # fmt: skip
     assets = settings.graphiql.assets_path
     if assets is not None and missing_assets(assets):
         try:

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from gateway.audit.keys import generate_key_file
 from gateway.settings import Settings
 from schema.catalog import Catalog, load_catalog
 from schema.configfile import load_yaml
@@ -53,7 +54,8 @@ __all__ = [
 
 #: The settings keys holding paths (relative to the settings file), made absolute in the demo's written settings.
 _PATH_KEYS = (("catalog",), ("policy", "file"), ("policy", "secret_file"), ("graphiql", "assets_dir"),
-              ("dev_issuer", "state_file"), ("agreements", "folder"))  # fmt: skip
+              ("dev_issuer", "state_file"), ("agreements", "folder"), ("audit", "signing_key_file"),
+              ("audit", "store", "path"))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ class Demo:
     placements: tuple[Placement, ...]
     housing_port: int
     housing_data: Path
+    #: The audit's signing key, when this run generated it.
+    generated_key: Path | None = None
 
     @property
     def housing_url(self) -> str:
@@ -153,6 +157,7 @@ async def prepare_async(
     :class:`~demo.backends.BackendError` and :class:`~gateway.errors.ConfigError`."""
     chosen = placements(parse_backends(backends), database_prefix)
     ensure_housing_token(data_dir)
+    generated_key = ensure_audit_key(settings)
     catalog = load_catalog(settings.catalog_path)
     housing_data = data_dir / HOUSING_DATA.name
     written = ensure_data(catalog, regenerate=regenerate, housing_data=housing_data)
@@ -168,7 +173,17 @@ async def prepare_async(
         )
         settings = settings.model_copy(update={"catalog": str(variant)})
         catalog = load_catalog(variant)
-    return Demo(settings, catalog, written, chosen, housing_port, housing_data)
+    return Demo(settings, catalog, written, chosen, housing_port, housing_data, generated_key)
+
+
+def ensure_audit_key(settings: Settings) -> Path | None:
+    """The demo's audit signing key, generated on first run (the demo only: a deployment names its own);
+    the path when it was generated now."""
+    path = settings.audit.signing_key_path
+    if path is None or path.exists():
+        return None
+    generate_key_file(path)
+    return path
 
 
 def prepare(

@@ -28,7 +28,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from gateway.audit.keys import Signer
+from gateway.audit.setup import create_auditor
+from gateway.audit_queries import AuditQueries
 from gateway.auth.bearer import Authenticator
+from gateway.documents import DocumentCache
 from gateway.endpoint import SECURITY_HEADERS, GraphQLEndpoint, dumps
 from gateway.execution.guarded_adapters import GuardedAdapters, SourceHealth
 from gateway.execution.health_checks import HealthChecker
@@ -66,17 +70,27 @@ def _readiness(check: SourceHealth) -> dict[str, Any]:
 
 
 def create_app(
-    settings: Settings, catalog: Catalog, policy: Policy | None, *, sources: GuardedAdapters | None = None
+    settings: Settings,
+    catalog: Catalog,
+    policy: Policy | None,
+    *,
+    sources: GuardedAdapters | None = None,
+    audit_signer: Signer | None = None,
 ) -> GatewayApp:
     """Build the application from a validated configuration (:func:`gateway.configuration.load_configuration`
-    loads it, for ``fedgate serve`` and each of its workers); sources open at start-up."""
+    loads it, for ``fedgate serve`` and each of its workers); sources and the audit store open at start-up."""
     if policy is not None and policy.secrets.ephemeral:
         log.warning("policy_secret_ephemeral", detail="set policy.secret_env: hidden-key order differs per process")
     authenticator = Authenticator(settings.auth) if settings.auth.enabled else None
     if authenticator is None:
         log.warning("authentication_disabled", detail="every caller can read every department: development only")
-    gateway = Gateway(catalog, settings, sources or GuardedAdapters(catalog), policy)
+    auditor = create_auditor(settings, audit_signer)
+    gateway = Gateway(catalog, settings, sources or GuardedAdapters(catalog), policy, auditor=auditor)
     endpoint = GraphQLEndpoint(gateway, settings, authenticator or no_authentication)
+    audit_endpoint = None
+    if auditor is not None and authenticator is not None:
+        queries = AuditQueries(auditor, settings, DocumentCache(size=256, limits=gateway.documents.limits))
+        audit_endpoint = GraphQLEndpoint(queries, settings, authenticator)
     reloader = PolicyReloader(gateway, settings, catalog) if policy is not None else None
     health_checks = HealthChecker(gateway.sources)
 
@@ -85,11 +99,14 @@ def create_app(
 
     async def readyz(request: Request) -> Response:
         checks = health_checks.readiness()
-        ready = all(check.ok for check in checks)
-        body = {
+        audit_failure = auditor.writer.failure if auditor is not None else None
+        ready = all(check.ok for check in checks) and audit_failure is None
+        body: dict[str, Any] = {
             "status": "ready" if ready else "degraded",
             "departments": {check.department: _readiness(check) for check in checks},
         }
+        if auditor is not None:  # without its store, nothing can be disclosed: every query is refused
+            body["audit"] = {"status": "ok" if audit_failure is None else "unavailable", "reason": audit_failure}
         return Response(
             dumps(body), status_code=200 if ready else 503, media_type="application/json", headers=SECURITY_HEADERS
         )
@@ -99,6 +116,8 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
+    if audit_endpoint is not None:
+        routes.append(Route("/audit/graphql", audit_endpoint.handle, methods=["GET", "POST"]))
     assets = settings.graphiql.assets_path
     if assets is not None:
         advice = missing_assets_advice(assets)

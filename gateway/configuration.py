@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.http_transport import tls_verify
+from gateway.audit.keys import Signer
+from gateway.audit.setup import audit_signer
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.auth.dev_issuer import DevIssuerState
 from gateway.errors import ConfigError, ConfigIssue
@@ -63,6 +65,8 @@ class Configuration:
     host: str
     port: int
     workers: int
+    #: The key that signs the audit's checkpoints (``None`` without the audit).
+    audit_signer: Signer | None = None
 
     @property
     def listeners(self) -> tuple[Listener, ...]:
@@ -106,6 +110,11 @@ def load_configuration(
         except ConfigError as error:
             issues.extend(error.issues)
     dev_issuer = _dev_issuer(settings, problem, demo=demo, create=create_files)
+    signer = None
+    try:
+        signer = audit_signer(settings)
+    except ConfigError as error:
+        issues.extend(document.issue(tuple(issue.path.split(".")), issue.reason) for issue in error.issues)
     if host is not None:
         try:
             listening_host(host)
@@ -120,7 +129,7 @@ def load_configuration(
     if issues:
         raise ConfigError(issues)
     assert catalog is not None
-    return Configuration(file, settings, catalog, policy, dev_issuer, host, port, workers)
+    return Configuration(file, settings, catalog, policy, dev_issuer, host, port, workers, signer)
 
 
 def _ca_file_problems(catalog: Catalog, document: ConfigDocument) -> list[ConfigIssue]:

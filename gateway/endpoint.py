@@ -15,9 +15,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
@@ -36,7 +36,7 @@ from gateway.errors import (
     RequestTooLargeError,
 )
 from gateway.principal import Principal
-from gateway.service import Gateway, GraphQLRequest, GraphQLResponse
+from gateway.service import GraphQLRequest, GraphQLResponse
 from gateway.settings import Settings
 
 log = structlog.get_logger("fedgate.http")
@@ -79,10 +79,31 @@ def auth_refusal(error: AuthError, realm: str, media_type: str = JSON) -> Respon
     return response
 
 
-class GraphQLEndpoint:
-    """The ``/graphql`` route."""
+class GraphQLService(Protocol):
+    """What an endpoint answers with: the departments' :class:`~gateway.service.Gateway` at ``/graphql``, the
+    audit's :class:`~gateway.audit_queries.AuditQueries` at ``/audit/graphql``."""
 
-    def __init__(self, gateway: Gateway, settings: Settings, authenticate: Authenticate) -> None:
+    def with_purpose(self, principal: Principal, headers: Mapping[str, str]) -> Principal:
+        """``principal`` with the request's purpose, checked (a :class:`~gateway.errors.PurposeError` if not)."""
+        ...
+
+    def require_access(self, principal: Principal) -> object:
+        """Raise an :class:`~gateway.errors.AuthError` unless ``principal`` may ask anything at all."""
+        ...
+
+    async def refused(self, principal: Principal, error: FedgateError, request: GraphQLRequest | None = None) -> None:
+        """Record (for the audit) that an authenticated caller was refused."""
+        ...
+
+    async def execute(self, request: GraphQLRequest, principal: Principal) -> GraphQLResponse:
+        """The answer to one GraphQL request."""
+        ...
+
+
+class GraphQLEndpoint:
+    """A GraphQL route (``/graphql``, ``/audit/graphql``): HTTP in, the service's answer out."""
+
+    def __init__(self, gateway: GraphQLService, settings: Settings, authenticate: Authenticate) -> None:
         self.gateway = gateway
         self.settings = settings
         self.authenticate = authenticate
@@ -96,14 +117,21 @@ class GraphQLEndpoint:
             return HTMLResponse(page.html, headers=headers)
         try:
             principal = await self.authenticate(request)
+        except AuthError as error:
+            return self._refuse(error, media_type or JSON)
+        except FedgateError as error:
+            return self._respond(error_body(error), error.http_status, media_type or JSON)
+        try:
             principal = self.gateway.with_purpose(principal, request.headers)
             self.gateway.require_access(principal)
             payload = await self._payload(request)
             if not isinstance(payload, list):  # a malformed single request is an HTTP 400
                 payload = _graphql_request(payload, safe_method=request.method == "GET")
         except AuthError as error:
+            await self.gateway.refused(principal, error)  # an authenticated caller refused: on the record
             return self._refuse(error, media_type or JSON)
         except FedgateError as error:
+            await self.gateway.refused(principal, error)
             return self._respond(error_body(error), error.http_status, media_type or JSON)
         if media_type is None:
             refusal = BadRequestError(f"cannot answer in the accepted media types; accept {GRAPHQL_RESPONSE} or {JSON}")

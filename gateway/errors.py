@@ -47,6 +47,7 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
     │   │   └── SourceResponseTooLargeError
     │   └── SourceAuthError
     ├── IncompleteResultError       a field combining departments could not be computed whole
+    ├── AuditUnavailableError       the audit store could not record the request: nothing is disclosed
     ├── IntrospectionFailedError    graphql-core could not answer __schema / __type
     └── InternalError               a bug: logged in full, reported to the caller as an opaque id
 """
@@ -73,16 +74,17 @@ from adapters.errors import (
 from schema.errors import ConfigError, ConfigIssue, FedgateError
 
 __all__ = [
-    "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "REQUEST_CODES", "AuthError", "AuthUnavailableError",
-    "BadRequestError", "BadUserInputError", "ConfigError", "ConfigIssue", "DocumentError", "FedgateError",
-    "ForbiddenColumnError", "ForbiddenFieldError", "IncompleteResultError", "InsufficientScopeError",
-    "InternalError", "IntrospectionFailedError", "InvalidAuthRequestError", "InvalidTokenError",
-    "JustificationRequiredError", "MethodNotAllowedError", "MissingTokenError", "NoAgreementError",
-    "OperationNameRequiredError", "OperationNotFoundError", "PurposeError", "PurposeNotPermittedError",
-    "PurposeRequiredError", "PurposeUnknownError", "QueryLimit", "QueryLimitError", "RequestError",
-    "RequestTooLargeError", "SourceAuthError", "SourceCancelledError", "SourceCircuitOpenError", "SourceError",
-    "SourceQueryError", "SourceResourceExhaustedError", "SourceResponseError", "SourceResponseTooLargeError",
-    "SourceTerminatedError", "SourceTimeoutError", "SourceUnavailableError", "StartupError", "error_codes",
+    "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "REQUEST_CODES", "AuditUnavailableError", "AuthError",
+    "AuthUnavailableError", "BadRequestError", "BadUserInputError", "ConfigError", "ConfigIssue", "DocumentError",
+    "FedgateError", "ForbiddenColumnError", "ForbiddenFieldError", "IncompleteResultError",
+    "InsufficientScopeError", "InternalError", "IntrospectionFailedError", "InvalidAuthRequestError",
+    "InvalidTokenError", "JustificationRequiredError", "MethodNotAllowedError", "MissingTokenError",
+    "NoAgreementError", "OperationNameRequiredError", "OperationNotFoundError", "PurposeError",
+    "PurposeNotPermittedError", "PurposeRequiredError", "PurposeUnknownError", "QueryLimit", "QueryLimitError",
+    "RequestError", "RequestTooLargeError", "SourceAuthError", "SourceCancelledError", "SourceCircuitOpenError",
+    "SourceError", "SourceQueryError", "SourceResourceExhaustedError", "SourceResponseError",
+    "SourceResponseTooLargeError", "SourceTerminatedError", "SourceTimeoutError", "SourceUnavailableError",
+    "StartupError", "error_codes",
 ]  # fmt: skip
 
 
@@ -363,6 +365,19 @@ class IncompleteResultError(FedgateError):
 
     def extensions(self) -> dict[str, Any]:
         return {"code": self.code, "departments": list(self.departments), "retryable": self.retryable}
+
+
+class AuditUnavailableError(FedgateError):
+    """The audit store could not make the request's record durable (down, full, too slow): nothing is
+    disclosed without its record, so the request fails closed; a retry may succeed."""
+
+    code = "AUDIT_UNAVAILABLE"
+    http_status = 503
+    #: ``Retry-After`` seconds.
+    retry_after: ClassVar[int] = 5
+
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "retryable": True}
 
 
 class IntrospectionFailedError(FedgateError):

@@ -29,11 +29,13 @@ from graphql.execution.values import get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from adapters.base import FetchContext
+from gateway.audit.auditor import Auditor
 from gateway.document_scan import DocumentLimits
 from gateway.documents import DocumentCache, DocumentErrors, without_suggestions
 from gateway.error_format import coded_error, graphql_errors
 from gateway.errors import (
     GRAPHQL_VALIDATION_FAILED,
+    AuditUnavailableError,
     BadUserInputError,
     DocumentError,
     FedgateError,
@@ -145,8 +147,11 @@ class Gateway:
         policy: Policy | None = None,
         *,
         passes: tuple[Pass, ...] = PASSES,
+        auditor: Auditor | None = None,
     ) -> None:
         self.catalog = catalog
+        #: Records every operation (``None``: no audit, as with authentication off).
+        self.auditor = auditor
         #: The passes every plan goes through between build and bind (tests leave one out to show its effect).
         self.passes = passes
         self.settings = settings
@@ -188,11 +193,15 @@ class Gateway:
         self.executor = Executor(sources, settings.execution.request_timeout_seconds, max_cost=graphql.max_cost)
 
     async def start(self) -> None:
+        if self.auditor is not None:
+            await self.auditor.start()  # first: nothing is served that could not be recorded
         await self.sources.open_all()
         self.statistics = await gather_statistics(self.sources.adapters)
 
     async def stop(self) -> None:
         await self.sources.close_all()
+        if self.auditor is not None:
+            await self.auditor.stop()
 
     def clock(self) -> dt.datetime:
         """Now, as the agreements in force and the register see it (the policy's clock)."""
@@ -269,35 +278,62 @@ class Gateway:
         )
 
     async def execute(self, request: GraphQLRequest, principal: Principal) -> GraphQLResponse:
+        """Answer ``request``. With the audit on, every operation is recorded, and an answer leaves only once
+        its record is durable (else ``AUDIT_UNAVAILABLE``, and nothing is disclosed)."""
         try:
-            return await self._execute(request, principal)
+            prepared = self.prepare(request, principal)
+            return await self._answer(request, principal, prepared)
+        except AuditUnavailableError as error:
+            return request_error(error)
         except FedgateError as error:
+            await self.refused(principal, error, request)
             return request_error(error)
         except Exception:
             incident = uuid.uuid4().hex[:12]
             log.exception("internal_error", incident=incident)
-            return request_error(InternalError(incident))
+            fault = InternalError(incident)
+            await self.refused(principal, fault, request)
+            return request_error(fault)
 
-    async def _execute(self, request: GraphQLRequest, principal: Principal) -> GraphQLResponse:
-        prepared = self.prepare(request, principal)
+    async def refused(self, principal: Principal, error: FedgateError, request: GraphQLRequest | None = None) -> None:
+        """Record, when auditing, a request that ended in ``error`` and disclosed nothing (best effort)."""
+        if self.auditor is not None:
+            query, name = (request.query, request.operation_name) if request is not None else (None, None)
+            await self.auditor.refused(principal, query, name, error)
+
+    async def _answer(
+        self, request: GraphQLRequest, principal: Principal, prepared: PreparedRequest
+    ) -> GraphQLResponse:
         context = FetchContext(subject_token=principal.token, subject=principal.subject)
-        result = await self.executor.execute(prepared.bound, prepared.variables, context)
+        audited = self.auditor is not None
+        result = await self.executor.execute(prepared.bound, prepared.variables, context, audited=audited)
         extensions: dict[str, Any] = {}
         if result.departments:
             extensions["sources"] = sources_summary(result.departments)
         if principal.purpose is not None:
             extensions["purpose"] = {"name": principal.purpose.name, "source": principal.purpose.source}
+        agreements = []
         if self.policy is not None and self.policy.agreements is not None:
             tables = {(scan.department.name, scan.table.name) for scan in prepared.bound.plan.scans}
+            agreements = self.policy.agreements_used(prepared.access, tables)
             extensions["agreements"] = [
                 {"id": agreement.id, "version": agreement.version, "retention": agreement.document.retention}
-                for agreement in self.policy.agreements_used(prepared.access, tables)
+                for agreement in agreements
             ]
         if self.policy is not None and principal.has_scope(self.settings.policy.explain_scope):
             extensions["plan"] = explain(prepared.bound, result.keys_moved)
         if prepared.strict and result.failed_departments:
-            return _strict_failure(result, extensions)
-        return GraphQLResponse(result.data, result.errors, extensions, statements=result.statements)
+            response = _strict_failure(result, extensions)
+        else:
+            response = GraphQLResponse(result.data, result.errors, extensions, statements=result.statements)
+        if self.auditor is not None:
+            codes = [error.get("extensions", {}).get("code") for error in response.errors]
+            status = "failed" if response.strict_failure else ("partial" if codes else "ok")
+            await self.auditor.answered(
+                principal, request.query, request.operation_name, prepared.document, prepared.bound, prepared.access,
+                result, agreements, status=status, code=codes[0] if codes else None,
+            )  # fmt: skip
+        return response
 
     def prepare(self, request: GraphQLRequest, principal: Principal) -> PreparedRequest:
         """Everything up to execution: the caller's schema, the validated document, variables and plan.
@@ -354,7 +390,10 @@ class Gateway:
         cached = self._plans.get(key)
         if cached is not None:
             return cached
-        target = Target(self.sources.capabilities(), self._plan_policy(access), self.limits, self.statistics)
+        target = Target(
+            self.sources.capabilities(), self._plan_policy(access), self.limits, self.statistics,
+            capture_subjects=self.auditor is not None,
+        )  # fmt: skip
         bound = bind(compile_plan(schema, document, operation, variables, target, self.passes), self.sources.adapters)
         names = names | bound.plan.structural_variables
         self._structural[base] = names

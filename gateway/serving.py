@@ -73,7 +73,9 @@ def app_from_environment() -> GatewayApp:
         print(f"fedgate: {error}", file=sys.stderr)
         sys.exit(STARTUP_FAILURE)
     configure_logging(configuration.settings.logging)
-    return create_app(configuration.settings, configuration.catalog, configuration.policy)
+    return create_app(
+        configuration.settings, configuration.catalog, configuration.policy, audit_signer=configuration.audit_signer
+    )
 
 
 def serve_workers(config: Path, host: str, port: int, workers: int) -> None:

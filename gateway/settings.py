@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
+from gateway.audit.settings import AuditSettings
 from gateway.auth.config import AuthSettings
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.graphiql import LOCAL_ASSETS_PATH, PUBLIC_ASSETS_URL
@@ -250,6 +251,7 @@ class Settings(FileRelative):
     policy: PolicySettings = Field(default_factory=PolicySettings, validate_default=True)
     purposes: PurposeSettings = Field(default_factory=PurposeSettings)
     agreements: AgreementSettings = Field(default_factory=AgreementSettings, validate_default=True)
+    audit: AuditSettings = Field(default_factory=AuditSettings, validate_default=True)
     dev_issuer: DevIssuerSettings | None = None
 
     @field_validator("auth")
@@ -293,6 +295,23 @@ class Settings(FileRelative):
                 f"principals carry: {', '.join(sorted(available))}"
             )
         return agreements
+
+    @field_validator("audit")
+    @classmethod
+    def _audit_when_authenticating(cls, audit: AuditSettings, info: ValidationInfo) -> AuditSettings:
+        auth = info.data.get("auth")
+        if auth is None or not auth.enabled or not audit.enabled:
+            return audit
+        if audit.store is None:
+            raise ValueError(
+                "authentication is on, so audit.store must name where every disclosure is recorded (sqlite or "
+                "postgres), or audit.enabled: false where nothing may be recorded"
+            )
+        if audit.signing_key_file is None and audit.signing_key_env is None:
+            raise ValueError("audit.signing_key_file or audit.signing_key_env must name the key that signs checkpoints")
+        if audit.signing_key_file is not None and audit.signing_key_env is not None:
+            raise ValueError("set signing_key_file or signing_key_env, not both")
+        return audit
 
     @property
     def catalog_path(self) -> Path:

@@ -39,6 +39,7 @@ def write_settings(directory: Path, catalog: Catalog, issuer_port: int, **policy
         # Scopes alone decide here: purposes and agreements have their own tests (tests/test_governance_*.py).
         "purposes": {"required": False},
         "agreements": {"required": False},
+        "audit": {"enabled": False},
         "dev_issuer": {
             "port": issuer_port,
             "state_file": "issuer.json",

@@ -221,6 +221,7 @@ async def test_an_open_breaker_is_the_503_auth_unavailable_answer(
         "auth": {"introspection": introspection, "http_timeout_seconds": 1},
         "purposes": {"required": False},
         "agreements": {"required": False},
+        "audit": {"enabled": False},
         "logging": {"format": "console", "level": "warning"},
     }
     (tmp_path / "fedgate.yaml").write_text(yaml.safe_dump(document))

@@ -32,6 +32,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.policy.secrets import MIN_SECRET_BYTES
 from schema.catalog import Catalog
@@ -43,6 +46,12 @@ from tests.support.servers import free_port, healthy
 ROOT = Path(__file__).parent.parent
 FEDGATE = [sys.executable, "-c", "from gateway.cli import main; main()"]
 SECRET_ENV = "FEDGATE_CORPUS_POLICY_SECRET"
+AUDIT_KEY_ENV = "FEDGATE_CORPUS_AUDIT_KEY"
+AUDIT_KEY = (
+    Ed25519PrivateKey.generate()
+    .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    .decode()
+)
 DB_PASSWORD_ENV = "FEDGATE_CORPUS_DB_PASSWORD"
 API_SECRET_ENV = "FEDGATE_CORPUS_API_SECRET"
 ISSUER = {"issuer": "https://idp.example.test", "audiences": ["fedgate"], "jwks_uri": "https://idp.example.test/jwks",
@@ -109,10 +118,12 @@ def base_setup(directory: Path, catalog: Catalog) -> Setup:
         "auth": {"issuers": [copy.deepcopy(ISSUER)]},
         "policy": {"file": "policy.yaml", "secret_env": SECRET_ENV},
         "agreements": {"folder": "agreements", "watch": False},
+        "audit": {"store": {"kind": "sqlite", "path": "audit.sqlite"}, "signing_key_env": AUDIT_KEY_ENV},
         "logging": {"format": "json", "level": "warning"},
     }
     data = catalog.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return Setup(directory, settings, data, env={SECRET_ENV: secrets.token_hex(MIN_SECRET_BYTES)})
+    environment = {SECRET_ENV: secrets.token_hex(MIN_SECRET_BYTES), AUDIT_KEY_ENV: AUDIT_KEY}
+    return Setup(directory, settings, data, env=environment)
 
 
 def line_of(path: Path, anchor: str) -> int:
@@ -538,6 +549,50 @@ BAD = [
         "set secret_env or secret_file, not both",
         anchor="file: policy.yaml",
         key="policy",
+    ),
+    # the audit
+    Bad(
+        "audit: no store",
+        settings("audit.store", None),
+        "audit.store must name where every disclosure is recorded",
+        anchor="store:",
+        key="audit",
+    ),
+    Bad(
+        "audit: no key",
+        settings("audit.signing_key_env", None),
+        "must name the key that signs checkpoints",
+        anchor="store:",
+        key="audit",
+    ),
+    Bad(
+        "audit: key unset",
+        lambda setup: None,
+        f"{AUDIT_KEY_ENV} is not set",
+        anchor="signing_key_env:",
+        key="audit.signing_key_env",
+        env={AUDIT_KEY_ENV: None},
+    ),
+    Bad(
+        "audit: key not PEM",
+        lambda setup: None,
+        "not a PEM private key",
+        anchor="signing_key_env:",
+        key="audit.signing_key_env",
+        env={AUDIT_KEY_ENV: "not a key"},
+        secret="not a key",
+    ),
+    Bad(
+        "audit: not an Ed25519 key",
+        lambda setup: None,
+        "must be an Ed25519 key",
+        anchor="signing_key_env:",
+        key="audit.signing_key_env",
+        env={
+            AUDIT_KEY_ENV: generate_private_key(SECP256R1())
+            .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            .decode()
+        },
     ),
     # the agreements
     Bad(

@@ -305,6 +305,7 @@ def _settings(directory: Path, catalog: Catalog) -> Settings:
                               "claims": {"attributes": {"org_code": "org_code"}}}]},
         "policy": {"file": "policy.yaml"},
         "agreements": {"folder": "agreements", "watch": False},
+        "audit": {"enabled": False},
         "logging": {"format": "console"},
     }  # fmt: skip
     (directory / "fedgate.yaml").write_text(yaml.safe_dump(settings))

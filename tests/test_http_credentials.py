@@ -180,6 +180,7 @@ async def test_token_exchange_end_to_end(
         "policy": {"file": "policy.yaml"},
         "purposes": {"required": False},
         "agreements": {"required": False},
+        "audit": {"enabled": False},
         "logging": {"format": "console", "level": "warning"},
     }
     (tmp_path / "fedgate.yaml").write_text(yaml.safe_dump(settings))

@@ -2,7 +2,8 @@
 optimizer fixtures: the statements the build stage makes, then what each pass makes of the stage before.
 
 The expected statements were written from the rules each pass implements (protect: the policy subquery
-of docs/policy.md; fuse: the lateral join of gateway/roots/fusion.py) and checked against the final
+of docs/policy.md; subjects: the stored identifier under each ``_fedgate_subject_`` column of
+docs/audit.md; fuse: the lateral join of gateway/roots/fusion.py) and checked against the final
 statements of tests/fixtures/compile/, whose dialect rules they share.
 """
 
@@ -44,10 +45,11 @@ def _target(catalog: Catalog, fixture: dict[str, Any]) -> Target:
     features = {Capability.WINDOW_FUNCTIONS} | ({Capability.LATERAL_JOINS} if fixture.get("lateral") else set())
     capabilities = {d.name: Capabilities("postgres", frozenset(features)) for d in catalog.departments}
     if "scopes" not in fixture:
-        return Target(capabilities)
+        return Target(capabilities, capture_subjects=bool(fixture.get("audit")))
     policy = load_policy(RULES, catalog, secrets=PolicySecrets(b"s" * 32), secret_configured=True, attributes=ATTRS)
     principal = Principal(subject="tester", scopes=frozenset(fixture["scopes"]), attributes={"min_visits": "2"})
-    return Target(capabilities, PlanPolicy(policy.access(principal), row_key_secret=b"k" * 32))
+    plan_policy = PlanPolicy(policy.access(principal), row_key_secret=b"k" * 32)
+    return Target(capabilities, plan_policy, capture_subjects=bool(fixture.get("audit")))
 
 
 def _statements(plan: Plan) -> list[str]:
@@ -55,7 +57,7 @@ def _statements(plan: Plan) -> list[str]:
 
 
 def test_the_fixtures_cover_every_stage() -> None:
-    assert STAGES == ("build", "protect", "fuse")
+    assert STAGES == ("build", "protect", "subjects", "fuse")
     for fixture in FIXTURES:
         assert sorted(fixture["stages"]) == sorted(STAGES), fixture["name"]
         assert fixture["stages"]["build"] != "same"

@@ -21,6 +21,7 @@ from gateway.pipeline import PASSES, Target, compile_plan
 from gateway.pipeline.build import build
 from gateway.pipeline.fuse import fuse
 from gateway.pipeline.protect import protect
+from gateway.pipeline.subjects import subjects
 from gateway.plan.plan import Plan
 from gateway.planning.context import PlanPolicy
 from gateway.policy.secrets import PolicySecrets
@@ -73,7 +74,7 @@ QUERY = "{ clinic { people(limit: 3) { personId nhsNumber visits(limit: 2) { vis
 
 
 def test_the_passes_and_their_order() -> None:
-    assert (protect, fuse) == PASSES
+    assert (protect, subjects, fuse) == PASSES
 
 
 def test_each_pass_returns_a_new_plan_and_leaves_the_one_it_was_given_unchanged(clinic: Catalog) -> None:
@@ -105,7 +106,7 @@ def test_compile_plan_runs_the_passes_given_in_order(clinic: Catalog) -> None:
     unprotected = compile_plan(schema, document, operation, {}, target, passes=())
     everything = compile_plan(schema, document, operation, {}, target)
     assert _snapshot(unprotected) == _snapshot(_built(clinic, QUERY, target))
-    assert _snapshot(everything) == _snapshot(fuse(protect(_built(clinic, QUERY, target), target), target))
+    assert _snapshot(everything) == _snapshot(fuse(subjects(protect(_built(clinic, QUERY, target), target), target), target))
 
 
 async def test_without_the_fuse_pass_an_entity_list_answers_the_same_in_one_more_statement(person: Catalog) -> None:
@@ -116,7 +117,7 @@ async def test_without_the_fuse_pass_an_entity_list_answers_the_same_in_one_more
             response = await run(federation.gateway, query)
         assert response.errors == []
         answers[len(passes)] = (response.data, response.statements)
-    (fused_data, fused_statements), (unfused_data, unfused_statements) = answers[2], answers[1]
+    (fused_data, fused_statements), (unfused_data, unfused_statements) = answers[len(PASSES)], answers[1]
     assert (
         fused_data
         == unfused_data

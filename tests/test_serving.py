@@ -24,6 +24,7 @@ def _write(directory: Path, catalog: Catalog, **settings: object) -> Path:
         "logging": {"format": "json", "level": "warning"},
         "purposes": {"required": False},
         "agreements": {"required": False},
+        "audit": {"enabled": False},
         **settings,
     }
     path = directory / "fedgate.yaml"

@@ -96,6 +96,64 @@ class Verdict:
         return self.problem is None
 
 
+class ChainCheck:
+    """Checks a stream of stored events one at a time (:meth:`step`), then the checkpoints (:meth:`finish`).
+
+    Events come in ``seq`` order from ``start`` (default: the first after the anchor); a range that starts
+    later is taken on trust up to its first event's ``prev_hash``.
+    """
+
+    def __init__(self, anchor: Anchor | None = None, *, start: int | None = None) -> None:
+        self.expected_seq = (anchor.seq + 1) if anchor is not None else 1
+        self.previous = anchor.hash if anchor is not None else GENESIS
+        self.last = anchor.seq if anchor is not None else 0
+        self.start = start
+        self.count = 0
+        self.hashes: dict[int, str] = {}
+
+    def step(self, event: StoredEvent) -> Verdict | None:
+        """``None`` if ``event`` follows the events before it, else the verdict naming it."""
+        if self.count == 0 and self.start is not None and event.seq == self.start != self.expected_seq:
+            self.expected_seq, self.previous = event.seq, event.prev_hash
+        if event.seq != self.expected_seq:
+            missing = "missing" if event.seq > self.expected_seq else "out of order or duplicated"
+            return self.broken(event, f"expected event {self.expected_seq}, found {event.seq}: events {missing}")
+        if event.prev_hash != self.previous:
+            return self.broken(event, "its previous hash is not the hash of the event before it")
+        if link(event.seq, event.prev_hash, event.body) != event.hash:
+            return self.broken(event, "its content does not match its hash: it was changed")
+        self.hashes[event.seq] = event.hash
+        self.previous, self.last, self.expected_seq = event.hash, event.seq, event.seq + 1
+        self.count += 1
+        return None
+
+    def broken(self, event: StoredEvent, problem: str) -> Verdict:
+        """The verdict for a problem found at ``event``."""
+        return Verdict(self.count, 0, self.last, problem, event.seq, event.event_id)
+
+    def finish(self, checkpoints: Sequence[Checkpoint], public_key: Ed25519PublicKey, head: int | None) -> Verdict:
+        """Every checkpoint signed by ``public_key`` and covering events that are there with the hash it
+        signed; ``head``, the store's own record of its last event (``None``: a range was checked)."""
+        for number, checkpoint in enumerate(sorted(checkpoints, key=lambda c: c.seq)):
+            try:
+                public_key.verify(bytes.fromhex(checkpoint.signature), checkpoint.payload())
+            except (InvalidSignature, ValueError):
+                return self._at(checkpoint.seq, number, "a checkpoint's signature does not verify with this public key")
+            if checkpoint.seq > self.last:
+                return self._at(checkpoint.seq, number, f"a signed checkpoint covers event {checkpoint.seq} but the "
+                                f"store ends at event {self.last}: events were removed from the end")  # fmt: skip
+            stored = self.hashes.get(checkpoint.seq)
+            if stored is not None and stored != checkpoint.hash:
+                return self._at(checkpoint.seq, number, "the event a signed checkpoint covers has another hash")
+        if head is not None and head != self.last:
+            return self._at(head, len(checkpoints), f"the store's head says event {head} is the last but the "
+                            f"events end at {self.last}: events were removed from the end")  # fmt: skip
+        return Verdict(self.count, len(checkpoints), self.last)
+
+    def _at(self, seq: int, checkpoints: int, problem: str) -> Verdict:
+        return Verdict(self.count, checkpoints, self.last, problem, seq)
+
+
 def verify(
     events: Iterable[StoredEvent],
     checkpoints: Sequence[Checkpoint],
@@ -103,44 +161,12 @@ def verify(
     anchor: Anchor | None = None,
     *,
     start: int | None = None,
+    head: int | None = None,
 ) -> Verdict:
-    """Check every event's hash and link, then every checkpoint's signature and position.
-
-    ``events`` in ``seq`` order, from ``start`` (default: the first after the anchor); a range that starts
-    later is taken on trust up to its first event's ``prev_hash``.
-    """
-    expected_seq = (anchor.seq + 1) if anchor is not None else 1
-    previous = anchor.hash if anchor is not None else GENESIS
-    hashes: dict[int, str] = {}
-    count = 0
-    last = anchor.seq if anchor is not None else 0
+    """Check every event's hash and link, then every checkpoint's signature and position (:class:`ChainCheck`)."""
+    check = ChainCheck(anchor, start=start)
     for event in events:
-        if count == 0 and start is not None and event.seq == start and start != expected_seq:
-            expected_seq, previous = event.seq, event.prev_hash
-        if event.seq != expected_seq:
-            missing = "missing" if event.seq > expected_seq else "out of order or duplicated"
-            return Verdict(count, 0, last, f"expected event {expected_seq}, found {event.seq}: events {missing}",
-                           event.seq, event.event_id)  # fmt: skip
-        if event.prev_hash != previous:
-            return Verdict(count, 0, last, "its previous hash is not the hash of the event before it",
-                           event.seq, event.event_id)  # fmt: skip
-        if link(event.seq, event.prev_hash, event.body) != event.hash:
-            return Verdict(count, 0, last, "its content does not match its hash: it was changed", event.seq,
-                           event.event_id)  # fmt: skip
-        hashes[event.seq] = event.hash
-        previous, last, expected_seq = event.hash, event.seq, event.seq + 1
-        count += 1
-    for number, checkpoint in enumerate(sorted(checkpoints, key=lambda c: c.seq)):
-        try:
-            public_key.verify(bytes.fromhex(checkpoint.signature), checkpoint.payload())
-        except (InvalidSignature, ValueError):
-            return Verdict(count, number, last, "a checkpoint's signature does not verify with this public key",
-                           checkpoint.seq)  # fmt: skip
-        if checkpoint.seq > last:
-            return Verdict(count, number, last, f"a signed checkpoint covers event {checkpoint.seq} but the store "
-                           f"ends at event {last}: events were removed from the end", checkpoint.seq)  # fmt: skip
-        stored = hashes.get(checkpoint.seq)
-        if stored is not None and stored != checkpoint.hash:
-            return Verdict(count, number, last, "the event a signed checkpoint covers has another hash",
-                           checkpoint.seq)  # fmt: skip
-    return Verdict(count, len(checkpoints), last)
+        broken = check.step(event)
+        if broken is not None:
+            return broken
+    return check.finish(checkpoints, public_key, head)

@@ -56,7 +56,7 @@ def load_signer(file: Path | None, variable: str | None, where: str = "audit") -
         data = file.read_bytes()
     except OSError as error:
         raise ConfigError(
-            [ConfigIssue(str(file), f"{where}.signing_key_file", f"cannot read it: {error.strerror}")]
+            [ConfigIssue("settings", f"{where}.signing_key_file", f"cannot read {file}: {error.strerror}")]
         ) from error
     return _signer(data, f"{where}.signing_key_file")
 

@@ -90,10 +90,16 @@ class AuditSettings(FileRelative):
     write_timeout_seconds: float = Field(
         5.0, gt=0, le=120, description="Longest a request waits for its event to be durable; then 503."
     )
+    health_check_seconds: float = Field(
+        5.0, gt=0, le=3600, description="How often the store is asked whether it answers (/readyz reports it)."
+    )
     max_subjects: int = Field(
         1000, ge=1, le=1_000_000, description="Past this many people, an event records the count, not each one."
     )
-    scope: str = Field("fedgate:audit", description="The scope that may read the audit (auditEvents).")
+    scope: str = Field("fedgate:audit", description="The scope that may read the audit (/audit/graphql).")
+    max_query_events: int = Field(
+        1000, ge=1, le=100_000, description="Most events one request to /audit/graphql may return (all fields)."
+    )
 
     @property
     def signing_key_path(self) -> Path | None:

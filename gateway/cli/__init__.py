@@ -15,10 +15,10 @@ import os
 import sys
 from importlib.metadata import entry_points
 
-from gateway.cli import agreements, run_commands, security, tools
+from gateway.cli import agreements, audit, run_commands, security, tools
 from gateway.cli.common import app, errors
 
-__all__ = ["agreements", "app", "main", "run_commands", "security", "tools"]
+__all__ = ["agreements", "app", "audit", "main", "run_commands", "security", "tools"]
 
 #: The entry point group of commands other packages add.
 COMMANDS_GROUP = "fedgate.commands"

@@ -27,10 +27,6 @@ class DisclosureSummary:
     rows: dict[TableKey, int] = field(default_factory=dict)
     subjects: dict[str, set[str]] = field(default_factory=dict)
 
-    @property
-    def subject_count(self) -> int:
-        return sum(len(values) for values in self.subjects.values())
-
 
 class Disclosure:
     """The objects of one run of a plan that came from rows, with the subjects of each."""

@@ -54,7 +54,7 @@ def _reads_the_table(column: exp.Column) -> bool:
     select = column.find_ancestor(exp.Select)
     if select is None:
         return False
-    sources = [select.args.get("from"), *(select.args.get("joins") or ())]
+    sources = [select.args.get("from_"), *(select.args.get("joins") or ())]
     for source in sources:
         node = source.this if source is not None else None
         if isinstance(node, exp.Table | exp.Subquery) and node.alias_or_name == column.table:

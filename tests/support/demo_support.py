@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from demo.generate import generate
 from demo.housing_api import TOKEN_ENV, HousingData, create_app, write_housing_data
 from demo.load import write_sqlite
-from demo.run import PURPOSES, TOKEN_PURPOSES
+from demo.run import PURPOSES, TOKEN_PURPOSES, ensure_audit_key
 from gateway.policy.purposes import Purpose
 from gateway.policy.secrets import PolicySecrets
 from gateway.policy.store import Policy, policy_from_settings
@@ -90,6 +90,7 @@ async def demo_federation(directory: Path, people: int = 1500) -> AsyncIterator[
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv(TOKEN_ENV, TOKEN)
         settings = load_settings(directory / "fedgate.yaml")
+        ensure_audit_key(settings)
         catalog = load_catalog(settings.catalog_path)
         for department in catalog.departments:
             if isinstance(department.source, SqliteSource):

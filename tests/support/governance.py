@@ -190,6 +190,7 @@ def governed_settings(directory: Path, catalog: Catalog, issuer_port: int, **ove
         "policy": {"file": "policy.yaml"},
         "purposes": {"header": True},
         "agreements": {"folder": "agreements", "watch": False},
+        "audit": {"enabled": False},
         "dev_issuer": {
             "port": issuer_port,
             "state_file": "issuer.json",

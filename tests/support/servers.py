@@ -58,7 +58,7 @@ async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
 def gateway_app(settings_file: Path) -> GatewayApp:
     """The application ``fedgate serve`` runs for ``settings_file``, loaded the way it loads it."""
     loaded = load_configuration(settings_file)
-    return create_app(loaded.settings, loaded.catalog, loaded.policy)
+    return create_app(loaded.settings, loaded.catalog, loaded.policy, audit_signer=loaded.audit_signer)
 
 
 def fedgate_serve(config: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:

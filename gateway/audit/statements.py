@@ -1,0 +1,136 @@
+"""The SQL both audit stores run: one schema, one way to append a batch and to select events.
+
+The stores differ only in how a statement marks its parameters (``?`` in SQLite, ``$1`` in PostgreSQL)
+and how a subquery's rows become a JSON array; everything else is written once here. Values are always
+bound parameters; the only texts put into a statement are the fixed ones below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gateway.audit.chain import Checkpoint, StoredEvent
+from gateway.audit.store import Entry, Filter
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_events (
+  seq BIGINT PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, time TEXT NOT NULL, prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL, body TEXT NOT NULL, client_id TEXT, organisation TEXT, purpose TEXT, outcome TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time);
+CREATE TABLE IF NOT EXISTS audit_subjects (seq BIGINT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_subjects_value ON audit_subjects (value, seq);
+CREATE TABLE IF NOT EXISTS audit_agreements (seq BIGINT NOT NULL, agreement_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_agreements_id ON audit_agreements (agreement_id, seq);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+  seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, time TEXT NOT NULL, signature TEXT NOT NULL, key_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_anchor (
+  id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL);
+"""
+#: The tables of events, in the order a purge empties them.
+EVENT_TABLES = ("audit_events", "audit_subjects", "audit_agreements")
+#: The largest ``seq`` (an open-ended range ends here).
+LAST_SEQ = 2**62
+
+#: Marks the ``n``-th parameter (from 1) of a statement.
+Mark = Callable[[int], str]
+
+
+def sqlite_mark(_: int) -> str:
+    return "?"
+
+
+def postgres_mark(number: int) -> str:
+    return f"${number}"
+
+
+class Statements:
+    """The statements of one store, with its parameter marks and its JSON aggregate."""
+
+    def __init__(self, mark: Mark, json_pairs: str, json_items: str) -> None:
+        m = mark
+        self.insert_event = f"INSERT INTO audit_events VALUES ({', '.join(m(n) for n in range(1, 11))})"  # noqa: S608
+        self.insert_subject = f"INSERT INTO audit_subjects VALUES ({m(1)}, {m(2)}, {m(3)})"  # noqa: S608
+        self.insert_agreement = f"INSERT INTO audit_agreements VALUES ({m(1)}, {m(2)})"  # noqa: S608
+        self.move_head = f"UPDATE audit_head SET seq = {m(1)}, hash = {m(2)} WHERE id = 1"  # noqa: S608
+        self.head = "SELECT seq, hash FROM audit_head WHERE id = 1"
+        self.checkpoints = "SELECT seq, hash, time, signature, key_id FROM audit_checkpoints ORDER BY seq"
+        self.last_checkpoint = self.checkpoints + " DESC LIMIT 1"
+        self.insert_checkpoint = f"INSERT INTO audit_checkpoints VALUES ({m(1)}, {m(2)}, {m(3)}, {m(4)}, {m(5)})"  # noqa: S608
+        self.anchor = "SELECT seq, hash FROM audit_anchor WHERE id = 1"
+        self.events = (
+            "SELECT seq, prev_hash, hash, body FROM audit_events "  # noqa: S608
+            f"WHERE seq >= {m(1)} AND seq <= {m(2)} ORDER BY seq"
+        )
+        self.indexed = (
+            "SELECT e.seq, e.prev_hash, e.hash, e.body, e.event_id, e.time, e.client_id, e.organisation, "  # noqa: S608
+            f"e.purpose, e.outcome, ({json_pairs.format('s.kind', 's.value')} FROM audit_subjects s "
+            f"WHERE s.seq = e.seq), ({json_items.format('a.agreement_id')} FROM audit_agreements a "
+            f"WHERE a.seq = e.seq) FROM audit_events e WHERE e.seq >= {m(1)} AND e.seq <= {m(2)} ORDER BY e.seq"
+        )
+        self.purge_point = f"SELECT seq, hash FROM audit_checkpoints WHERE time < {m(1)} ORDER BY seq DESC LIMIT 1"  # noqa: S608
+        self.purge_events = [f"DELETE FROM {table} WHERE seq <= {m(1)}" for table in EVENT_TABLES]  # noqa: S608
+        self.purge_checkpoints = f"DELETE FROM audit_checkpoints WHERE seq < {m(1)}"  # noqa: S608
+        self.mark = mark
+
+    def query(self, where: Filter, limit: int) -> tuple[str, list[Any]]:
+        """The newest events matching ``where``, at most ``limit``: the statement and its values."""
+        conditions: list[str] = []
+        values: list[Any] = []
+
+        def add(condition: str, value: Any) -> None:
+            values.append(value)
+            conditions.append(condition.format(self.mark(len(values))))
+
+        for column, value in (("client_id", where.client_id), ("organisation", where.organisation),
+                              ("purpose", where.purpose), ("outcome", where.outcome)):  # fmt: skip
+            if value is not None:
+                add(column + " = {}", value)
+        if where.subject is not None:
+            add("seq IN (SELECT seq FROM audit_subjects WHERE value = {})", where.subject)
+        if where.agreement is not None:
+            add("seq IN (SELECT seq FROM audit_agreements WHERE agreement_id = {})", where.agreement)
+        if where.since is not None:
+            add("time >= {}", where.since)
+        if where.until is not None:
+            add("time < {}", where.until)
+        values.append(limit)
+        clause = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+        sql = f"SELECT seq, prev_hash, hash, body FROM audit_events{clause} ORDER BY seq DESC LIMIT {self.mark(len(values))}"  # noqa: S608, E501
+        return sql, values
+
+
+def batch_rows(
+    linked: Sequence[StoredEvent], entries: Sequence[Entry]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows a batch adds to ``audit_events``, ``audit_subjects`` and ``audit_agreements``."""
+    events: list[tuple[Any, ...]] = []
+    subjects: list[tuple[Any, ...]] = []
+    agreements: list[tuple[Any, ...]] = []
+    for event, entry in zip(linked, entries, strict=True):
+        index = entry.index
+        events.append((event.seq, index.event_id, index.time, event.prev_hash, event.hash, entry.body.decode(),
+                       index.client_id, index.organisation, index.purpose, index.outcome))  # fmt: skip
+        subjects.extend((event.seq, kind, value) for kind, value in index.subjects)
+        agreements.extend((event.seq, agreement) for agreement in index.agreements)
+    return events, subjects, agreements
+
+
+def seq_range(start: int | None, end: int | None) -> tuple[int, int]:
+    """The bounds of ``events(start, end)``: open ends run from the first event to the last."""
+    return (start or 0, end if end is not None else LAST_SEQ)
+
+
+def stored_event(row: Sequence[Any]) -> StoredEvent:
+    """An event from a row starting ``seq, prev_hash, hash, body``."""
+    return StoredEvent(int(row[0]), str(row[1]), str(row[2]), str(row[3]).encode())
+
+
+def checkpoint_of(row: Sequence[Any]) -> Checkpoint:
+    """A checkpoint from a row of ``audit_checkpoints``."""
+    return Checkpoint(int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]))
+
+
+def checkpoint_row(checkpoint: Checkpoint) -> tuple[Any, ...]:
+    return (checkpoint.seq, checkpoint.hash, checkpoint.time, checkpoint.signature, checkpoint.key_id)

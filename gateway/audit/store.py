@@ -1,0 +1,163 @@
+"""Where audit events are kept: one small interface, two backends (SQLite, PostgreSQL).
+
+Both keep the same tables and the same rule for appending, so one chain runs through every event
+whoever writes it:
+
+* ``audit_head`` holds the chain's last ``seq`` and ``hash`` in one row. An append takes that row inside
+  its transaction (PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``), links its batch to
+  it, inserts the events and moves the head, then commits: writers in several processes and on several
+  hosts append in turn, and every event follows the one committed before it. A batch (group commit) costs
+  one transaction however many events it holds.
+* ``audit_events`` holds each event's canonical body, its links, and columns derived from the body for
+  queries (client, organisation, purpose, outcome, time); ``audit_subjects`` and ``audit_agreements`` index
+  the people and agreements of each event. Verification checks the derived columns against the body too.
+* ``audit_checkpoints`` holds the signed checkpoints; ``audit_anchor`` where the chain starts after a purge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.audit.chain import Anchor, Checkpoint, StoredEvent, link
+
+
+@dataclass(frozen=True)
+class Index:
+    """What queries find an event by, derived from its body when it is appended (and checked against the
+    body by ``fedgate audit verify``: an index changed to hide an event from a query is found)."""
+
+    event_id: str
+    time: str
+    client_id: str | None
+    organisation: str | None
+    purpose: str | None
+    outcome: str
+    subjects: tuple[tuple[str, str], ...] = ()
+    agreements: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, body: bytes) -> Index:
+        event = orjson.loads(body)
+        principal = event.get("principal") or {}
+        purpose = event.get("purpose") or {}
+        return cls(
+            event_id=event["event_id"],
+            time=event["time"],
+            client_id=principal.get("client_id"),
+            organisation=principal.get("organisation"),
+            purpose=purpose.get("name"),
+            outcome=event["outcome"]["status"],
+            subjects=tuple(
+                sorted((kind, value) for kind, values in (event.get("subjects") or {}).items() for value in values)
+            ),
+            agreements=tuple(sorted({agreement["id"] for agreement in event.get("agreements") or ()})),
+        )
+
+    @classmethod
+    def stored(cls, columns: Sequence[Any], subjects: str, agreements: str) -> Index:
+        """The index as a store holds it: the six columns in order, the subjects and agreements as JSON arrays."""
+        event_id, time, client_id, organisation, purpose, outcome = columns
+        return cls(
+            event_id, time, client_id, organisation, purpose, outcome,
+            subjects=tuple(sorted((str(kind), str(value)) for kind, value in orjson.loads(subjects))),
+            agreements=tuple(sorted(str(agreement) for agreement in orjson.loads(agreements))),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An event to append: its canonical body, and its index."""
+
+    body: bytes
+    index: Index
+
+    @classmethod
+    def of(cls, body: bytes) -> Entry:
+        return cls(body, Index.of(body))
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What to look for (every condition must hold; ``None``: any)."""
+
+    subject: str | None = None
+    client_id: str | None = None
+    organisation: str | None = None
+    purpose: str | None = None
+    agreement: str | None = None
+    outcome: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+
+def link_batch(head_seq: int, head_hash: str, entries: Sequence[Entry]) -> list[StoredEvent]:
+    """``entries`` appended after the event ``head_seq`` whose hash is ``head_hash``."""
+    linked: list[StoredEvent] = []
+    previous = head_hash
+    for offset, entry in enumerate(entries, start=1):
+        seq = head_seq + offset
+        digest = link(seq, previous, entry.body)
+        linked.append(StoredEvent(seq, previous, digest, entry.body))
+        previous = digest
+    return linked
+
+
+class CheckpointPolicy(Protocol):
+    """Whether a checkpoint is due at the head ``head_seq`` after ``last`` (the latest one, if any), and its
+    signature (the writer decides and signs)."""
+
+    def due(self, head_seq: int, last: Checkpoint | None) -> bool: ...
+
+    def sign(self, seq: int, head: str) -> Checkpoint: ...
+
+
+class AuditStore(Protocol):
+    """A store of audit events (:mod:`gateway.audit.sqlite_store`, :mod:`gateway.audit.postgres_store`)."""
+
+    async def open(self) -> None:
+        """Connect, and create the tables if they do not exist."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def append(self, entries: Sequence[Entry], checkpoints: CheckpointPolicy) -> list[StoredEvent]:
+        """Link ``entries`` to the chain and commit them in one transaction, with a checkpoint if one is due;
+        raises :class:`~gateway.errors.AuditUnavailableError` if they could not be made durable."""
+        ...
+
+    async def checkpoint_if_due(self, checkpoints: CheckpointPolicy) -> Checkpoint | None:
+        """Sign a checkpoint of the current head if events were written since the last one and one is due."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise :class:`~gateway.errors.AuditUnavailableError` unless the store answers."""
+        ...
+
+    def events(self, start: int | None = None, end: int | None = None) -> AsyncIterator[StoredEvent]:
+        """Stored events in ``seq`` order, from ``start`` to ``end`` (inclusive)."""
+        ...
+
+    async def checkpoints(self) -> list[Checkpoint]: ...
+
+    async def anchor(self) -> Anchor | None: ...
+
+    def indexed(self, start: int | None = None, end: int | None = None) -> AsyncIterator[tuple[StoredEvent, Index]]:
+        """:meth:`events`, each with the index stored beside it (verification compares it with the body)."""
+        ...
+
+    async def head(self) -> int:
+        """The ``seq`` the store records as its last event's (0 when empty)."""
+        ...
+
+    async def query(self, where: Filter, limit: int) -> list[StoredEvent]:
+        """The newest events matching ``where``, at most ``limit``."""
+        ...
+
+    async def purge(self, before: str) -> Anchor | None:
+        """Remove the events up to the last checkpoint signed before ``before`` (an ISO 8601 time), keeping that
+        checkpoint as the new anchor; ``None`` when there is nothing to remove."""
+        ...

@@ -1,0 +1,234 @@
+"""Group commit: the events of concurrent requests made durable together, each request awaiting its own.
+
+A request hands its event to :meth:`AuditWriter.record` and waits until the event is committed: no
+response leaves before its record is durable. One background task takes every event queued (waiting up to
+``audit.batch_wait_ms`` for more once one arrives, at most ``audit.batch_max_events``), appends them in one
+transaction and wakes their requests. While a commit is in flight the next batch gathers, so under load
+a transaction carries many events and costs each request little. If the store cannot make a batch durable,
+each of its requests gets :class:`~gateway.errors.AuditUnavailableError` (HTTP 503) and nothing it read
+is disclosed. A checkpoint is signed in the same transaction when ``checkpoint_every_events`` have been
+written since the last, or by a timer every ``checkpoint_every_seconds`` when events were written since;
+each is also sent to the checkpoint sink, if one is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+import structlog
+
+from gateway.audit.chain import Checkpoint, StoredEvent, checkpoint_payload
+from gateway.audit.keys import Signer
+from gateway.audit.settings import AuditSettings
+from gateway.audit.store import AuditStore, Entry
+from gateway.errors import AuditUnavailableError
+
+log = structlog.get_logger("fedgate.audit")
+
+
+#: How every audit time is written: UTC, microseconds, ``Z`` (so text order is time order).
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def now_text() -> str:
+    """Now, as :data:`TIME_FORMAT`."""
+    return dt.datetime.now(dt.UTC).strftime(TIME_FORMAT)
+
+
+def parse_time(text: str) -> str:
+    """An ISO 8601 date or time (UTC unless it says otherwise) as :data:`TIME_FORMAT`; ``ValueError`` if it
+    is not one."""
+    parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).strftime(TIME_FORMAT)
+
+
+@dataclass
+class Checkpoints:
+    """When a checkpoint is due, and signing it."""
+
+    signer: Signer
+    every_events: int
+    every_seconds: float
+    #: Signed since last drained (a transaction that then failed never stored them).
+    fresh: list[Checkpoint] = field(default_factory=list)
+
+    def drain(self) -> list[Checkpoint]:
+        taken, self.fresh = self.fresh, []
+        return taken
+
+    def due(self, head_seq: int, last: Checkpoint | None) -> bool:
+        if last is None:
+            return head_seq >= self.every_events or self._old(None)
+        if head_seq - last.seq >= self.every_events:
+            return True
+        return head_seq > last.seq and self._old(last)
+
+    def _old(self, last: Checkpoint | None) -> bool:
+        if last is None:
+            return False
+        age = dt.datetime.now(dt.UTC) - dt.datetime.strptime(last.time, TIME_FORMAT).replace(tzinfo=dt.UTC)
+        return age.total_seconds() >= self.every_seconds
+
+    def sign(self, seq: int, head: str) -> Checkpoint:
+        at = now_text()
+        checkpoint = Checkpoint(seq, head, at, self.signer.sign(checkpoint_payload(seq, head, at)), self.signer.key_id)
+        self.fresh.append(checkpoint)
+        return checkpoint
+
+
+class _Timed(Checkpoints):
+    """The timer's view: a checkpoint is due whenever events were written since the last one."""
+
+    def due(self, head_seq: int, last: Checkpoint | None) -> bool:
+        return last is None or head_seq > last.seq
+
+
+@dataclass
+class _Pending:
+    entry: Entry
+    done: asyncio.Future[StoredEvent]
+
+
+class AuditWriter:
+    """Appends events to the store in batches; one per process."""
+
+    def __init__(self, store: AuditStore, signer: Signer, settings: AuditSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self.checkpoints = Checkpoints(signer, settings.checkpoint_every_events, settings.checkpoint_every_seconds)
+        self._queue: list[_Pending] = []
+        self._arrived = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._http: httpx.AsyncClient | None = None
+        #: The last error the store gave (``None`` once a batch commits again): for ``/readyz``.
+        self.failure: str | None = None
+
+    async def start(self) -> None:
+        await self.store.open()
+        if self.settings.checkpoint_sink is not None and self.settings.checkpoint_sink.url is not None:
+            self._http = httpx.AsyncClient(timeout=5)
+        self._tasks = [
+            asyncio.create_task(self._commit_loop(), name="fedgate-audit-writer"),
+            asyncio.create_task(self._checkpoint_loop(), name="fedgate-audit-checkpoints"),
+            asyncio.create_task(self._health_loop(), name="fedgate-audit-health"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._queue:  # the loop is gone: commit what is left, or fail it
+            await self._commit(self._take())
+        if self._http is not None:
+            await self._http.aclose()
+        await self.store.close()
+
+    async def record(self, body: bytes) -> StoredEvent:
+        """Make the event ``body`` durable; raises :class:`AuditUnavailableError` if it could not be, within
+        ``audit.write_timeout_seconds``."""
+        done: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(Entry.of(body), done))
+        self._arrived.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), self.settings.write_timeout_seconds)
+        except TimeoutError as error:
+            raise AuditUnavailableError("the audit store did not record the request in time") from error
+
+    def _take(self) -> list[_Pending]:
+        batch, self._queue = (
+            self._queue[: self.settings.batch_max_events],
+            self._queue[self.settings.batch_max_events :],
+        )
+        if not self._queue:
+            self._arrived.clear()
+        return batch
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._arrived.wait()
+            if self.settings.batch_wait_ms and len(self._queue) < self.settings.batch_max_events:
+                await asyncio.sleep(self.settings.batch_wait_ms / 1000)
+            await self._commit(self._take())
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        if not batch:
+            return
+        started = time.perf_counter()
+        try:
+            stored = await self.store.append([pending.entry for pending in batch], self.checkpoints)
+        except AuditUnavailableError as error:
+            self.checkpoints.drain()
+            self.failure = error.message
+            log.error("audit_write_failed", events=len(batch), reason=error.message)
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_exception(AuditUnavailableError(error.message))
+            return
+        self.failure = None
+        for pending, event in zip(batch, stored, strict=True):
+            if not pending.done.done():
+                pending.done.set_result(event)
+        log.debug("audit_batch_committed", events=len(batch), ms=round((time.perf_counter() - started) * 1000, 2))
+        for checkpoint in self.checkpoints.drain():
+            await self._sink(checkpoint)
+
+    async def _checkpoint_loop(self) -> None:
+        timed = _Timed(
+            self.checkpoints.signer, self.settings.checkpoint_every_events, self.settings.checkpoint_every_seconds
+        )
+        while True:
+            await asyncio.sleep(self.settings.checkpoint_every_seconds)
+            try:
+                await self.store.checkpoint_if_due(timed)
+            except AuditUnavailableError as error:
+                timed.drain()
+                log.error("audit_checkpoint_failed", reason=error.message)
+                continue
+            for checkpoint in timed.drain():
+                await self._sink(checkpoint)
+
+    async def _health_loop(self) -> None:
+        """Ask the store every ``audit.health_check_seconds`` whether it answers (for ``/readyz``), so a store
+        that went away is reported before a request finds out, and one that came back is reported too."""
+        while True:
+            await asyncio.sleep(self.settings.health_check_seconds)
+            try:
+                await asyncio.wait_for(self.store.ping(), self.settings.write_timeout_seconds)
+            except (AuditUnavailableError, TimeoutError) as error:
+                self.failure = (
+                    error.message if isinstance(error, AuditUnavailableError) else "the store does not answer"
+                )
+                continue
+            self.failure = None
+
+    async def _sink(self, checkpoint: Checkpoint) -> None:
+        sink = self.settings.checkpoint_sink
+        if sink is None:
+            return
+        line = orjson.dumps(checkpoint.to_dict())
+        try:
+            if sink.path is not None:
+                await asyncio.to_thread(_append_line, sink.path, line)
+            elif self._http is not None and sink.url is not None:
+                (
+                    await self._http.post(sink.url, content=line, headers={"content-type": "application/json"})
+                ).raise_for_status()
+        except (OSError, httpx.HTTPError) as error:
+            log.error("audit_checkpoint_sink_failed", seq=checkpoint.seq, error=type(error).__name__)
+
+
+def _append_line(path: Path, line: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as handle:
+        handle.write(line + b"\n")
