@@ -377,7 +377,7 @@ class AuditUnavailableError(FedgateError):
     retry_after: ClassVar[int] = 5
 
     def extensions(self) -> dict[str, Any]:
-        return {"code": self.code, "retryable": True}
+        return {"code": self.code, "retryable": True, "retryAfter": self.retry_after}
 
 
 class IntrospectionFailedError(FedgateError):

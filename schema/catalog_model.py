@@ -24,6 +24,11 @@ class IdentifierKind(StrictModel):
     name: SqlName
     description: str = ""
     pattern: str | None = Field(None, description="Regular expression every value of this identifier matches.")
+    person: bool = Field(
+        True,
+        description="Names a person (a data subject): the audit records its values for every row disclosed. "
+        "false for places and organisations (a UPRN, a school's URN).",
+    )
 
 
 class Catalog(StrictModel):
@@ -33,6 +38,11 @@ class Catalog(StrictModel):
     identifiers: list[IdentifierKind] = Field(default_factory=list)
     departments: list[Department] = Field(min_length=1)
     entities: list[Entity] = Field(default_factory=list, description="Subjects merged across departments.")
+
+    @cached_property
+    def person_identifiers(self) -> frozenset[str]:
+        """The identifier kinds that name a person: the audit's subjects."""
+        return frozenset(kind.name for kind in self.identifiers if kind.person)
 
     @cached_property
     def departments_by_name(self) -> Mapping[str, Department]:

@@ -11,6 +11,7 @@ from gateway.errors import FedgateError, error_codes
 
 def test_error_codes_are_stable() -> None:
     assert sorted(error_codes()) == [
+        "AUDIT_UNAVAILABLE",
         "AUTH_UNAVAILABLE",
         "BAD_REQUEST",
         "BAD_USER_INPUT",
@@ -76,4 +77,4 @@ def test_the_adapter_contract() -> None:
 def test_the_cli_commands() -> None:
     commands = sorted(command.name or command.callback.__name__ for command in app.registered_commands)  # type: ignore[union-attr]
     assert commands == ["check", "demo", "explain", "graphiql-assets", "introspect", "serve", "token", "whocan"]
-    assert [group.name for group in app.registered_groups] == ["agreements", "scopes"]
+    assert [group.name for group in app.registered_groups] == ["agreements", "audit", "scopes"]

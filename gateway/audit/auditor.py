@@ -73,7 +73,7 @@ class Auditor:
             principal, query, operation_name, status=status, code=code,
             agreements=[(agreement.id, agreement.version) for agreement in agreements],
             departments=departments_record(bound.plan, result.departments),
-            disclosed=disclosed_record(bound.plan, access, summary),
+            disclosed=disclosed_record(access, summary),
             subjects=summary.subjects,
             document=document,
         )  # fmt: skip

@@ -103,21 +103,14 @@ def departments_record(plan: Plan, outcomes: Mapping[str, DepartmentOutcome]) ->
     return record
 
 
-def disclosed_record(plan: Plan, access: Access, summary: DisclosureSummary) -> list[dict[str, Any]]:
+def disclosed_record(access: Access, summary: DisclosureSummary) -> list[dict[str, Any]]:
     """Per table whose rows reached the caller: how many, which columns and the mask on each, and the
     grants and agreements that admitted them."""
-    selected: dict[tuple[str, str], set[str]] = {}
-    for scan in plan.scans:
-        names = {scan.query.columns[output.index].name for output in scan.fields if output.kind == "column"}
-        selected.setdefault((scan.department.name, scan.table.name), set()).update(names)
     record = []
     for table, rows in sorted(summary.rows.items()):
         grants = access.table(*table).grants
         columns: dict[str, str | None] = {}
-        for name in sorted(selected.get(table, ())):
-            if access.unrestricted:
-                columns[name] = None
-                continue
+        for name in sorted(summary.columns.get(table, ())):
             masks = sorted({g.masks[name].describe() if name in g.masks else "" for g in grants if name in g.columns})
             columns[name] = None if masks in ([], [""]) else " | ".join(mask or "none" for mask in masks)
         record.append({

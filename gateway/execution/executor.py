@@ -158,10 +158,22 @@ class PlanRun:
             self.disclosure.note_rows(objects, node, rows)
         return objects
 
-    def disclose(self, obj: Object, node: ScanNode, subjects: Iterable[tuple[str, str]]) -> None:
-        """Note that ``obj`` (made from rows of ``node``) is about ``subjects``, if the run is audited."""
+    def disclose(
+        self,
+        obj: Object,
+        node: ScanNode,
+        rows: Sequence[Row],
+        subjects: Iterable[tuple[str, str]],
+        columns: tuple[str, ...] = (),
+    ) -> None:
+        """Note that ``obj`` stands for ``rows`` of ``node``, about ``subjects``, if the run is audited."""
         if self.disclosure is not None:
-            self.disclosure.note(obj, node, subjects)
+            self.disclosure.note(obj, node, rows, subjects, columns)
+
+    def disclose_value(self, obj: Object, node: ScanNode, row: Row, index: int) -> None:
+        """Note that ``obj`` shows the value at ``index`` of ``row``, if the run is audited."""
+        if self.disclosure is not None:
+            self.disclosure.note_value(obj, node, row, index)
 
     async def fill(
         self,

@@ -147,9 +147,22 @@ class Run(Protocol):
         child level fused into ``node``'s statement, per parent row)."""
         ...
 
-    def disclose(self, obj: Object, node: ScanNode, subjects: Iterable[tuple[str, str]]) -> None:
-        """Note, for the audit, that ``obj`` (made from rows of ``node``) is about ``subjects`` (identifier
-        kind, value): for objects not made by :meth:`objects`, such as a merged person."""
+    def disclose(
+        self,
+        obj: Object,
+        node: ScanNode,
+        rows: Sequence[Row],
+        subjects: Iterable[tuple[str, str]],
+        columns: tuple[str, ...] = (),
+    ) -> None:
+        """Note, for the audit, that ``obj`` stands for ``rows`` of ``node``, showing their ``columns``, about
+        ``subjects`` (identifier kind, value): for objects not made by :meth:`objects`, such as a merged
+        person."""
+        ...
+
+    def disclose_value(self, obj: Object, node: ScanNode, row: Row, index: int) -> None:
+        """Note, for the audit, that ``obj`` shows the value at ``index`` of ``row`` (a row of ``node``): a
+        merged field, whose member record is not itself in the answer."""
         ...
 
     def residual_page(self, node: ScanNode, rows: list[Row]) -> list[Row]:

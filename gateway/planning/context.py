@@ -244,7 +244,8 @@ class PlanningContext:
                 page = page_slots(arguments, self.provenance, self.schema.page_sizes)
         subjects: tuple[SubjectColumn, ...] = ()
         if self.capture_subjects:
-            identifiers = [column for column in table.columns if column.identifier is not None]
+            people = self.schema.catalog.person_identifiers
+            identifiers = [column for column in table.columns if column.identifier in people]
             subjects = tuple(
                 SubjectColumn(len(columns) + position, column.identifier, column.name)
                 for position, column in enumerate(identifiers)

@@ -182,7 +182,9 @@ class EntityObjects:
             first = next((group[0] for value in values[member_index] if (group := member_groups.get(value))), None)
             value = first[0][column] if first is not None else None
             if value is not None:
+                assert first is not None
                 person[field.response_key] = value
+                self.run.disclose_value(person, self.shape.members[member_index].node, first[0], column)
                 return
 
     async def _possible(self, possible_people: list[tuple[dict[str, Any], str, list[Row]]], level: Level) -> None:

@@ -219,6 +219,7 @@ class EntityRun:
         present = [key for key in ordered if key in links]
         people = self._people_of(shape, present)
         kind = self.entity.key_column.identifier or self.entity.entity.key
+        shown = (self.entity.key_column.name,) if any(field.kind == "key" for field in shape.fields) else ()
         for person, key in zip(people, present, strict=True) if shape.spine.subjects else ():
             found = {(kind, str(key))}
             found.update(
@@ -227,7 +228,7 @@ class EntityRun:
                 for subject in shape.spine.subjects
                 if row[subject.index] is not None
             )
-            self.run.disclose(person, shape.spine, sorted(found))
+            self.run.disclose(person, shape.spine, links[key], sorted(found), shown)
         level: Level = At(path) if single else Listed(path, people)
         threshold = self.entity.entity.link.threshold
         await EntityObjects(self.fetcher, shape, threshold, links, results).fill(people, present, level)
