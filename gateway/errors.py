@@ -15,6 +15,7 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
     ├── RequestError                the caller's request is malformed or over a limit
     │   ├── BadRequestError
     │   ├── RequestTooLargeError
+    │   ├── RequestTimeoutError
     │   ├── QueryLimitError
     │   └── BadUserInputError
     ├── AuthError                   authentication / authorisation (RFC 6750 challenges)
@@ -59,7 +60,8 @@ __all__ = [
     "REQUEST_CODES", "AuthError", "AuthUnavailableError", "BadRequestError", "BadUserInputError", "ConfigError",
     "ConfigIssue", "FedgateError", "ForbiddenColumnError", "ForbiddenFieldError", "IncompleteResultError",
     "InsufficientScopeError", "InternalError", "InvalidAuthRequestError", "InvalidTokenError", "MissingTokenError",
-    "QueryLimit", "QueryLimitError", "RequestError", "RequestTooLargeError", "SourceAuthError",
+    "QueryLimit", "QueryLimitError", "RequestError", "RequestTimeoutError", "RequestTooLargeError",
+    "SourceAuthError",
     "SourceCircuitOpenError", "SourceError", "SourceQueryError", "SourceResponseError",
     "SourceResponseTooLargeError", "SourceTimeoutError", "SourceUnavailableError", "StartupError", "error_codes",
 ]  # fmt: skip
@@ -92,6 +94,13 @@ class RequestTooLargeError(RequestError):
 
     code = "REQUEST_TOO_LARGE"
     http_status = 413
+
+
+class RequestTimeoutError(RequestError):
+    """The request's body did not arrive within ``server.body_timeout_seconds`` of its headers."""
+
+    code = "REQUEST_TIMEOUT"
+    http_status = 408
 
 
 class QueryLimit(StrEnum):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from schema.catalog import Catalog
-from tests.support.servers import fedgate_serve, free_port, healthy
+from tests.support.servers import fedgate_serve, free_port, healthy, worker_pids
 
 
 def _write(directory: Path, catalog: Catalog, **settings: object) -> Path:
@@ -22,36 +22,18 @@ def _write(directory: Path, catalog: Catalog, **settings: object) -> Path:
     return path
 
 
-def _children(pid: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                children.append(int(entry.name))
-    return children
-
-
-def _workers(pid: int) -> list[int]:
-    """uvicorn's worker processes under ``pid`` (multiprocessing's spawned children)."""
-    return [child for child in _children(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
-
-
 def test_two_workers_share_the_port_and_answer(sqlite_clinic: Catalog, tmp_path: Path) -> None:
     config = _write(tmp_path, sqlite_clinic, auth={"enabled": False})
     port = free_port()
     process = fedgate_serve(config, port, "--workers", "2")
     try:
         deadline = time.monotonic() + 30
-        while len(_workers(process.pid)) < 2 or not healthy(port):
+        while len(worker_pids(process.pid)) < 2 or not healthy(port):
             if process.poll() is not None or time.monotonic() > deadline:
                 output = process.stdout.read().decode() if process.stdout else ""
                 pytest.fail(f"fedgate serve --workers 2 did not start:\n{output}")
             time.sleep(0.2)
-        assert len(_workers(process.pid)) == 2
+        assert len(worker_pids(process.pid)) == 2
         with httpx.Client() as client:
             answers = [
                 client.post(

@@ -38,7 +38,7 @@ def run_gateway(
             dev_issuer = refuse_outside_demo(settings.dev_issuer, demo=demo, file=str(config))
         check_workers(settings, workers, file=str(config), dev_issuer=dev_issuer is not None)
         if workers > 1:
-            serve_workers(config, host, port, workers)
+            serve_workers(config, settings.server, host, port, workers)
         else:
             run_event_loop(serve(settings, host, port, dev_issuer))
     except FedgateError as error:  # bad settings, or a port that is taken

@@ -1,0 +1,190 @@
+"""Every HTTP connection fedgate serves has a deadline for each phase of a request, and there is a cap on them.
+
+uvicorn (with httptools) closes a kept-alive connection that idles after a response, and nothing else: a
+client that connects and sends nothing, or half its headers, or its headers and half its body, holds its
+connection (and, once its headers are in, a request task) for ever. Its ``limit_concurrency`` answers 503
+only once a request's headers are complete, so slow clients still pile up. This protocol adds what
+Envoy and Apollo Router have, as settings (``server.*``, in ``gateway/settings.py``):
+
+* **headers**: from the connection (or, on a kept-alive connection, from a later request's first byte) to
+  the end of the headers, ``header_timeout_seconds``; then the connection is closed (there is nothing to
+  answer yet);
+* **body**: from the end of the headers to the end of the body, ``body_timeout_seconds``; then fedgate
+  answers ``408 REQUEST_TIMEOUT`` if no response has begun, and closes the connection. The application
+  sees the client disconnect (its ``receive()`` says ``http.disconnect``), so its slot is freed at once;
+* **idle**: between requests on a kept-alive connection, ``keep_alive_seconds`` (uvicorn's own timer);
+* **connections**: at most ``max_connections`` open in one process; a connection beyond them is closed as
+  soon as it is accepted, so the ones already open (and their requests) keep being served.
+
+Each timeout is a deadline for the phase, not for each read: a client sending a byte a second gains
+nothing. Closed connections are counted and logged at most every ``REPORT_SECONDS`` (a flood of slow
+clients is one warning, not one line each).
+
+uvicorn is given this protocol as its ``http`` class (a documented option) through :class:`ServerConfig`;
+every worker of ``fedgate serve --workers N`` gets the same configuration and so the same protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import structlog
+import uvicorn
+from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from gateway.endpoint import SECURITY_HEADERS, dumps, error_body
+from gateway.errors import RequestTimeoutError
+from gateway.settings import ServerSettings
+
+log = structlog.get_logger("fedgate.connections")
+
+#: At most one ``connections_closed`` warning per this many seconds and process.
+REPORT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """The deadlines and the cap every connection of one server gets (from ``server.*``)."""
+
+    header_timeout: float
+    body_timeout: float
+    keep_alive: int
+    max_connections: int
+
+    @classmethod
+    def from_settings(cls, server: ServerSettings) -> ConnectionLimits:
+        return cls(
+            server.header_timeout_seconds,
+            server.body_timeout_seconds,
+            server.keep_alive_seconds,
+            server.max_connections,
+        )
+
+
+@dataclass
+class ClosedConnections:
+    """Connections this process closed because of a limit, reported as one warning per ``REPORT_SECONDS``."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    reported_at: float = float("-inf")
+
+    def count(self, reason: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        now = time.monotonic()
+        if now - self.reported_at >= REPORT_SECONDS:
+            log.warning("connections_closed", reasons=self.counts, detail="slow or surplus clients were cut off")
+            self.counts = {}
+            self.reported_at = now
+
+
+class ServerConfig(uvicorn.Config):
+    """uvicorn's configuration, carrying the limits to :class:`GuardedProtocol` (which is given the config)."""
+
+    def __init__(self, app: ASGIApp | str, limits: ConnectionLimits, **options: Any) -> None:
+        super().__init__(app, http=GuardedProtocol, timeout_keep_alive=limits.keep_alive, **options)
+        self.limits = limits
+        self.closed = ClosedConnections()
+        #: Open connections with no request in progress (new, or idle between requests), oldest first.
+        self.waiting: dict[GuardedProtocol, None] = {}
+        body = error_body(
+            RequestTimeoutError(f"the request body did not arrive within {limits.body_timeout:g} seconds")
+        )
+        self.request_timeout_response = _response(408, "Request Timeout", dumps(body))
+
+    def make_room(self) -> bool:
+        """Close the connection that has waited longest without a request in progress; ``False`` if none has."""
+        if not self.waiting:
+            return False
+        oldest = next(iter(self.waiting))
+        del self.waiting[oldest]
+        oldest.close_waiting()
+        return True
+
+
+def _response(status: int, reason: str, body: bytes) -> bytes:
+    headers = {**SECURITY_HEADERS, "content-type": "application/json", "content-length": str(len(body))}
+    lines = [f"HTTP/1.1 {status} {reason}", *(f"{name}: {value}" for name, value in headers.items())]
+    return ("\r\n".join([*lines, "connection: close", "", ""])).encode("ascii") + body
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each phase of a request and a cap on connections."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.guard = cast(ServerConfig, config)
+        self.deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.guard.limits.max_connections and not self.guard.make_room():
+            self.guard.closed.count("over_max_connections")
+            self.transport.close()
+            return
+        self.deadline = self.loop.call_later(self.guard.limits.header_timeout, self.headers_late)
+        self.guard.waiting[self] = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.cancel_deadline()
+        self.guard.waiting.pop(self, None)
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.deadline is None:  # a later request on a kept-alive connection: its headers' time starts now
+            self.deadline = self.loop.call_later(self.guard.limits.header_timeout, self.headers_late)
+
+    def on_headers_complete(self) -> None:
+        self.cancel_deadline()
+        self.guard.waiting.pop(self, None)
+        super().on_headers_complete()
+        self.deadline = self.loop.call_later(self.guard.limits.body_timeout, self.body_late)
+
+    def on_message_complete(self) -> None:
+        self.cancel_deadline()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.timeout_keep_alive_task is not None:  # idle, waiting for the next request (none was pipelined)
+            self.guard.waiting[self] = None
+
+    def cancel_deadline(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+    def close_waiting(self) -> None:
+        """Closed to make room for a new connection: this one was the longest without a request in progress."""
+        self.guard.closed.count("made_room")
+        self.transport.close()
+
+    def headers_late(self) -> None:
+        """The headers did not arrive in time: close (there is no request to answer)."""
+        self.deadline = None
+        self.guard.closed.count("header_timeout")
+        self.transport.close()
+
+    def body_late(self) -> None:
+        """The body did not arrive in time: 408 unless a response has begun, close, and tell the application."""
+        self.deadline = None
+        self.guard.closed.count("body_timeout")
+        cycle = self.cycle
+        if cycle is not None and not cycle.disconnected:
+            if not cycle.response_started:
+                self.transport.write(self.guard.request_timeout_response)
+            # What connection_lost would do, now: receive() says http.disconnect and send() writes nothing.
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.close()
