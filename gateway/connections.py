@@ -38,13 +38,16 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from gateway.endpoint import SECURITY_HEADERS, dumps, error_body
-from gateway.errors import RequestTimeoutError
+from gateway.errors import RequestHeadersTooLargeError, RequestTimeoutError
 from gateway.settings import ServerSettings
 
 log = structlog.get_logger("fedgate.connections")
 
 #: At most one ``connections_closed`` warning per this many seconds and process.
 REPORT_SECONDS = 10.0
+#: After a 408 or 431, how long the client's further bytes are read and dropped before the connection closes
+#: (closing with unread bytes would reset the connection, and the client could lose the answer).
+LINGER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class ConnectionLimits:
     body_timeout: float
     keep_alive: int
     max_connections: int
+    max_header_bytes: int
 
     @classmethod
     def from_settings(cls, server: ServerSettings) -> ConnectionLimits:
@@ -63,6 +67,7 @@ class ConnectionLimits:
             server.body_timeout_seconds,
             server.keep_alive_seconds,
             server.max_connections,
+            server.max_header_bytes,
         )
 
 
@@ -95,6 +100,10 @@ class ServerConfig(uvicorn.Config):
             RequestTimeoutError(f"the request body did not arrive within {limits.body_timeout:g} seconds")
         )
         self.request_timeout_response = _response(408, "Request Timeout", dumps(body))
+        too_large = RequestHeadersTooLargeError(f"the request line and headers exceed {limits.max_header_bytes} bytes")
+        self.headers_too_large_response = _response(
+            431, "Request Header Fields Too Large", dumps(error_body(too_large))
+        )
 
     def make_room(self) -> bool:
         """Close the connection that has waited longest without a request in progress; ``False`` if none has."""
@@ -125,6 +134,9 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.guard = cast(ServerConfig, config)
         self.deadline: asyncio.TimerHandle | None = None
+        self.in_headers = True  # the next bytes belong to a request line or headers
+        self.header_bytes = 0
+        self.lingering = False  # answered and closing: further bytes are dropped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -140,12 +152,24 @@ class GuardedProtocol(HttpToolsProtocol):
         self.guard.waiting.pop(self, None)
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return
+        counting = self.in_headers  # a read that begins in the headers counts whole (at most one read too many)
+        if counting:
+            self.header_bytes += len(data)
+        super().data_received(data)
+        if counting and self.in_headers and self.header_bytes > self.guard.limits.max_header_bytes:
+            self.headers_too_large()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self.deadline is None:  # a later request on a kept-alive connection: its headers' time starts now
             self.deadline = self.loop.call_later(self.guard.limits.header_timeout, self.headers_late)
 
     def on_headers_complete(self) -> None:
+        self.in_headers = False
+        self.header_bytes = 0
         self.cancel_deadline()
         self.guard.waiting.pop(self, None)
         super().on_headers_complete()
@@ -153,6 +177,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self.cancel_deadline()
+        self.in_headers = True
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -170,6 +195,11 @@ class GuardedProtocol(HttpToolsProtocol):
         self.guard.closed.count("made_room")
         self.transport.close()
 
+    def headers_too_large(self) -> None:
+        """The request line and headers exceed ``max_header_bytes`` (httptools itself has no limit): 431, close."""
+        self.guard.closed.count("headers_too_large")
+        self.answer_and_close(self.guard.headers_too_large_response)
+
     def headers_late(self) -> None:
         """The headers did not arrive in time: close (there is no request to answer)."""
         self.deadline = None
@@ -181,10 +211,25 @@ class GuardedProtocol(HttpToolsProtocol):
         self.deadline = None
         self.guard.closed.count("body_timeout")
         cycle = self.cycle
+        answer = None
         if cycle is not None and not cycle.disconnected:
             if not cycle.response_started:
-                self.transport.write(self.guard.request_timeout_response)
+                answer = self.guard.request_timeout_response
             # What connection_lost would do, now: receive() says http.disconnect and send() writes nothing.
             cycle.disconnected = True
             cycle.message_event.set()
-        self.transport.close()
+        self.answer_and_close(answer)
+
+    def answer_and_close(self, answer: bytes | None) -> None:
+        """Send ``answer`` (if any) and close: after an answer, our side first, then the rest once the client
+        closes or ``LINGER_SECONDS`` pass, dropping what it still sends (a lingering close)."""
+        self.cancel_deadline()
+        if answer is None or not self.transport.can_write_eof():
+            if answer is not None:
+                self.transport.write(answer)
+            self.transport.close()
+            return
+        self.lingering = True
+        self.transport.write(answer)
+        self.transport.write_eof()
+        self.deadline = self.loop.call_later(LINGER_SECONDS, self.transport.close)

@@ -16,6 +16,7 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
     │   ├── BadRequestError
     │   ├── RequestTooLargeError
     │   ├── RequestTimeoutError
+    │   ├── RequestHeadersTooLargeError
     │   ├── QueryLimitError
     │   └── BadUserInputError
     ├── AuthError                   authentication / authorisation (RFC 6750 challenges)
@@ -60,10 +61,10 @@ __all__ = [
     "REQUEST_CODES", "AuthError", "AuthUnavailableError", "BadRequestError", "BadUserInputError", "ConfigError",
     "ConfigIssue", "FedgateError", "ForbiddenColumnError", "ForbiddenFieldError", "IncompleteResultError",
     "InsufficientScopeError", "InternalError", "InvalidAuthRequestError", "InvalidTokenError", "MissingTokenError",
-    "QueryLimit", "QueryLimitError", "RequestError", "RequestTimeoutError", "RequestTooLargeError",
-    "SourceAuthError",
-    "SourceCircuitOpenError", "SourceError", "SourceQueryError", "SourceResponseError",
-    "SourceResponseTooLargeError", "SourceTimeoutError", "SourceUnavailableError", "StartupError", "error_codes",
+    "QueryLimit", "QueryLimitError", "RequestError", "RequestHeadersTooLargeError", "RequestTimeoutError",
+    "RequestTooLargeError", "SourceAuthError", "SourceCircuitOpenError", "SourceError", "SourceQueryError",
+    "SourceResponseError", "SourceResponseTooLargeError", "SourceTimeoutError", "SourceUnavailableError",
+    "StartupError", "error_codes",
 ]  # fmt: skip
 
 
@@ -101,6 +102,13 @@ class RequestTimeoutError(RequestError):
 
     code = "REQUEST_TIMEOUT"
     http_status = 408
+
+
+class RequestHeadersTooLargeError(RequestError):
+    """The request line and headers exceed ``server.max_header_bytes``."""
+
+    code = "REQUEST_HEADERS_TOO_LARGE"
+    http_status = 431
 
 
 class QueryLimit(StrEnum):

@@ -58,6 +58,12 @@ class ServerSettings(StrictModel):
     keep_alive_seconds: int = Field(
         5, ge=1, le=3600, description="How long a kept-alive connection may stay idle between requests."
     )
+    max_header_bytes: int = Field(
+        65_536,
+        ge=4096,
+        le=1_048_576,
+        description="Longest request line and headers accepted (431 above it); a long document belongs in a POST.",
+    )
     max_connections: int = Field(
         1000,
         ge=1,

@@ -9,18 +9,29 @@ byte at a time, and a kept-alive connection left idle, are each closed by the se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import yaml
 
 from schema.catalog import Catalog
 from tests.support.servers import established_connections, running_fedgate, worker_pids
-from tests.support.slow_clients import Slow, SlowConnection, normal_client, open_slow, slow_clients, wait_closed
+from tests.support.slow_clients import (
+    QUERY,
+    Slow,
+    SlowConnection,
+    close_all,
+    normal_client,
+    open_slow,
+    slow_clients,
+    wait_closed,
+)
 
 TIMEOUT = 2  # server.header_timeout_seconds, body_timeout_seconds and keep_alive_seconds in these tests
 MARGIN = 3.0  # seconds a loaded 2-core machine may add before the server's timer closes a connection
@@ -124,17 +135,55 @@ async def test_every_worker_closes_slow_clients(sqlite_clinic: Catalog, tmp_path
             await asyncio.sleep(0.1)
         workers = worker_pids(process.pid)
         assert len(workers) == 2
-        async with (
-            normal_client(port) as normal,
-            slow_clients(port, Slow.SILENT, SLOW_CLIENTS // 2) as silent,
-            slow_clients(port, Slow.HALF_BODY, SLOW_CLIENTS // 2) as half_bodies,
-        ):
-            await asyncio.sleep(0.5)
-            held = [established_connections(worker, port) for worker in workers]
-            await wait_closed(silent + half_bodies, TIMEOUT + MARGIN)
-    assert all(count > 0 for count in held), f"the slow clients did not reach both workers: {held}"
+        # Which worker accepts a connection is the kernel's choice: open slow clients, a few at a time, until
+        # both workers hold some (and at least 100 are open).
+        opened: list[tuple[SlowConnection, asyncio.StreamWriter | None]] = []
+        held = [0, 0]
+        async with normal_client(port) as normal:
+            try:
+                while (len(opened) < SLOW_CLIENTS or 0 in held) and len(opened) < 6 * SLOW_CLIENTS:
+                    for kind in (Slow.SILENT, Slow.HALF_BODY) * 5:
+                        opened.append(await open_slow(port, kind))
+                    await asyncio.sleep(0.05)
+                    held = [established_connections(worker, port) for worker in workers]
+                connections = [connection for connection, _ in opened]
+                await wait_closed(connections, TIMEOUT + MARGIN)
+            finally:
+                await close_all(opened)
+    assert 0 not in held, f"the slow clients did not reach both workers: {held}"
+    silent = [c for c in connections if c.kind is Slow.SILENT]
+    half_bodies = [c for c in connections if c.kind is Slow.HALF_BODY]
     _assert_closed_in_time(silent, Slow.SILENT)
     _assert_closed_in_time(half_bodies, Slow.HALF_BODY)
     assert _answers(half_bodies) == {b"HTTP/1.1 408 Request Timeout"}
     assert normal.failures == []
     assert max(normal.latencies) < NORMAL_LATENCY_BOUND
+
+
+async def test_headers_over_max_header_bytes_are_refused_as_they_arrive(port: int) -> None:
+    """httptools buffers headers without limit; fedgate answers 431 once they pass server.max_header_bytes
+    (65536 by default), while a client is still sending them, and closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /graphql HTTP/1.1\r\nhost: 127.0.0.1\r\nx-filler: ")
+    answer = asyncio.create_task(reader.read())
+    sent = 0
+    with contextlib.suppress(OSError):
+        while not answer.done() and sent < 64 * 1024 * 1024:  # a client that stops once it is answered
+            writer.write(b"a" * 65536)
+            await writer.drain()
+            sent += 65536
+    received = await asyncio.wait_for(answer, 5)
+    writer.close()
+    assert received.startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
+    assert orjson.loads(received.split(b"\r\n\r\n", 1)[1])["errors"][0]["extensions"]["code"] == (
+        "REQUEST_HEADERS_TOO_LARGE"
+    )
+    assert sent < 16 * 1024 * 1024, "answered long after the limit"
+
+
+async def test_headers_under_max_header_bytes_are_served(port: int) -> None:
+    headers = {"x-filler": "a" * 60_000}
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(f"http://127.0.0.1:{port}/graphql", json={"query": QUERY}, headers=headers)
+    assert response.status_code == 200
+    assert response.json()["data"]["clinic"]["person"] == {"personId": "p03"}

@@ -103,12 +103,17 @@ async def slow_clients(port: int, kind: Slow, count: int) -> AsyncIterator[list[
     try:
         yield [connection for connection, _ in opened]
     finally:
-        for connection, writer in opened:
-            for task in connection.tasks:
-                task.cancel()
-            if writer is not None:
-                writer.close()
-        await asyncio.gather(*(task for connection, _ in opened for task in connection.tasks), return_exceptions=True)
+        await close_all(opened)
+
+
+async def close_all(opened: list[tuple[SlowConnection, asyncio.StreamWriter | None]]) -> None:
+    """Close what :func:`open_slow` opened and stop its tasks."""
+    for connection, writer in opened:
+        for task in connection.tasks:
+            task.cancel()
+        if writer is not None:
+            writer.close()
+    await asyncio.gather(*(task for connection, _ in opened for task in connection.tasks), return_exceptions=True)
 
 
 async def wait_closed(connections: list[SlowConnection], seconds: float) -> None:
