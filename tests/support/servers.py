@@ -115,7 +115,11 @@ def established_connections(pid: int, port: int) -> int:
             if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 01: ESTABLISHED
                 inodes.add(fields[9])
     held = 0
-    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # the process has gone
+        return 0
+    for descriptor in descriptors:
         try:
             target = os.readlink(descriptor)
         except OSError:

@@ -28,10 +28,6 @@ class Slow(StrEnum):
     DRIPPING_BODY = "sends its headers, then its body a byte at a time"
     IDLE_KEPT_ALIVE = "sends one request, reads the answer, then stays idle"
 
-    @property
-    def sends_headers(self) -> bool:
-        return self in (Slow.HALF_BODY, Slow.DRIPPING_BODY, Slow.IDLE_KEPT_ALIVE)
-
 
 @dataclass
 class SlowConnection:
@@ -57,22 +53,20 @@ async def _drip(writer: asyncio.StreamWriter, data: bytes, connection: SlowConne
         await asyncio.sleep(DRIP_SECONDS)
 
 
-async def _until_closed(reader: asyncio.StreamReader, connection: SlowConnection, *, idle_after: bytes) -> None:
-    """Read until the server closes; with ``idle_after``, the clock restarts once a whole answer has arrived."""
+async def _until_closed(reader: asyncio.StreamReader, connection: SlowConnection) -> None:
+    """Read until the server closes."""
     try:
         while chunk := await reader.read(65536):
             connection.received += chunk
-            if idle_after and idle_after in connection.received:
-                connection.started = time.monotonic()
-                idle_after = b""
     except OSError:
         pass
     connection.closed_after = time.monotonic() - connection.started
 
 
 async def open_slow(port: int, kind: Slow) -> tuple[SlowConnection, asyncio.StreamWriter | None]:
-    """Connect and start behaving as ``kind``; the clock starts once connected (and any headers are sent)."""
-    connection = SlowConnection(kind)
+    """Connect and start behaving as ``kind``. The clock starts before connecting: every timer of the server's
+    starts later (on a loaded machine this client may learn it is connected well after the server did)."""
+    connection = SlowConnection(kind, started=time.monotonic())
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:
@@ -86,9 +80,7 @@ async def open_slow(port: int, kind: Slow) -> tuple[SlowConnection, asyncio.Stre
         writer.write(HEADERS)
     elif kind is Slow.IDLE_KEPT_ALIVE:
         writer.write(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
-    connection.started = time.monotonic()
-    idle_after = b'{"status":"ok"}' if kind is Slow.IDLE_KEPT_ALIVE else b""
-    connection.tasks.append(asyncio.create_task(_until_closed(reader, connection, idle_after=idle_after)))
+    connection.tasks.append(asyncio.create_task(_until_closed(reader, connection)))
     if kind is Slow.DRIPPING_HEADERS:
         connection.tasks.append(asyncio.create_task(_drip(writer, HEADERS, connection)))
     elif kind is Slow.DRIPPING_BODY:
