@@ -124,6 +124,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--candidates", default="fedgate,uvicorn,granian,hypercorn")
+    parser.add_argument("--protocol-rounds", type=int, default=3, help="rounds of the protocol alone (0: skip)")
     args = parser.parse_args(argv)
     candidates = [name.strip() for name in args.candidates.split(",") if name.strip()]
     missing = [name for name in candidates if name in ("granian", "hypercorn") and not importlib.util.find_spec(name)]
@@ -152,6 +153,29 @@ async def main(argv: Sequence[str] | None = None) -> None:
                             figures.setdefault(target.name, []).append(run)
             for query, figures in results.items():
                 report(query, figures)
+    if args.protocol_rounds:
+        await protocol_cost(args)
+
+
+async def protocol_cost(args: argparse.Namespace) -> None:
+    """fedgate's connection protocol against plain uvicorn, around an application that does nothing."""
+    results: dict[str, list[Load]] = {}
+    with contextlib.ExitStack() as stack:
+        targets = []
+        for kind in ("plain", "guarded"):
+            port = free_port()
+            stack.enter_context(running([sys.executable, "-m", "bench.bare_server", kind, str(port)], port))
+            targets.append(Target(kind, {"bare": (f"http://127.0.0.1:{port}/", {"query": "{ ok }"})}, {}))
+        for _ in range(args.protocol_rounds):
+            for target in targets:
+                run = await load(target, "bare", connections=args.connections, duration=args.duration)
+                results.setdefault(target.name, []).append(run)
+    medians = {name: median_load(runs) for name, runs in results.items()}
+    print(f"\nthe protocol alone: a bare application (medians of {args.protocol_rounds} rounds)")
+    for name, figures in medians.items():
+        print(f"  uvicorn, {name:<8} {figures}")
+    plain, guarded = medians["plain"], medians["guarded"]
+    print(f"  guarded / plain: throughput {_ratio(guarded.requests_per_second, plain.requests_per_second)}")
 
 
 if __name__ == "__main__":

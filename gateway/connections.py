@@ -2,32 +2,38 @@
 
 uvicorn (with httptools) closes a kept-alive connection that idles after a response, and nothing else: a
 client that connects and sends nothing, or half its headers, or its headers and half its body, holds its
-connection (and, once its headers are in, a request task) for ever. Its ``limit_concurrency`` answers 503
-only once a request's headers are complete, so slow clients still pile up. This protocol adds what
-Envoy and Apollo Router have, as settings (``server.*``, in ``gateway/settings.py``):
+connection (and, once its headers are in, a request task) for ever; httptools buffers headers of any length;
+and ``limit_concurrency`` answers 503 only once a request's headers are complete, so slow clients pile up and
+then keep everyone else out. This protocol adds what Envoy and Apollo Router have, as settings (``server.*``,
+in ``gateway/settings.py``; docs/deployment.md lists them):
 
 * **headers**: from the connection (or, on a kept-alive connection, from a later request's first byte) to
   the end of the headers, ``header_timeout_seconds``; then the connection is closed (there is nothing to
-  answer yet);
+  answer yet). Past ``max_header_bytes`` of request line and headers: ``431 REQUEST_HEADERS_TOO_LARGE``;
 * **body**: from the end of the headers to the end of the body, ``body_timeout_seconds``; then fedgate
   answers ``408 REQUEST_TIMEOUT`` if no response has begun, and closes the connection. The application
   sees the client disconnect (its ``receive()`` says ``http.disconnect``), so its slot is freed at once;
 * **idle**: between requests on a kept-alive connection, ``keep_alive_seconds`` (uvicorn's own timer);
-* **connections**: at most ``max_connections`` open in one process; a connection beyond them is closed as
-  soon as it is accepted, so the ones already open (and their requests) keep being served.
+* **connections**: at most ``max_connections`` open in one process. A new connection over the cap closes
+  the one that has waited longest without a request in progress (new, or idle between requests), so slow
+  clients cannot keep a normal one out; if every connection has a request in progress, the new one is closed.
 
 Each timeout is a deadline for the phase, not for each read: a client sending a byte a second gains
-nothing. Closed connections are counted and logged at most every ``REPORT_SECONDS`` (a flood of slow
+nothing. After a 408 or 431 fedgate closes its side, drops what the client still sends for up to
+``LINGER_SECONDS`` and then closes (closing with unread bytes would reset the connection and could lose the
+answer). Closed connections are counted and logged at most every ``REPORT_SECONDS`` (a flood of slow
 clients is one warning, not one line each).
 
 uvicorn is given this protocol as its ``http`` class (a documented option) through :class:`ServerConfig`;
-every worker of ``fedgate serve --workers N`` gets the same configuration and so the same protocol.
+every worker of ``fedgate serve --workers N`` gets the same configuration and so the same protocol. Why
+uvicorn and not another server: docs/performance.md (``bench.servers``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -122,7 +128,12 @@ def _response(status: int, reason: str, body: bytes) -> bytes:
 
 
 class GuardedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline for each phase of a request and a cap on connections."""
+    """uvicorn's httptools protocol with a deadline for each phase of a request and a cap on connections.
+
+    A phase's deadline is a number (the loop's time); one timer per connection checks it and, if the phase
+    has moved on, sleeps until the current deadline. So a kept-alive connection's requests set no timer each:
+    the checks cost a timer every ``header_timeout`` seconds, not two per request.
+    """
 
     def __init__(
         self,
@@ -133,7 +144,10 @@ class GuardedProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.guard = cast(ServerConfig, config)
-        self.deadline: asyncio.TimerHandle | None = None
+        self.late: Callable[[], None] | None = None  # what to do when the current phase's deadline passes
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
         self.in_headers = True  # the next bytes belong to a request line or headers
         self.header_bytes = 0
         self.lingering = False  # answered and closing: further bytes are dropped
@@ -144,11 +158,14 @@ class GuardedProtocol(HttpToolsProtocol):
             self.guard.closed.count("over_max_connections")
             self.transport.close()
             return
-        self.deadline = self.loop.call_later(self.guard.limits.header_timeout, self.headers_late)
+        self.start_phase(self.guard.limits.header_timeout, self.headers_late)
         self.guard.waiting[self] = None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.cancel_deadline()
+        self.late = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.guard.waiting.pop(self, None)
         super().connection_lost(exc)
 
@@ -164,19 +181,18 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self.deadline is None:  # a later request on a kept-alive connection: its headers' time starts now
-            self.deadline = self.loop.call_later(self.guard.limits.header_timeout, self.headers_late)
+        if self.late is None:  # a later request on a kept-alive connection: its headers' time starts now
+            self.start_phase(self.guard.limits.header_timeout, self.headers_late)
 
     def on_headers_complete(self) -> None:
         self.in_headers = False
         self.header_bytes = 0
-        self.cancel_deadline()
         self.guard.waiting.pop(self, None)
+        self.start_phase(self.guard.limits.body_timeout, self.body_late)
         super().on_headers_complete()
-        self.deadline = self.loop.call_later(self.guard.limits.body_timeout, self.body_late)
 
     def on_message_complete(self) -> None:
-        self.cancel_deadline()
+        self.late = None
         self.in_headers = True
         super().on_message_complete()
 
@@ -185,10 +201,27 @@ class GuardedProtocol(HttpToolsProtocol):
         if self.timeout_keep_alive_task is not None:  # idle, waiting for the next request (none was pipelined)
             self.guard.waiting[self] = None
 
-    def cancel_deadline(self) -> None:
-        if self.deadline is not None:
-            self.deadline.cancel()
-            self.deadline = None
+    def start_phase(self, seconds: float, late: Callable[[], None]) -> None:
+        """The phase that has begun must end within ``seconds``, or ``late`` is called."""
+        self.late = late
+        self.deadline = self.loop.time() + seconds
+        if self.timer is not None and self.timer_at > self.deadline:  # the check is due too late for this phase
+            self.timer.cancel()
+            self.timer = None
+        if self.timer is None:
+            self.timer_at = self.deadline
+            self.timer = self.loop.call_at(self.deadline, self.check_deadline)
+
+    def check_deadline(self) -> None:
+        self.timer = None
+        if self.late is None:  # between phases: the next one sets a timer if it needs one
+            return
+        if self.loop.time() >= self.deadline:
+            late, self.late = self.late, None
+            late()
+            return
+        self.timer_at = self.deadline
+        self.timer = self.loop.call_at(self.deadline, self.check_deadline)
 
     def close_waiting(self) -> None:
         """Closed to make room for a new connection: this one was the longest without a request in progress."""
@@ -202,13 +235,11 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def headers_late(self) -> None:
         """The headers did not arrive in time: close (there is no request to answer)."""
-        self.deadline = None
         self.guard.closed.count("header_timeout")
         self.transport.close()
 
     def body_late(self) -> None:
         """The body did not arrive in time: 408 unless a response has begun, close, and tell the application."""
-        self.deadline = None
         self.guard.closed.count("body_timeout")
         cycle = self.cycle
         answer = None
@@ -223,7 +254,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def answer_and_close(self, answer: bytes | None) -> None:
         """Send ``answer`` (if any) and close: after an answer, our side first, then the rest once the client
         closes or ``LINGER_SECONDS`` pass, dropping what it still sends (a lingering close)."""
-        self.cancel_deadline()
+        self.late = None
         if answer is None or not self.transport.can_write_eof():
             if answer is not None:
                 self.transport.write(answer)
@@ -232,4 +263,4 @@ class GuardedProtocol(HttpToolsProtocol):
         self.lingering = True
         self.transport.write(answer)
         self.transport.write_eof()
-        self.deadline = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
