@@ -27,6 +27,8 @@ def test_error_codes_are_stable() -> None:
         "OPERATION_NAME_REQUIRED",
         "OPERATION_NOT_FOUND",
         "QUERY_LIMIT_EXCEEDED",
+        "REQUEST_HEADERS_TOO_LARGE",
+        "REQUEST_TIMEOUT",
         "REQUEST_TOO_LARGE",
         "SOURCE_AUTH_FAILED",
         "SOURCE_BAD_RESPONSE",
