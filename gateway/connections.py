@@ -32,6 +32,7 @@ uvicorn and not another server: docs/performance.md (``bench.servers``).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,18 +80,35 @@ class ConnectionLimits:
 
 @dataclass
 class ClosedConnections:
-    """Connections this process closed because of a limit, reported as one warning per ``REPORT_SECONDS``."""
+    """Connections this process closed because of a limit: the first at once, then what followed as one
+    warning per ``REPORT_SECONDS`` (a flood of slow clients is a few lines, not one each)."""
 
     counts: dict[str, int] = field(default_factory=dict)
     reported_at: float = float("-inf")
+    report_due: bool = False
+    reported_at_exit: bool = False
 
     def count(self, reason: str) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
-        now = time.monotonic()
-        if now - self.reported_at >= REPORT_SECONDS:
-            log.warning("connections_closed", reasons=self.counts, detail="slow or surplus clients were cut off")
-            self.counts = {}
-            self.reported_at = now
+        if self.report_due:
+            return
+        wait = self.reported_at + REPORT_SECONDS - time.monotonic()
+        if wait <= 0:
+            self.report()
+        else:
+            self.report_due = True
+            asyncio.get_running_loop().call_later(wait, self.report)
+            if not self.reported_at_exit:  # what is still due when the process stops is reported as it exits
+                self.reported_at_exit = True
+                atexit.register(self.report)
+
+    def report(self) -> None:
+        if not self.counts:
+            return
+        log.warning("connections_closed", reasons=self.counts, detail="slow or surplus clients were cut off")
+        self.counts = {}
+        self.reported_at = time.monotonic()
+        self.report_due = False
 
 
 class ServerConfig(uvicorn.Config):

@@ -126,6 +126,10 @@ async def test_the_connection_cap_holds_and_makes_room_for_new_clients(sqlite_cl
             await asyncio.sleep(0.5)
         assert normal.failures == []
         assert normal.latencies
+    output = process.stdout.read().decode() if process.stdout else ""
+    reports = [orjson.loads(line) for line in output.splitlines() if '"connections_closed"' in line]
+    assert reports, "closing connections is reported"
+    assert sum(report["reasons"].get("made_room", 0) for report in reports) >= cap - 1
 
 
 async def test_every_worker_closes_slow_clients(sqlite_clinic: Catalog, tmp_path: Path) -> None:
