@@ -103,12 +103,12 @@ class ClosedConnections:
                 atexit.register(self.report)
 
     def report(self) -> None:
+        self.report_due = False
         if not self.counts:
             return
         log.warning("connections_closed", reasons=self.counts, detail="slow or surplus clients were cut off")
         self.counts = {}
         self.reported_at = time.monotonic()
-        self.report_due = False
 
 
 class ServerConfig(uvicorn.Config):
