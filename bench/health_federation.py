@@ -8,6 +8,7 @@ file with one care plan for every fourth patient, written next to the settings.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import yaml
 
 from bench.support import REPO
 
-SHARED = REPO.parent / "shared" / "bench"
+#: ``../shared/bench`` beside the repository; $BENCH_SHARED names another (a worktree's benchmarks).
+SHARED = Path(os.environ.get("BENCH_SHARED", REPO.parent / "shared" / "bench"))
 HEALTH_SQL = SHARED / "health.sql"
 DSN = "postgres://postgres@127.0.0.1:5432/health"
 PATIENTS, APPOINTMENTS = 200_000, 600_000

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import orjson
 import structlog
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 
 from gateway import graphiql
@@ -189,11 +189,14 @@ class GraphQLEndpoint:
             raise RequestTooLargeError(f"the request body exceeds {limit} bytes")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestTooLargeError(f"the request body exceeds {limit} bytes")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLargeError(f"the request body exceeds {limit} bytes")
+                chunks.append(chunk)
+        except ClientDisconnect:  # gone, or cut off by server.body_timeout_seconds: the answer goes nowhere
+            raise BadRequestError("the connection closed before the request body was complete") from None
         return b"".join(chunks)
 
     async def _execute_one(self, payload: Any, principal: Principal) -> GraphQLResponse:

@@ -16,6 +16,8 @@ Each class is defined in the lowest layer that raises it (``schema.errors``: the
     │   ├── BadRequestError
     │   ├── MethodNotAllowedError
     │   ├── RequestTooLargeError
+    │   ├── RequestTimeoutError
+    │   ├── RequestHeadersTooLargeError
     │   ├── QueryLimitError
     │   ├── BadUserInputError
     │   ├── OperationNotFoundError
@@ -81,9 +83,10 @@ __all__ = [
     "InvalidTokenError", "JustificationRequiredError", "MethodNotAllowedError", "MissingTokenError",
     "NoAgreementError", "OperationNameRequiredError", "OperationNotFoundError", "PurposeError",
     "PurposeNotPermittedError", "PurposeRequiredError", "PurposeUnknownError", "QueryLimit", "QueryLimitError",
-    "RequestError", "RequestTooLargeError", "SourceAuthError", "SourceCancelledError", "SourceCircuitOpenError",
-    "SourceError", "SourceQueryError", "SourceResourceExhaustedError", "SourceResponseError",
-    "SourceResponseTooLargeError", "SourceTerminatedError", "SourceTimeoutError", "SourceUnavailableError",
+    "RequestError", "RequestHeadersTooLargeError", "RequestTimeoutError", "RequestTooLargeError",
+    "SourceAuthError", "SourceCancelledError", "SourceCircuitOpenError", "SourceError", "SourceQueryError",
+    "SourceResourceExhaustedError", "SourceResponseError", "SourceResponseTooLargeError", "SourceTerminatedError",
+    "SourceTimeoutError", "SourceUnavailableError",
     "StartupError", "error_codes",
 ]  # fmt: skip
 
@@ -122,6 +125,20 @@ class RequestTooLargeError(RequestError):
 
     code = "REQUEST_TOO_LARGE"
     http_status = 413
+
+
+class RequestTimeoutError(RequestError):
+    """The request's body did not arrive within ``server.body_timeout_seconds`` of its headers."""
+
+    code = "REQUEST_TIMEOUT"
+    http_status = 408
+
+
+class RequestHeadersTooLargeError(RequestError):
+    """The request line and headers exceed ``server.max_header_bytes``."""
+
+    code = "REQUEST_HEADERS_TOO_LARGE"
+    http_status = 431
 
 
 class QueryLimit(StrEnum):

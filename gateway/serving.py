@@ -1,5 +1,6 @@
 """Running the gateway under uvicorn: in this process (with, in the demo, the dev issuer beside it), or as
-several worker processes sharing one listening socket.
+several worker processes sharing one listening socket. Every server runs with :mod:`gateway.connections`'
+protocol: a deadline for each phase of a request and a cap on connections, in every worker.
 
 Workers share nothing but the socket: each loads the same settings, opens its own pools and keeps its own
 caches, so a request may land on any of them (or on any host behind a load balancer). What must be the same
@@ -29,10 +30,11 @@ from gateway.app import GatewayApp, create_app
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.auth.dev_issuer import create_dev_issuer_app
 from gateway.configuration import load_configuration
+from gateway.connections import ConnectionLimits, ServerConfig
 from gateway.errors import FedgateError, StartupError
 from gateway.listening import listen
 from gateway.logs import configure_logging
-from gateway.settings import CONFIG_ENV
+from gateway.settings import CONFIG_ENV, ServerSettings
 
 log = structlog.get_logger("fedgate.serving")
 
@@ -45,11 +47,19 @@ class _Server(uvicorn.Server):
         yield
 
 
-_UVICORN: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False, "lifespan": "on"}
+#: No websockets (fedgate has none: an upgrade request is answered as plain HTTP), uvicorn's records through
+#: fedgate's logging, no access log and no ``server`` header.
+_UVICORN: dict[str, Any] = {
+    "log_config": None,
+    "access_log": False,
+    "server_header": False,
+    "lifespan": "on",
+    "ws": "none",
+}
 
 
-def _server(app: ASGIApp, host: str, port: int) -> _Server:
-    return _Server(uvicorn.Config(app, host=host, port=port, **_UVICORN))
+def _server(app: ASGIApp, host: str, port: int, server: ServerSettings) -> _Server:
+    return _Server(ServerConfig(app, ConnectionLimits.from_settings(server), host=host, port=port, **_UVICORN))
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -78,16 +88,23 @@ def app_from_environment() -> GatewayApp:
     )
 
 
-def serve_workers(config: Path, host: str, port: int, workers: int) -> None:
+def serve_workers(config: Path, server: ServerSettings, host: str, port: int, workers: int) -> None:
     """Serve with ``workers`` processes on one socket until SIGINT or SIGTERM (uvicorn supervises them).
 
-    The socket is bound here, before any worker starts: a busy port is one :class:`StartupError`.
+    The socket is bound here, before any worker starts: a busy port is one :class:`StartupError`. Each
+    worker gets the same connection limits (``server``), so ``server.max_connections`` is per worker.
     """
     sock = listen(host, port, what="the gateway")
     log.info("listening", service="gateway", url=f"http://{host}:{port}", workers=workers)
     os.environ[CONFIG_ENV] = str(config.resolve())
-    settings = uvicorn.Config(
-        "gateway.serving:app_from_environment", factory=True, host=host, port=port, workers=workers, **_UVICORN
+    settings = ServerConfig(
+        "gateway.serving:app_from_environment",
+        ConnectionLimits.from_settings(server),
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        **_UVICORN,
     )
     supervisor = Multiprocess(settings, sockets=[sock])
     supervisor.run()
@@ -95,9 +112,15 @@ def serve_workers(config: Path, host: str, port: int, workers: int) -> None:
         raise StartupError("a worker could not start (its line above says why), so the gateway stopped")
 
 
-async def serve(app: Callable[[], ASGIApp], host: str, port: int, dev_issuer: DevIssuerSettings | None = None) -> None:
-    """Serve the application ``app()`` builds until SIGINT or SIGTERM; with ``dev_issuer``, serve the
-    development issuer too.
+async def serve(
+    app: Callable[[], ASGIApp],
+    server: ServerSettings,
+    host: str,
+    port: int,
+    dev_issuer: DevIssuerSettings | None = None,
+) -> None:
+    """Serve the application ``app()`` builds until SIGINT or SIGTERM, with the connection limits of
+    ``server``; with ``dev_issuer``, serve the development issuer too.
 
     Every socket is bound before anything is built or served, so a busy port stops start-up with a
     :class:`StartupError` naming it (and who holds it), and nothing else is said.
@@ -109,10 +132,10 @@ async def serve(app: Callable[[], ASGIApp], host: str, port: int, dev_issuer: De
         except StartupError:
             sockets[0].close()
             raise
-    servers = [_server(app(), host, port)]
+    servers = [_server(app(), host, port, server)]
     log.info("listening", service="gateway", url=f"http://{host}:{port}")
     if dev_issuer is not None:
-        servers.append(_server(create_dev_issuer_app(dev_issuer), dev_issuer.host, dev_issuer.port))
+        servers.append(_server(create_dev_issuer_app(dev_issuer), dev_issuer.host, dev_issuer.port, server))
         log.info("listening", service="dev_issuer", url=dev_issuer.issuer)
     loop = asyncio.get_running_loop()
 

@@ -42,6 +42,35 @@ class ServerSettings(StrictModel):
         le=256,
         description="Worker processes sharing the port; more than one needs a configured policy secret.",
     )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Longest a client may take to send a request's headers, from connecting (or from a later "
+        "request's first byte); then the connection is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        20.0,
+        gt=0,
+        le=600,
+        description="Longest a client may take to send a request's body after its headers; then 408 and the "
+        "connection is closed.",
+    )
+    keep_alive_seconds: int = Field(
+        5, ge=1, le=3600, description="How long a kept-alive connection may stay idle between requests."
+    )
+    max_header_bytes: int = Field(
+        65_536,
+        ge=4096,
+        le=1_048_576,
+        description="Longest request line and headers accepted (431 above it); a long document belongs in a POST.",
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Most connections one process holds open; one more is closed as soon as it is accepted.",
+    )
 
 
 class CORSSettings(StrictModel):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -22,8 +24,8 @@ from schema.endpoints import (
     PageNumberPagination,
     RelayGraphQLPagination,
 )
-from schema.http_sources import GraphQLSource, RestSource
-from schema.sources import MySQLSource, PostgresSource, SqliteSource
+from schema.http_sources import GraphQLSource, HttpSource, RestSource
+from schema.sources import BreakerSettings, MySQLSource, PostgresSource, SourceSettings, SqliteSource
 
 DOCS = Path(__file__).parent.parent / "docs"
 
@@ -111,3 +113,46 @@ def test_the_policy_secrets_minimum_is_the_one_documented() -> None:
         text = (DOCS / page).read_text()
         assert f"at least {MIN_SECRET_BYTES} bytes" in text.replace("**", ""), page
         assert "MIN_SECRET_BYTES" in text, page
+
+
+_LIMIT = re.compile(r"(timeout|_seconds$|^max_|\.max_|_bytes$|_size$|^failures$|\.failures$|max_concurrency)")
+
+
+def _limit_settings() -> dict[str, object]:
+    """Every setting that is a timeout or a limit, with its default: fedgate.yaml's, then a source's."""
+    found: dict[str, object] = {}
+    for path in _paths(Settings):
+        if _LIMIT.search(path.rsplit(".", 1)[-1]):
+            model: Any = Settings
+            for part in path.replace("[]", "").split(".")[:-1]:
+                annotation = model.model_fields[part].annotation
+                model = next(arg for arg in (*getattr(annotation, "__args__", ()), annotation) if _is_model(arg))
+            found[path] = model.model_fields[path.rsplit(".", 1)[-1]].default
+    for model, prefix in ((SourceSettings, "source."), (HttpSource, "source."), (BreakerSettings, "source.breaker.")):
+        for name, field in model.model_fields.items():
+            if _LIMIT.search(name):
+                found[prefix + name] = field.default
+    return found
+
+
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def test_every_timeout_and_limit_is_in_the_deployment_table_with_its_default() -> None:
+    section = (DOCS / "deployment.md").read_text().split("## Timeouts and limits", 1)[1]
+    rows = {
+        cells[1].strip("` "): cells[2].strip()
+        for line in section.splitlines()
+        if line.startswith("| `") and len(cells := line.split("|")) > 3
+    }
+    limits = _limit_settings()
+    assert {"server.header_timeout_seconds", "source.breaker.failures", "auth.max_token_bytes"} <= set(limits)
+    missing = [path for path in limits if path not in rows]
+    assert missing == []
+    wrong = {
+        path: (rows[path], default)
+        for path, default in limits.items()
+        if default is not None and rows[path] != (f"{default:g}" if isinstance(default, float) else str(default))
+    }
+    assert wrong == {}

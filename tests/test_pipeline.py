@@ -106,7 +106,9 @@ def test_compile_plan_runs_the_passes_given_in_order(clinic: Catalog) -> None:
     unprotected = compile_plan(schema, document, operation, {}, target, passes=())
     everything = compile_plan(schema, document, operation, {}, target)
     assert _snapshot(unprotected) == _snapshot(_built(clinic, QUERY, target))
-    assert _snapshot(everything) == _snapshot(fuse(subjects(protect(_built(clinic, QUERY, target), target), target), target))
+    assert _snapshot(everything) == _snapshot(
+        fuse(subjects(protect(_built(clinic, QUERY, target), target), target), target)
+    )
 
 
 async def test_without_the_fuse_pass_an_entity_list_answers_the_same_in_one_more_statement(person: Catalog) -> None:

@@ -36,6 +36,8 @@ def test_error_codes_are_stable() -> None:
         "PURPOSE_REQUIRED",
         "PURPOSE_UNKNOWN",
         "QUERY_LIMIT_EXCEEDED",
+        "REQUEST_HEADERS_TOO_LARGE",
+        "REQUEST_TIMEOUT",
         "REQUEST_TOO_LARGE",
         "SOURCE_AUTH_FAILED",
         "SOURCE_BAD_RESPONSE",

@@ -13,7 +13,7 @@ from uvicorn.config import STARTUP_FAILURE
 from gateway.serving import app_from_environment
 from gateway.settings import CONFIG_ENV
 from schema.catalog import Catalog
-from tests.support.servers import fedgate_serve, free_port, wait_until_healthy
+from tests.support.servers import fedgate_serve, free_port, wait_until_healthy, worker_pids
 
 
 def _write(directory: Path, catalog: Catalog, **settings: object) -> Path:
@@ -32,24 +32,6 @@ def _write(directory: Path, catalog: Catalog, **settings: object) -> Path:
     return path
 
 
-def _children(pid: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                children.append(int(entry.name))
-    return children
-
-
-def _workers(pid: int) -> list[int]:
-    """uvicorn's worker processes under ``pid`` (multiprocessing's spawned children)."""
-    return [child for child in _children(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
-
-
 def test_two_workers_share_the_port_and_answer(sqlite_clinic: Catalog, tmp_path: Path) -> None:
     config = _write(tmp_path, sqlite_clinic, auth={"enabled": False})
     port = free_port()
@@ -57,9 +39,9 @@ def test_two_workers_share_the_port_and_answer(sqlite_clinic: Catalog, tmp_path:
     try:
         wait_until_healthy(process, port)
         deadline = time.monotonic() + 30
-        while len(_workers(process.pid)) < 2 and time.monotonic() < deadline:  # the second worker may lag
+        while len(worker_pids(process.pid)) < 2 and time.monotonic() < deadline:  # the second worker may lag
             time.sleep(0.2)
-        assert len(_workers(process.pid)) == 2
+        assert len(worker_pids(process.pid)) == 2
         with httpx.Client() as client:
             answers = [
                 client.post(

@@ -36,10 +36,12 @@ def run_gateway(
         loaded = load_configuration(config, host=host, port=port, workers=workers, demo=demo)
         configure_logging(loaded.settings.logging)
         if loaded.workers > 1:
-            serve_workers(config, loaded.host, loaded.port, loaded.workers)
+            serve_workers(config, loaded.settings.server, loaded.host, loaded.port, loaded.workers)
         else:
-            gateway = functools.partial(create_app, loaded.settings, loaded.catalog, loaded.policy)
-            run_event_loop(serve(gateway, loaded.host, loaded.port, loaded.dev_issuer))
+            gateway = functools.partial(
+                create_app, loaded.settings, loaded.catalog, loaded.policy, audit_signer=loaded.audit_signer
+            )
+            run_event_loop(serve(gateway, loaded.settings.server, loaded.host, loaded.port, loaded.dev_issuer))
     except FedgateError as error:  # bad settings, or a port that is taken
         raise fail(str(error)) from None
 

@@ -128,3 +128,62 @@ async def black_hole() -> AsyncIterator[int]:
         server.close()
         for writer in held:
             writer.close()
+
+
+@contextlib.contextmanager
+def running_fedgate(config: Path, *extra: str, timeout: float = 30) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """``fedgate serve`` on a free port until the block ends, once it answers ``/healthz``: (port, process)."""
+    port = free_port()
+    process = fedgate_serve(config, port, *extra)
+    try:
+        wait_until_healthy(process, port, timeout)
+        yield port, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux ``/proc``)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def worker_pids(pid: int) -> list[int]:
+    """uvicorn's worker processes under ``pid`` (multiprocessing's spawned children)."""
+    return [child for child in child_pids(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+def established_connections(pid: int, port: int) -> int:
+    """How many TCP connections to local ``port`` process ``pid`` holds open (Linux ``/proc``)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 01: ESTABLISHED
+                inodes.add(fields[9])
+    held = 0
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # the process has gone
+        return 0
+    for descriptor in descriptors:
+        try:
+            target = os.readlink(descriptor)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            held += 1
+    return held
