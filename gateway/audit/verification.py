@@ -13,6 +13,7 @@ Three things are checked, and the first problem is reported with the event it is
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,21 +36,23 @@ async def verify_store(
     """The verdict on events ``start`` to ``end`` (default: all) of ``store``; ``external``: checkpoints
     kept elsewhere, checked like the store's own."""
     anchor = await store.anchor()
+    known = {*(await store.checkpoints()), *external}
+    if anchor is not None and not any(c.seq == anchor.seq and c.hash == anchor.hash for c in known):
+        problem = (f"the chain starts after event {anchor.seq} (a purge), but no signed checkpoint of event "
+                   f"{anchor.seq} matches where it says it starts: events were removed from the start")  # fmt: skip
+        return Verdict(0, 0, anchor.seq, problem, anchor.seq)
     check = ChainCheck(anchor, start=start)
-    async for event, stored in store.indexed(start, end):
-        broken = check.step(event)
-        if broken is None and stored != Index.of(event.body):
-            broken = check.broken(event, f"its index ({_difference(stored, Index.of(event.body))}) does not match "
-                                  "its content: the index was changed")  # fmt: skip
-        if broken is not None:
-            return broken
+    async with contextlib.aclosing(store.indexed(start, end)) as indexed:
+        async for event, stored in indexed:
+            broken = check.step(event)
+            if broken is None and stored != Index.of(event.body):
+                broken = check.broken(event, f"its index ({_difference(stored, Index.of(event.body))}) does not "
+                                      "match its content: the index was changed")  # fmt: skip
+            if broken is not None:
+                return broken
     ranged = start is not None or end is not None
-    after = anchor.seq if anchor is not None else 0
-    checkpoints = [
-        checkpoint
-        for checkpoint in {*(await store.checkpoints()), *external}
-        if checkpoint.seq > after and (end is None or checkpoint.seq <= end)
-    ]
+    first = max(anchor.seq if anchor is not None else 1, start or 1)
+    checkpoints = [c for c in known if c.seq >= first and (end is None or c.seq <= end)]
     return check.finish(checkpoints, public_key, None if ranged else await store.head())
 
 

@@ -111,6 +111,9 @@ class AuditWriter:
         self._http: httpx.AsyncClient | None = None
         #: The last error the store gave (``None`` once a batch commits again): for ``/readyz``.
         self.failure: str | None = None
+        self._stopping = False
+        #: Signs a checkpoint whenever events were written since the last (the timer's and stop's policy).
+        self._timed = _Timed(signer, settings.checkpoint_every_events, settings.checkpoint_every_seconds)
 
     async def start(self) -> None:
         await self.store.open()
@@ -123,13 +126,31 @@ class AuditWriter:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        """Commit what is queued, sign a checkpoint of the head if events were written since the last (so the
+        tail written before a restart is covered too), then close the store."""
+        if not self._tasks:  # never started (the store did not open): nothing to commit or sign
+            await self.store.close()
+            return
+        self._stopping = True
+        self._arrived.set()
+        commit, *others = self._tasks
+        for task in others:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        try:
+            await commit
+        except Exception:  # the loop failed: what it left is committed below, or failed
+            log.exception("audit_writer_failed")
         self._tasks = []
-        if self._queue:  # the loop is gone: commit what is left, or fail it
+        if self._queue:
             await self._commit(self._take())
+        try:
+            await self.store.checkpoint_if_due(self._timed)
+        except AuditUnavailableError as error:
+            log.error("audit_checkpoint_failed", reason=error.message)
+        for checkpoint in self._timed.drain():
+            await self._sink(checkpoint)
         if self._http is not None:
             await self._http.aclose()
         await self.store.close()
@@ -157,6 +178,8 @@ class AuditWriter:
     async def _commit_loop(self) -> None:
         while True:
             await self._arrived.wait()
+            if self._stopping and not self._queue:
+                return
             if self.settings.batch_wait_ms and len(self._queue) < self.settings.batch_max_events:
                 await asyncio.sleep(self.settings.batch_wait_ms / 1000)
             await self._commit(self._take())
@@ -184,18 +207,15 @@ class AuditWriter:
             await self._sink(checkpoint)
 
     async def _checkpoint_loop(self) -> None:
-        timed = _Timed(
-            self.checkpoints.signer, self.settings.checkpoint_every_events, self.settings.checkpoint_every_seconds
-        )
         while True:
             await asyncio.sleep(self.settings.checkpoint_every_seconds)
             try:
-                await self.store.checkpoint_if_due(timed)
+                await self.store.checkpoint_if_due(self._timed)
             except AuditUnavailableError as error:
-                timed.drain()
+                self._timed.drain()
                 log.error("audit_checkpoint_failed", reason=error.message)
                 continue
-            for checkpoint in timed.drain():
+            for checkpoint in self._timed.drain():
                 await self._sink(checkpoint)
 
     async def _health_loop(self) -> None:
