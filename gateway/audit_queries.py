@@ -27,6 +27,7 @@ from gateway.error_format import coded_error, graphql_error
 from gateway.errors import (
     GRAPHQL_VALIDATION_FAILED,
     BadUserInputError,
+    DocumentError,
     FedgateError,
     InsufficientScopeError,
     PurposeRequiredError,
@@ -142,8 +143,7 @@ class AuditQueries:
     async def execute(self, request: GraphQLRequest, principal: Principal) -> GraphQLResponse:
         parsed = self.documents.get("audit", SCHEMA, request.query)
         if isinstance(parsed, DocumentErrors):
-            await self.auditor.refused(principal, request.query, request.operation_name,
-                                       BadUserInputError("the document does not validate"))  # fmt: skip
+            await self.auditor.refused(principal, request.query, request.operation_name, DocumentError(parsed.errors))
             return GraphQLResponse(None, [dict(error) for error in parsed.errors])
         read = _Read(self.settings.audit.max_query_events, [])
         result = execute(
@@ -153,8 +153,7 @@ class AuditQueries:
         outcome = result if isinstance(result, ExecutionResult) else await result  # not awaitable: bad variables
         errors = [_error(error) for error in outcome.errors or ()]
         if outcome.data is None:
-            await self.auditor.refused(principal, request.query, request.operation_name,
-                                       BadUserInputError(errors[0]["message"] if errors else "no data"))  # fmt: skip
+            await self.auditor.refused(principal, request.query, request.operation_name, DocumentError(errors))
             return GraphQLResponse(None, errors)
         try:
             await self.auditor.read(principal, request.query, request.operation_name, read.events,

@@ -19,6 +19,7 @@ from gateway.audit.chain import StoredEvent, canonical
 from gateway.audit.record import departments_record, disclosed_record, event, filters
 from gateway.audit.settings import AuditSettings
 from gateway.audit.writer import AuditWriter, now_text
+from gateway.error_format import graphql_errors
 from gateway.errors import AuditUnavailableError, FedgateError
 from gateway.execution.executor import PlanResult
 from gateway.plan.plan import BoundPlan
@@ -140,7 +141,7 @@ class Auditor:
             query=query,
             operation_name=operation_name,
             status=status,
-            code=error.code,
+            code=graphql_errors(error)[0]["extensions"]["code"],  # a document's first problem's own code
         )
         try:
             await self.writer.record(canonical(body))

@@ -8,7 +8,7 @@ one short transaction per batch (group commit), not per event.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import asyncpg
 
@@ -113,14 +113,14 @@ class PostgresAuditStore:
         async with self._connected().acquire() as connection:
             return int((await connection.fetchrow(SQL.head))[0])
 
-    async def events(self, start: int | None = None, end: int | None = None) -> AsyncIterator[StoredEvent]:
+    async def events(self, start: int | None = None, end: int | None = None) -> AsyncGenerator[StoredEvent, None]:
         async with self._connected().acquire() as connection, connection.transaction():
             async for row in connection.cursor(SQL.events, *seq_range(start, end)):
                 yield stored_event(row)
 
     async def indexed(
         self, start: int | None = None, end: int | None = None
-    ) -> AsyncIterator[tuple[StoredEvent, Index]]:
+    ) -> AsyncGenerator[tuple[StoredEvent, Index], None]:
         async with self._connected().acquire() as connection, connection.transaction():
             async for row in connection.cursor(SQL.indexed, *seq_range(start, end)):
                 yield stored_event(row), Index.stored(tuple(row)[4:10], row[10], row[11])

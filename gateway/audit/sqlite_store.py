@@ -7,7 +7,7 @@ append takes SQLite's write lock with ``BEGIN IMMEDIATE``, so they append in tur
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -106,14 +106,14 @@ class SqliteAuditStore:
     async def head(self) -> int:
         return (await _head(self._connection()))[0]
 
-    async def events(self, start: int | None = None, end: int | None = None) -> AsyncIterator[StoredEvent]:
+    async def events(self, start: int | None = None, end: int | None = None) -> AsyncGenerator[StoredEvent, None]:
         async with self._connection().execute(SQL.events, seq_range(start, end)) as cursor:
             async for row in cursor:
                 yield stored_event(row)
 
     async def indexed(
         self, start: int | None = None, end: int | None = None
-    ) -> AsyncIterator[tuple[StoredEvent, Index]]:
+    ) -> AsyncGenerator[tuple[StoredEvent, Index], None]:
         async with self._connection().execute(SQL.indexed, seq_range(start, end)) as cursor:
             async for row in cursor:
                 yield stored_event(row), Index.stored(row[4:10], row[10], row[11])

@@ -16,7 +16,7 @@ whoever writes it:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -137,7 +137,7 @@ class AuditStore(Protocol):
         """Raise :class:`~gateway.errors.AuditUnavailableError` unless the store answers."""
         ...
 
-    def events(self, start: int | None = None, end: int | None = None) -> AsyncIterator[StoredEvent]:
+    def events(self, start: int | None = None, end: int | None = None) -> AsyncGenerator[StoredEvent, None]:
         """Stored events in ``seq`` order, from ``start`` to ``end`` (inclusive)."""
         ...
 
@@ -145,7 +145,9 @@ class AuditStore(Protocol):
 
     async def anchor(self) -> Anchor | None: ...
 
-    def indexed(self, start: int | None = None, end: int | None = None) -> AsyncIterator[tuple[StoredEvent, Index]]:
+    def indexed(
+        self, start: int | None = None, end: int | None = None
+    ) -> AsyncGenerator[tuple[StoredEvent, Index], None]:
         """:meth:`events`, each with the index stored beside it (verification compares it with the body)."""
         ...
 

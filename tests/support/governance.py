@@ -176,25 +176,36 @@ class GovernedDeployment:
             return await http.post(f"{self.base_url}/graphql", json={"query": query}, headers=headers)
 
 
-def governed_settings(directory: Path, catalog: Catalog, issuer_port: int, **overrides: Any) -> Settings:
-    """Settings for the clinic under :data:`POLICY` and :data:`AGREEMENTS`, the purpose headers allowed."""
+def governed_settings(
+    directory: Path,
+    catalog: Catalog,
+    issuer_port: int,
+    *,
+    policy: Mapping[str, Any] = POLICY,
+    agreements: Mapping[str, dict[str, Any]] = AGREEMENTS,
+    clients: Mapping[str, dict[str, Any]] = CLIENTS,
+    policy_section: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings for the clinic under ``policy`` and ``agreements`` (by default :data:`POLICY` and
+    :data:`AGREEMENTS`) with the dev issuer's ``clients``, the purpose headers allowed."""
     described = catalog.model_dump(mode="json", by_alias=True, exclude_none=True)
     (directory / "catalog.yaml").write_text(yaml.safe_dump(described))
-    (directory / "policy.yaml").write_text(yaml.safe_dump(POLICY, sort_keys=False))
-    write_agreements(directory / "agreements")
+    (directory / "policy.yaml").write_text(yaml.safe_dump(dict(policy), sort_keys=False))
+    write_agreements(directory / "agreements", agreements)
     claims = {"attributes": {"org_code": "org_code"}, "purpose": {"claim": "purpose_of_use"}}
     settings: dict[str, Any] = {
         "catalog": "catalog.yaml",
         "auth": {"issuers": [{"issuer": f"http://127.0.0.1:{issuer_port}", "audiences": ["fedgate"],
                               "profile": "rfc9068", "claims": claims}]},
-        "policy": {"file": "policy.yaml"},
+        "policy": dict(policy_section or {"file": "policy.yaml"}),
         "purposes": {"header": True},
         "agreements": {"folder": "agreements", "watch": False},
         "audit": {"enabled": False},
         "dev_issuer": {
             "port": issuer_port,
             "state_file": "issuer.json",
-            "clients": [{"id": name, "name": name, **client} for name, client in CLIENTS.items()],
+            "clients": [{"id": name, "name": name, **client} for name, client in clients.items()],
         },
         "logging": {"format": "console", "level": "warning"},
         **overrides,
@@ -205,6 +216,8 @@ def governed_settings(directory: Path, catalog: Catalog, issuer_port: int, **ove
 
 @contextlib.asynccontextmanager
 async def governed_deployment(directory: Path, catalog: Catalog, **overrides: Any) -> AsyncIterator[GovernedDeployment]:
+    """fedgate and the dev issuer on loopback (``overrides``: :func:`governed_settings`' arguments and
+    settings sections)."""
     issuer_port = free_port()
     settings = governed_settings(directory, catalog, issuer_port, **overrides)
     assert settings.dev_issuer is not None

@@ -220,17 +220,20 @@ class EntityRun:
         people = self._people_of(shape, present)
         kind = self.entity.key_column.identifier or self.entity.entity.key
         shown = (self.entity.key_column.name,) if any(field.kind == "key" for field in shape.fields) else ()
+        threshold = self.entity.entity.link.threshold
         for person, key in zip(people, present, strict=True) if shape.spine.subjects else ():
+            # the person: their key and the identifiers of the links confident enough to be them (a possible
+            # match is another person, recorded only if its records are returned)
+            rows = [row for row in links[key] if is_confident(shape, row, threshold)]
             found = {(kind, str(key))}
             found.update(
                 (subject.kind, str(row[subject.index]))
-                for row in links[key]
+                for row in rows
                 for subject in shape.spine.subjects
                 if row[subject.index] is not None
             )
-            self.run.disclose(person, shape.spine, links[key], sorted(found), shown)
+            self.run.disclose(person, shape.spine, rows, sorted(found), shown)
         level: Level = At(path) if single else Listed(path, people)
-        threshold = self.entity.entity.link.threshold
         await EntityObjects(self.fetcher, shape, threshold, links, results).fill(people, present, level)
         return people
 

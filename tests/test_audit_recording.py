@@ -1,0 +1,208 @@
+"""What the audit records, checked against the clinic fixture's rows (tests/fixtures/clinic_data.py):
+for each answer, the people its rows are about and, per table, the rows, the columns and the mask on each,
+the grants and agreements that admitted them; for each refusal, who was refused and why, and nothing
+disclosed. Real tokens from the dev issuer, fedgate over HTTP, the SQLite store read back through
+``/audit/graphql``'s own code (``shaped``) so the test sees what a privacy officer sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.audit.keys import generate_key_file
+from gateway.audit.sqlite_store import SqliteAuditStore
+from gateway.audit.store import Filter
+from gateway.audit_queries import shaped
+from schema.catalog import Catalog
+from tests.fixtures.clinic_data import ROWS
+from tests.support.governance import (
+    AGREEMENTS,
+    CLIENTS,
+    COUNCIL,
+    POLICY,
+    GovernedDeployment,
+    agreement,
+    governed_deployment,
+)
+
+PEOPLE = ROWS["clinic.people"]
+ACTIVE = [p for p in PEOPLE if p["active"] is True]
+
+#: A researcher who sees NHS numbers only as pseudonyms, under an agreement of its own.
+RESEARCH_POLICY: dict[str, Any] = copy.deepcopy(POLICY)
+RESEARCH_POLICY["scopes"].append({
+    "name": "research", "description": "Researchers: pseudonymised people.", "purposes": ["research"],
+    "grants": [{"table": "clinic.people", "columns": ["person_id", "nhs_number", "born"],
+                "masks": {"nhs_number": "pseudonym"}}],
+})  # fmt: skip
+RESEARCH_AGREEMENTS = {
+    **AGREEMENTS,
+    "research.yaml": agreement(
+        "ISA-RES", purposes=["research"],
+        data_items={"clinic.people": {"columns": ["person_id", "nhs_number", "born"],
+                                      "masks": {"nhs_number": "pseudonym"}}},
+    ),
+}  # fmt: skip
+RESEARCH_CLIENTS = {**CLIENTS, "council-research": {"scopes": ["research"], "claims": {"org_code": COUNCIL}}}
+
+
+@contextlib.asynccontextmanager
+async def audited(directory: Path, catalog: Catalog, **overrides: Any) -> AsyncIterator[GovernedDeployment]:
+    generate_key_file(directory / "audit-key.pem")
+    audit = {"store": {"kind": "sqlite", "path": "audit.sqlite"}, "signing_key_file": "audit-key.pem"}
+    async with governed_deployment(directory, catalog, audit=audit, **overrides) as deployment:
+        yield deployment
+
+
+async def recorded(directory: Path) -> list[dict[str, Any]]:
+    """Every event, oldest first, as ``/audit/graphql`` shows them."""
+    store = SqliteAuditStore(directory / "audit.sqlite")
+    await store.open()
+    try:
+        return [shaped(event) for event in reversed(await store.query(Filter(), 1000))]
+    finally:
+        await store.close()
+
+
+def _disclosed(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        item["table"]: {**item, "columns": {c["name"]: c["mask"] for c in item["columns"]}}
+        for item in event["disclosed"]
+    }
+
+
+def _subjects(event: dict[str, Any]) -> set[str]:
+    assert {subject["kind"] for subject in event["subjects"]} <= {"nhs_number"}
+    return {subject["value"] for subject in event["subjects"]}
+
+
+async def test_a_row_filtered_masked_table_and_its_nested_level(sqlite_clinic: Catalog, tmp_path: Path) -> None:
+    async with audited(tmp_path, sqlite_clinic) as deployment:
+        answer = await deployment.query(
+            "{ clinic { people(limit: 100) { personId nhsNumber visits { visitId } } } }", "council-care",
+            fedgate_purpose="direct_care",
+        )  # fmt: skip
+    assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+    [event] = await recorded(tmp_path)
+    returned = answer.json()["data"]["clinic"]["people"]
+    assert sorted(p["personId"] for p in returned) == sorted(p["person_id"] for p in ACTIVE)  # active only
+    assert event["principal"]["clientId"] == "council-care" and event["principal"]["organisation"] == COUNCIL
+    assert event["purpose"] == {"name": "direct_care", "source": "header", "justification": None}
+    assert event["agreements"] == [{"id": "ISA-CARE", "version": 3}]
+    assert event["outcome"] == {"status": "ok", "code": None}
+    assert {d["name"]: d["status"] for d in event["departments"]} == {"clinic": "ok"}
+    # the real NHS numbers of the people returned, though the caller saw only their last four digits
+    assert _subjects(event) == {p["nhs_number"] for p in ACTIVE if p["nhs_number"]}
+    assert {p["nhsNumber"] for p in returned} == {f"****{p['nhs_number'][-4:]}" for p in ACTIVE}
+    visits = [v for v in ROWS["clinic.visits"] if v["person_id"] in {p["person_id"] for p in ACTIVE}]
+    assert _disclosed(event) == {
+        "clinic.people": {"table": "clinic.people", "rows": len(ACTIVE), "grants": ["care.team"],
+                          "agreements": ["ISA-CARE@3"], "columns": {"nhs_number": "show_last(4)", "person_id": None}},
+        "clinic.visits": {"table": "clinic.visits", "rows": len(visits), "grants": ["care.team"],
+                          "agreements": ["ISA-CARE@3"], "columns": {"visit_id": None}},
+    }  # fmt: skip
+
+
+async def test_a_relationship_to_another_department(sqlite_clinic: Catalog, tmp_path: Path) -> None:
+    query = '{ clinic { person(personId: "p01") { givenName cases { caseId status } } } }'
+    policy = copy.deepcopy(POLICY)
+    del policy["scopes"][0]["grants"][0]["masks"]  # the join key readable as stored: cases match it
+    async with audited(tmp_path, sqlite_clinic, policy=policy) as deployment:
+        answer = await deployment.query(
+            query, "council-care", fedgate_purpose="safeguarding", fedgate_justification="Referral 7"
+        )
+    assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+    [event] = await recorded(tmp_path)
+    cases = [c for c in ROWS["council.cases"] if c["nhs_number"] == "9990000001"]
+    assert len(cases) == 2
+    assert event["purpose"] == {"name": "safeguarding", "source": "header", "justification": "Referral 7"}
+    assert _subjects(event) == {"9990000001"}
+    disclosed = _disclosed(event)
+    assert disclosed["clinic.people"]["rows"] == 1 and disclosed["clinic.people"]["columns"] == {"given_name": None}
+    assert disclosed["council.cases"]["rows"] == 2
+    assert disclosed["council.cases"]["columns"] == {"case_id": None, "status": None}
+    assert disclosed["council.cases"]["agreements"] == ["ISA-SAFE@1"]
+    assert {d["name"]: d["status"] for d in event["departments"]} == {"clinic": "ok", "council": "ok"}
+
+
+async def test_a_caller_shown_pseudonyms_is_recorded_against_the_real_people(
+    sqlite_clinic: Catalog, tmp_path: Path
+) -> None:
+    (tmp_path / "policy-secret").write_text("ab" * 32)
+    settings = {"policy": RESEARCH_POLICY, "agreements": RESEARCH_AGREEMENTS, "clients": RESEARCH_CLIENTS}
+    settings["policy_section"] = {"file": "policy.yaml", "secret_file": "policy-secret"}
+    async with audited(tmp_path, sqlite_clinic, **settings) as deployment:
+        answer = await deployment.query(
+            "{ clinic { people(limit: 3, orderBy: [{personId: ASC}]) { nhsNumber } } }", "council-research",
+            fedgate_purpose="research",
+        )  # fmt: skip
+    assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+    [event] = await recorded(tmp_path)
+    real = [p["nhs_number"] for p in sorted(PEOPLE, key=lambda p: p["person_id"])[:3]]
+    shown = [p["nhsNumber"] for p in answer.json()["data"]["clinic"]["people"]]
+    assert not set(shown) & set(real)  # the caller never saw them
+    assert _subjects(event) == set(real)
+    assert _disclosed(event)["clinic.people"]["columns"] == {"nhs_number": "pseudonym"}
+
+
+async def test_a_department_down_is_recorded_as_failed_and_only_what_was_returned_as_disclosed(
+    sqlite_clinic: Catalog, tmp_path: Path
+) -> None:
+    catalog = sqlite_clinic.model_copy(deep=True)
+    council = catalog.department("council")
+    broken = council.source.model_copy(update={"path": str(tmp_path / "missing" / "council.db")})
+    catalog.departments[catalog.departments.index(council)] = council.model_copy(update={"source": broken})
+    query = '{ clinic { person(personId: "p07") { givenName cases { caseId } } } }'
+    async with audited(tmp_path, catalog) as deployment:
+        answer = await deployment.query(
+            query, "council-care", fedgate_purpose="safeguarding", fedgate_justification="Referral 8"
+        )
+    body = answer.json()
+    assert body["data"]["clinic"]["person"] == {"givenName": "back\\slash", "cases": None}
+    [event] = await recorded(tmp_path)
+    code = body["errors"][0]["extensions"]["code"]
+    assert event["outcome"] == {"status": "partial", "code": code}
+    departments = {d["name"]: (d["status"], d["code"]) for d in event["departments"]}
+    assert departments == {"clinic": ("ok", None), "council": ("failed", code)}
+    assert set(_disclosed(event)) == {"clinic.people"}
+    assert _subjects(event) == {"9990000007"}
+
+
+@pytest.mark.parametrize(
+    ("client", "headers", "query", "code"),
+    [
+        ("council-care", {}, "{ clinic { people { personId } } }", "PURPOSE_REQUIRED"),
+        (
+            "council-care",
+            {"fedgate_purpose": "planning"},
+            "{ clinic { people { personId } } }",
+            "PURPOSE_NOT_PERMITTED",
+        ),
+        ("clinic-analyst", {"fedgate_purpose": "planning"}, "{ clinic { people { personId } } }", "NO_AGREEMENT"),
+        (
+            "council-care",
+            {"fedgate_purpose": "direct_care"},
+            "{ clinic { people { postcode } } }",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        ("council-care", {"fedgate_purpose": "direct_care"}, "{ clinic { people { ", "GRAPHQL_PARSE_FAILED"),
+    ],
+    ids=["no purpose", "a purpose the scope does not permit", "no agreement", "a column not granted", "bad GraphQL"],
+)
+async def test_a_refusal_records_who_and_why_and_nothing_disclosed(
+    sqlite_clinic: Catalog, tmp_path: Path, client: str, headers: dict[str, str], query: str, code: str
+) -> None:
+    async with audited(tmp_path, sqlite_clinic) as deployment:
+        answer = await deployment.query(query, client, **headers)
+    assert orjson.loads(answer.content)["errors"][0]["extensions"]["code"] == code
+    [event] = await recorded(tmp_path)
+    assert event["principal"]["clientId"] == client
+    assert event["outcome"] == {"status": "refused", "code": code}
+    assert (event["disclosed"], event["subjects"], event["departments"]) == ([], [], [])
