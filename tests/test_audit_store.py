@@ -94,7 +94,7 @@ async def _insert(opened: OpenStore) -> None:
     """An event slipped in after 6, linked to 6, the rest moved up one."""
     for seq in range(12, 6, -1):
         for table in ("audit_events", "audit_subjects", "audit_agreements"):
-            await opened.execute(f"UPDATE {table} SET seq = ? WHERE seq = ?", seq + 1, seq)
+            await opened.execute(f"UPDATE {table} SET seq = ? WHERE seq = ?", seq + 1, seq)  # noqa: S608
     previous = (await opened.rows("SELECT hash FROM audit_events WHERE seq = 6"))[0][0]
     fake = body(99)
     index = Index.of(fake)  # consistent with its body: the index check alone would not notice
@@ -152,10 +152,13 @@ TAMPERING = {
     "an edited field": (_edit, 7, "its content does not match its hash: it was changed"),
     "a deleted event": (_delete, 8, "expected event 7, found 8: events missing"),
     "an inserted event": (_insert, 8, "its previous hash is not the hash of the event before it"),
-    "an insertion with the rest rehashed": (_insert_and_rehash, 10, "the event a signed checkpoint covers has another hash"),
+    "an insertion with the rest rehashed": (
+        _insert_and_rehash, 10, "the event a signed checkpoint covers has another hash"),
     "two events swapped": (_swap, 7, "its previous hash is not the hash of the event before it"),
-    "the tail cut off after a checkpoint": (_truncate, 10, "a signed checkpoint covers event 10 but the store ends at event 7"),
-    "everything re-signed with another key": (_resign, 5, "a checkpoint's signature does not verify with this public key"),
+    "the tail cut off after a checkpoint": (
+        _truncate, 10, "a signed checkpoint covers event 10 but the store ends at event 7"),
+    "everything re-signed with another key": (
+        _resign, 5, "a checkpoint's signature does not verify with this public key"),
     "a person removed from the index": (_unindex, 2, "its index (subjects) does not match its content"),
     "a client changed in the index": (_reindex, 4, "its index (client_id) does not match its content"),
 }  # fmt: skip

@@ -118,7 +118,7 @@ def body(number: int, *, client: str = "app", purpose: str = "direct_care", subj
             code=None,
             agreements=[(agreement, 1)],
             subjects={"nhs_number": list(subjects)} if subjects else {},
-        )  # fmt: skip
+        )
     )
 
 
