@@ -224,3 +224,15 @@ async def governed_deployment(directory: Path, catalog: Catalog, **overrides: An
     issuer = create_dev_issuer_app(settings.dev_issuer)
     async with serving(issuer, issuer_port), serving(gateway_app(directory / "fedgate.yaml")) as url:
         yield GovernedDeployment(settings, url)
+
+
+def audited_settings(directory: Path, catalog: Catalog, issuer_port: int, **overrides: Any) -> Settings:
+    """:func:`governed_settings` with the audit on (``overrides["audit"]``: its section, e.g. the store and the
+    key), and a configured policy secret (``directory/policy-secret``) so several workers may serve it."""
+    secret = directory / "policy-secret"
+    if not secret.exists():
+        secret.write_text("ab" * 32)
+    return governed_settings(
+        directory, catalog, issuer_port, policy_section={"file": "policy.yaml", "secret_file": "policy-secret"},
+        **overrides,
+    )  # fmt: skip
