@@ -9,12 +9,14 @@ signed tokens, the gateway over HTTP, the CLI on the same store.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
 
 import httpx
 import orjson
+from click.testing import Result
 from typer.testing import CliRunner
 
 from demo.run import PURPOSES, Ports, examples, purpose_headers, write_settings
@@ -79,20 +81,27 @@ async def test_a_newcomer_finds_the_mash_access_and_the_store_verifies_until_edi
         assert event["purpose"] == {"name": purpose, "source": "header", "justification": justification}
         assert {"id": "ISA-LEEDS-MASH", "version": 7} in event["agreements"]
         assert event["outcome"] == {"status": "ok", "code": None}
-        print(json.dumps(event, indent=1))
-        patients = next(item for item in event["disclosed"] if item["table"] == "health.patients")
+        disclosed = {item["table"]: item for item in event["disclosed"]}
+        patients = disclosed["health.patients"]  # the merged fields' values came from the patient's record
         assert patients["rows"] == 1 and patients["grants"] == ["safeguarding.mash"]
         assert patients["agreements"] == ["ISA-LEEDS-MASH@7"]
-        assert {"name": "nhs_number", "mask": None} in patients["columns"]
+        assert [c["name"] for c in patients["columns"]] == ["date_of_birth", "family_name", "given_name", "postcode"]
+        assert {"name": "nhs_number", "mask": None} in disclosed["person_index.person_links"]["columns"]  # the key
         assert {"kind": "nhs_number", "value": nhs} in event["subjects"]
 
-        listed = runner.invoke(app, ["audit", "query", "--config", str(settings_file), "--subject", nhs, "--json"])
+        listed = await _cli(["audit", "query", "--config", str(settings_file), "--subject", nhs, "--json"])
         assert listed.exit_code == 0, listed.output
         cli_events = json.loads(listed.output)
-        assert [e["seq"] for e in cli_events] == [event["seq"]]
-        assert cli_events[0]["principal"]["client_id"] == "mash-case-app"
+        # newest first: the security administrator's own read (the audit is personal data too), then the access
+        assert [(e["principal"]["client_id"], e["purpose"]["name"]) for e in cli_events] == [
+            ("security-admin", "audit"),
+            ("mash-case-app", "safeguarding"),
+        ]
+        assert cli_events[1]["seq"] == event["seq"]
+        assert cli_events[0]["disclosed"] == [{"table": "fedgate.audit_events", "rows": 1, "columns": {},
+                                               "grants": ["fedgate:audit"], "agreements": []}]  # fmt: skip
 
-        verified = runner.invoke(app, ["audit", "verify", "--config", str(settings_file)])
+        verified = await _cli(["audit", "verify", "--config", str(settings_file)])
         assert verified.exit_code == 0, verified.output
         assert "verified: 3 events" in verified.output  # the 403, the MASH read, the security admin's read
 
@@ -104,11 +113,57 @@ async def test_a_newcomer_finds_the_mash_access_and_the_store_verifies_until_edi
             edited = orjson.dumps({**orjson.loads(body), "purpose": {**orjson.loads(body)["purpose"],
                                                                     "name": "direct_care"}}).decode()  # fmt: skip
             connection.execute("UPDATE audit_events SET body = ? WHERE seq = ?", (edited, event["seq"]))
-        broken = runner.invoke(app, ["audit", "verify", "--config", str(settings_file)])
+        broken = await _cli(["audit", "verify", "--config", str(settings_file)])
         assert broken.exit_code == 1
         assert f"broken at event {event['seq']} ({event_id})" in broken.output
         assert "its content does not match its hash: it was changed" in broken.output
 
 
+async def _cli(arguments: list[str]) -> Result:
+    """``fedgate`` with ``arguments``, in a thread (the commands run their own event loop)."""
+    return await asyncio.to_thread(runner.invoke, app, arguments)
+
+
 def _headers(client: str) -> dict[str, str]:
     return {name.lower().replace("-", "_"): value for name, value in purpose_headers(client).items()}
+
+
+async def test_a_possible_match_is_recorded_only_when_its_records_are_returned(tmp_path: Path) -> None:
+    """The merged person's subjects are the identifiers of the links confident enough to be them; a possible
+    match (a link under the threshold) is someone else, recorded only when its records are in the answer."""
+    async with demo_federation(tmp_path, people=600) as federation:
+        links = federation.data / "person_index.db"
+        claims = federation.data / "dwp.db"
+        with sqlite3.connect(claims) as dwp:
+            claimed = {row[0] for row in dwp.execute("SELECT DISTINCT nino FROM benefit_claims")}
+        with sqlite3.connect(links) as index:
+            rows = index.execute(
+                "SELECT nhs_number, nino FROM person_links WHERE match_score < 0.9 AND nino IS NOT NULL ORDER BY link_id"
+            ).fetchall()
+        nhs, nino = next((nhs, nino) for nhs, nino in rows if nino in claimed)
+        ports = Ports(free_port(), free_port(), free_port())
+        settings_file = write_settings(federation.directory / "fedgate.yaml", federation.data, ports)
+        settings = load_settings(settings_file)
+        assert settings.dev_issuer is not None
+        person = f'person(nhsNumber: "{nhs}")'
+        async with (
+            serving(create_dev_issuer_app(settings.dev_issuer), ports.issuer),
+            serving(gateway_app(settings_file), ports.gateway) as url,
+        ):
+            deployment = GovernedDeployment(settings, url)
+            plain = await deployment.query(
+                f"{{ {person} {{ givenName }} }}", "mash-case-app", **_headers("mash-case-app")
+            )
+            matched = await deployment.query(
+                f"{{ {person} {{ givenName possibleMatches {{ link {{ nino matchScore }} benefitClaims {{ claimId }} }} }} }}",
+                "mash-case-app", **_headers("mash-case-app"),
+            )  # fmt: skip
+        assert plain.status_code == matched.status_code == 200
+        possible = matched.json()["data"]["person"]["possibleMatches"]
+        assert any(match["link"]["nino"] == nino and match["benefitClaims"] for match in possible)
+        listed = await _cli(["audit", "query", "--config", str(settings_file), "--subject", nino, "--json"])
+        assert listed.exit_code == 0, listed.output
+        events = json.loads(listed.output)
+        assert len(events) == 1  # the second request: the first returned nothing about that NINO's person
+        assert "dwp.benefit_claims" in {item["table"] for item in events[0]["disclosed"]}
+        assert nino in events[0]["subjects"]["nino"] and nhs in events[0]["subjects"]["nhs_number"]

@@ -116,11 +116,11 @@ def verify(
                                  "event_id": verdict.event_id})  # fmt: skip
     elif verdict.ok:
         console.print(f"verified: {verdict.events} events, {verdict.checkpoints} signed checkpoints, "
-                      f"the last event {verdict.head}", highlight=False)  # fmt: skip
+                      f"the last event {verdict.head}", highlight=False, soft_wrap=True)  # fmt: skip
     else:
         where = f"event {verdict.seq}" + (f" ({verdict.event_id})" if verdict.event_id else "")
         console.print(f"[bold red]broken[/] at {where}: {verdict.problem}; {verdict.events} events before it "
-                      "verified", highlight=False)  # fmt: skip
+                      "verified", highlight=False, soft_wrap=True)  # fmt: skip
     if not verdict.ok:
         raise typer.Exit(BROKEN)
 
