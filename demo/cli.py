@@ -132,6 +132,10 @@ def _print_demo(plan: Demo, settings: Settings, settings_file: Path, housing_pid
             "Purpose:  every request states why it is made (Fedgate-Purpose, or the token's purpose_of_use);\n"
             "          what it reads must be covered by an agreement for that purpose: "
             f"http://{settings.server.host}:{settings.server.port}/agreements\n"
+            "Audit:    every access is recorded: [bold]fedgate audit query --subject <NHS number>[/], "
+            "[bold]fedgate audit verify[/];\n"
+            f"          in GraphiQL at http://{settings.server.host}:{settings.server.port}/audit/graphql as "
+            'security-admin\n          with {"Fedgate-Purpose": "audit", "Fedgate-Justification": "<why>"}\n'
             f"Settings: [bold]export {CONFIG_ENV}={shown}[/] points every fedgate command at this demo\n"
             f"Services: gateway :{settings.server.port} and dev OAuth server :{settings.dev_issuer.port} "
             "(this process)\n"
