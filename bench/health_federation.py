@@ -1,5 +1,8 @@
 """The side-by-side benchmark's federation: the reference ``health`` PostgreSQL database and a SQLite ``care``
-department, with a catalog, a policy (one row filter and one mask on the queried table) and settings.
+department, with a catalog, a policy (one row filter and one mask on the queried table), an information
+sharing agreement covering it for direct care, and settings: governed as in production (every request
+carries a purpose, bound by its token, and needs the agreement) with the audit on, in SQLite or PostgreSQL,
+or off for comparison.
 
 ``health`` is ``../shared/bench/health.sql`` (200,000 patients, 600,000 appointments), loaded once into the
 database ``health`` on 127.0.0.1:5432 (reloaded only when its row counts are wrong). ``care`` is a SQLite
@@ -16,6 +19,7 @@ import asyncpg
 import yaml
 
 from bench.support import REPO
+from gateway.audit.keys import generate_key_file
 
 #: ``../shared/bench`` beside the repository; $BENCH_SHARED names another (a worktree's benchmarks).
 SHARED = Path(os.environ.get("BENCH_SHARED", REPO.parent / "shared" / "bench"))
@@ -24,6 +28,12 @@ DSN = "postgres://postgres@127.0.0.1:5432/health"
 PATIENTS, APPOINTMENTS = 200_000, 600_000
 SCOPE = "bench.clinician"
 AUDIENCE = "fedgate"
+ORGANISATION = "BENCH-ORG"
+PURPOSE = "direct_care"
+#: The PostgreSQL database of the audit store when it is in PostgreSQL (made afresh for each run).
+AUDIT_DATABASE = "fedgate_bench_audit"
+#: The audit settings fedgate can be benchmarked with.
+AUDIT_MODES = ("off", "sqlite", "postgres")
 
 
 def _required(*columns: tuple[str, str]) -> list[dict[str, object]]:
@@ -31,8 +41,17 @@ def _required(*columns: tuple[str, str]) -> list[dict[str, object]]:
     return [{"name": name, "type": type_, "nullable": False} for name, type_ in columns]
 
 
+def _identified(*columns: tuple[str, str]) -> list[dict[str, object]]:
+    """:func:`_required`, with ``nhs_number`` marked as the identifier it is (the audit records it)."""
+    return [
+        {**column, "identifier": "nhs_number"} if column["name"] == "nhs_number" else column
+        for column in _required(*columns)
+    ]
+
+
 CATALOG = {
     "version": 1,
+    "identifiers": [{"name": "nhs_number", "description": "NHS number."}],
     "departments": [
         {
             "name": "health",
@@ -50,7 +69,7 @@ CATALOG = {
                     "type_name": "Patient",
                     "lookup_field": "patient",
                     "primary_key": ["nhs_number"],
-                    "columns": _required(
+                    "columns": _identified(
                         ("nhs_number", "string"),
                         ("given_name", "string"),
                         ("family_name", "string"),
@@ -72,7 +91,7 @@ CATALOG = {
                     "name": "appointments",
                     "type_name": "Appointment",
                     "primary_key": ["id"],
-                    "columns": _required(
+                    "columns": _identified(
                         ("id", "integer"),
                         ("nhs_number", "string"),
                         ("at", "datetime"),
@@ -91,7 +110,7 @@ CATALOG = {
                     "name": "care_plans",
                     "type_name": "CarePlan",
                     "primary_key": ["plan_id"],
-                    "columns": _required(
+                    "columns": _identified(
                         ("plan_id", "integer"), ("nhs_number", "string"), ("started_on", "date"), ("status", "string")
                     ),
                 }
@@ -106,6 +125,7 @@ POLICY = {
         {
             "name": SCOPE,
             "description": "A clinician: living patients only, given names shortened.",
+            "purposes": [PURPOSE],
             "grants": [
                 {
                     "table": "health.patients",
@@ -118,6 +138,29 @@ POLICY = {
             ],
         }
     ],
+}
+
+
+AGREEMENT = {
+    "id": "ISA-BENCH",
+    "title": "Benchmark direct care",
+    "version": 1,
+    "status": "active",
+    "summary": "The benchmark's clinicians read patients, appointments and care plans for direct care.",
+    "providers": ["health", "care"],
+    "recipients": [ORGANISATION],
+    "purposes": [PURPOSE],
+    "lawful_basis": {"article_6": "6(1)(e) public task", "article_9": "9(2)(h) health or social care"},
+    "data_items": {
+        "health.patients": {"columns": "*"},
+        "health.appointments": {"columns": "*"},
+        "care.care_plans": {"columns": "*"},
+    },
+    "retention": "None: a benchmark.",
+    "starts": "2025-01-01T00:00:00Z",
+    "review_by": "2030-01-01",
+    "expires": "2031-01-01T00:00:00Z",
+    "signatories": [{"name": "B", "role": "Caldicott Guardian", "organisation": "Bench", "signed": "2024-12-01"}],
 }
 
 
@@ -168,20 +211,37 @@ def write_care(path: Path) -> None:
     scratch.rename(path)
 
 
-def write_files(directory: Path, issuer_port: int) -> Path:
-    """The catalog, policy and settings fedgate is served with, in ``directory``."""
+def write_files(directory: Path, issuer_port: int) -> dict[str, Path]:
+    """The catalog, policy, agreement and settings fedgate is served with, in ``directory``: a settings file
+    per audit mode (:data:`AUDIT_MODES`), by mode. The audit's signing key is generated for the benchmark."""
     directory.mkdir(parents=True, exist_ok=True)
     write_care(directory / "care.db")
     (directory / "catalog.yaml").write_text(yaml.safe_dump(CATALOG, sort_keys=False))
     (directory / "policy.yaml").write_text(yaml.safe_dump(POLICY, sort_keys=False))
-    settings = {
-        "catalog": "catalog.yaml",
-        "auth": {
-            "issuers": [{"issuer": f"http://127.0.0.1:{issuer_port}", "audiences": [AUDIENCE], "profile": "rfc9068"}]
-        },
-        "policy": {"file": "policy.yaml", "secret_file": "policy-secret"},
-        "logging": {"level": "warning", "format": "json"},
+    (directory / "agreements").mkdir(exist_ok=True)
+    (directory / "agreements" / "bench.yaml").write_text(yaml.safe_dump(AGREEMENT, sort_keys=False))
+    key = directory / "audit-signing-key.pem"
+    if not key.exists():
+        generate_key_file(key)
+    claims = {"attributes": {"org_code": "org_code"}, "purpose": {"claim": "purpose_of_use"}}
+    stores: dict[str, dict[str, object]] = {
+        "sqlite": {"kind": "sqlite", "path": "audit.sqlite"},
+        "postgres": {"kind": "postgres", "database": AUDIT_DATABASE, "user": "postgres"},
     }
-    path = directory / "fedgate.yaml"
-    path.write_text(yaml.safe_dump(settings, sort_keys=False))
-    return path
+    files = {}
+    for mode in AUDIT_MODES:
+        audit = {"enabled": False} if mode == "off" else {"store": stores[mode], "signing_key_file": key.name}
+        settings = {
+            "catalog": "catalog.yaml",
+            "auth": {
+                "issuers": [{"issuer": f"http://127.0.0.1:{issuer_port}", "audiences": [AUDIENCE],
+                             "profile": "rfc9068", "claims": claims}]
+            },
+            "policy": {"file": "policy.yaml", "secret_file": "policy-secret"},
+            "agreements": {"folder": "agreements", "watch": False},
+            "audit": audit,
+            "logging": {"level": "warning", "format": "json"},
+        }  # fmt: skip
+        files[mode] = directory / f"fedgate.audit-{mode}.yaml"
+        files[mode].write_text(yaml.safe_dump(settings, sort_keys=False))
+    return files

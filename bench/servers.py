@@ -134,7 +134,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="fedgate-servers-") as scratch:
         directory = Path(scratch)
         async with dev_issuer(directory) as (issuer, port), httpx.AsyncClient(timeout=30) as client:
-            settings = write_files(directory, port)
+            settings = write_files(directory, port)["sqlite"]  # the audit on: the normal state
             headers = {"authorization": f"Bearer {await mint_token(client, issuer)}"}
             with contextlib.ExitStack() as stack:
                 targets = [

@@ -1,10 +1,13 @@
 """fedgate against PostGraphile and the thinnest Python server, side by side on one PostgreSQL database.
 
 The reference setup is ``../shared/bench/`` (read its README): the ``health`` data set (200,000 patients,
-600,000 appointments), PostGraphile v4 and ``ceiling.py`` (Starlette + asyncpg + orjson, no GraphQL, no
-auth). fedgate serves the same database with everything on: every request carries a JWT signed by the
-development issuer (served by this script on loopback) and verified by fedgate, and the policy has a row
-filter and a mask on ``patients`` (``deceased = FALSE``, ``given_name: show_first(3)``).
+600,000 appointments), PostGraphile v4 and v5 and ``ceiling.py`` (Starlette + asyncpg + orjson, no GraphQL,
+no auth). fedgate serves the same database with everything on: every request carries a JWT signed by the
+development issuer (served by this script on loopback) and verified by fedgate, binding the purpose
+``direct_care`` that an information sharing agreement must cover; the policy has a row filter and a mask
+on ``patients`` (``deceased = FALSE``, ``given_name: show_first(3)``); and every request is audited, its
+record durable before the answer leaves, in SQLite and, as a second fedgate, in PostgreSQL. A third
+fedgate with the audit off gives the audit's cost in the same run.
 
 The load generator is autocannon, the same for every server; the servers run one after another, in
 rounds, so machine noise spreads over all of them. Before any load, each server's answer is checked
@@ -15,8 +18,9 @@ against PostgreSQL's own.
 3. ``fan-out``: a patient (PostgreSQL) and their care plans (a SQLite department) in one request, at one
    connection, against each department's half asked alone (the fan-out overhead).
 
-Printed: requests/s, p50 and p99 latency per server and the ratios fedgate/PostGraphile and
-fedgate/ceiling; fedgate again with two worker processes; one worker's resident memory over a long run.
+Printed: requests/s, p50 and p99 latency per server; the ratios of each fedgate to PostGraphile v5 and v4
+and to the ceiling, and of the audited ones to the one without; fedgate again with two worker processes;
+that every request answered has its audit event; one worker's resident memory over a long run.
 
     python -m bench.throughput [--duration 8] [--rounds 2] [--connections 16] [--memory-seconds 60]
 """
@@ -43,7 +47,17 @@ import asyncpg
 import httpx
 import uvicorn
 
-from bench.health_federation import AUDIENCE, DSN, SCOPE, SHARED, ensure_health_data, write_files
+from bench.health_federation import (
+    AUDIENCE,
+    AUDIT_DATABASE,
+    DSN,
+    ORGANISATION,
+    PURPOSE,
+    SCOPE,
+    SHARED,
+    ensure_health_data,
+    write_files,
+)
 from bench.support import free_port, running, timed
 from gateway.auth.dev_config import DevIssuerSettings
 from gateway.auth.dev_issuer import DevIssuerState, create_dev_issuer_app
@@ -103,6 +117,8 @@ class Load:
     requests_per_second: float
     p50_ms: float
     p99_ms: float
+    #: Requests answered (2xx) in the run.
+    total: int = 0
 
     def __str__(self) -> str:
         return f"{self.requests_per_second:8.0f} req/s   p50 {self.p50_ms:6.2f} ms   p99 {self.p99_ms:6.2f} ms"
@@ -126,12 +142,16 @@ async def load(target: Target, query: str, *, connections: int, duration: int) -
             f"{target.name}: {result['non2xx']} non-2xx, {result['errors']} errors, {result['timeouts']} timeouts"
         )
     latency = result["latency"]
-    return Load(result["requests"]["average"], latency["p50"], latency["p99"])
+    return Load(result["requests"]["average"], latency["p50"], latency["p99"], result["2xx"])
 
 
 def median_load(runs: Sequence[Load]) -> Load:
-    names = ("requests_per_second", "p50_ms", "p99_ms")
-    return Load(*(statistics.median(getattr(run, name) for run in runs) for name in names))
+    return Load(
+        statistics.median(run.requests_per_second for run in runs),
+        statistics.median(run.p50_ms for run in runs),
+        statistics.median(run.p99_ms for run in runs),
+        sum(run.total for run in runs),
+    )
 
 
 def _graphql(query: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -153,9 +173,11 @@ async def check_answers(client: httpx.AsyncClient, targets: dict[str, Target]) -
             if answer.get("errors"):
                 raise SystemExit(f"{name} refused the '{query}' query: {answer['errors']}")
             answers[name, query] = answer["data"]
+    for query in ("patient", "family"):
+        assert answers["PostGraphile", query] == answers["PostGraphile v5", query], f"v4 and v5 differ on {query}"
     reference = answers["PostGraphile", "patient"]["patientByNhsNumber"]
     expected_patient = (reference["nhsNumber"], [_when(a["at"]) for a in reference["appointmentsByNhsNumber"]["nodes"]])
-    fedgate = answers["fedgate, 2 workers", "patient"]["health"]["patient"]
+    fedgate = answers[AUDITED, "patient"]["health"]["patient"]
     ceiling = answers["ceiling", "patient"]["patient"]
     assert (fedgate["nhsNumber"], [_when(a["at"]) for a in fedgate["appointments"]]) == expected_patient
     assert (ceiling["nhs_number"], [_when(a["at"]) for a in ceiling["appointments"]]) == expected_patient
@@ -166,7 +188,7 @@ async def check_answers(client: httpx.AsyncClient, targets: dict[str, Target]) -
     assert [(p["nhs_number"], _when(p["latest_at"])) for p in ceiling_family] == everyone
     living = [p for p in everyone if (int(p[0]) - 9_000_000_000) % 97 != 0]  # health.sql: deceased when i % 97 = 0
     assert len(living) < len(everyone), "the row filter has something to filter"
-    for name in ("fedgate", "fedgate, 2 workers"):
+    for name in (name for name in targets if name.startswith("fedgate")):
         family = answers[name, "family"]["health"]["patients"]
         assert [(p["nhsNumber"], _when(p["appointments"][0]["at"])) for p in family] == living
 
@@ -181,7 +203,14 @@ async def dev_issuer(directory: Path) -> AsyncIterator[tuple[DevIssuerSettings, 
         "audience": AUDIENCE,
         "token_lifetime_seconds": 14_400,
         "state_file": str(directory / "dev-issuer.json"),
-        "clients": [{"id": "bench-client", "name": "The benchmark's load generator", "scopes": [SCOPE]}],
+        "clients": [
+            {
+                "id": "bench-client",
+                "name": "The benchmark's load generator",
+                "scopes": [SCOPE],
+                "claims": {"org_code": ORGANISATION, "purpose_of_use": PURPOSE},
+            }
+        ],
     }
     settings = validate(DevIssuerSettings, ConfigDocument("bench", document), {"base_dir": directory})
     server = uvicorn.Server(
@@ -216,35 +245,80 @@ def fedgate(settings: Path, workers: int) -> Iterator[tuple[str, int]]:
 
 
 @contextlib.contextmanager
-def references() -> Iterator[tuple[str, str]]:
-    """PostGraphile and the ceiling, each one process, serving the ``health`` database."""
-    graphile, ceiling = free_port(), free_port()
+def references() -> Iterator[tuple[str, str, str]]:
+    """PostGraphile v4 and v5 and the ceiling, each one process, serving the ``health`` database."""
+    graphile, graphile5, ceiling = free_port(), free_port(), free_port()
     uvicorn_command = [sys.executable, "-m", "uvicorn", "--app-dir", str(SHARED), "ceiling:app", "--port", str(ceiling)]
     with (
         running(["bash", str(SHARED / "postgraphile.sh"), DSN], graphile, env={"PORT": str(graphile)}, timeout=600),
+        running(["bash", str(SHARED / "postgraphile5.sh"), DSN], graphile5, env={"PORT": str(graphile5)}, timeout=900),
         running([*uvicorn_command, "--no-access-log", "--log-level", "warning"], ceiling, env={"HEALTH_DSN": DSN}),
     ):
-        yield f"http://127.0.0.1:{graphile}/graphql", f"http://127.0.0.1:{ceiling}"
+        yield (
+            f"http://127.0.0.1:{graphile}/graphql",
+            f"http://127.0.0.1:{graphile5}/graphql",
+            f"http://127.0.0.1:{ceiling}",
+        )
 
 
 def _ratio(figure: float, reference: float) -> str:
     return f"{figure / reference:5.2f}x"
 
 
+#: The fedgate the headline ratios are of: the audit on, in SQLite (the normal single-host state).
+AUDITED = "fedgate, audit SQLite"
+#: Each fedgate of the benchmark, by name: its settings' audit mode and its worker processes.
+FEDGATES = {
+    AUDITED: ("sqlite", 1),
+    "fedgate, audit PostgreSQL": ("postgres", 1),
+    "fedgate, no audit": ("off", 1),
+    "fedgate, 2 workers": ("postgres", 2),
+}
+
+
 def report(query: str, results: dict[str, list[Load]]) -> None:
     medians = {name: median_load(runs) for name, runs in results.items()}
     print(f"\nquery '{query}' (medians of {len(next(iter(results.values())))} rounds)")
     for name, figures in medians.items():
-        print(f"  {name:<18} {figures}")
-    ours, graphile, ceiling = medians["fedgate"], medians["PostGraphile"], medians["ceiling"]
+        print(f"  {name:<26} {figures}")
+    v5, v4, ceiling = medians["PostGraphile v5"], medians["PostGraphile"], medians["ceiling"]
+    for name in (name for name in medians if name.startswith("fedgate") and name != "fedgate, 2 workers"):
+        ours = medians[name]
+        print(
+            f"  {name:<26} /v5: throughput {_ratio(ours.requests_per_second, v5.requests_per_second)}"
+            f" p99 {_ratio(ours.p99_ms, v5.p99_ms)}   /v4: {_ratio(ours.requests_per_second, v4.requests_per_second)}"
+            f"   /ceiling: {_ratio(ours.requests_per_second, ceiling.requests_per_second)}"
+        )
+    bare = medians["fedgate, no audit"].requests_per_second
+    for name in (AUDITED, "fedgate, audit PostgreSQL"):
+        cost = 1 - medians[name].requests_per_second / bare
+        print(f"  the audit's cost, {name.removeprefix('fedgate, audit ')}: {cost:6.1%} of throughput (target <= 10%)")
+    two = medians["fedgate, 2 workers"]
     print(
-        f"  fedgate/PostGraphile: throughput {_ratio(ours.requests_per_second, graphile.requests_per_second)}"
-        f"   p99 {_ratio(ours.p99_ms, graphile.p99_ms)}"
-        f"   fedgate/ceiling: throughput {_ratio(ours.requests_per_second, ceiling.requests_per_second)}"
+        "  2 workers (audit PostgreSQL) / 1 worker: throughput "
+        f"{_ratio(two.requests_per_second, medians['fedgate, audit PostgreSQL'].requests_per_second)}"
     )
-    if "fedgate, 2 workers" in medians:
-        two = medians["fedgate, 2 workers"]
-        print(f"  2 workers / 1 worker: throughput {_ratio(two.requests_per_second, ours.requests_per_second)}")
+
+
+async def audit_events(directory: Path) -> dict[str, int]:
+    """Events in each audit store: every request answered must have one (audit mode → count)."""
+    with sqlite3.connect(directory / "audit.sqlite") as db:
+        sqlite_events = int(db.execute("SELECT count(*) FROM audit_events").fetchone()[0])
+    connection = await asyncpg.connect(DSN.replace("/health", f"/{AUDIT_DATABASE}"))
+    try:
+        postgres_events = int(await connection.fetchval("SELECT count(*) FROM audit_events"))
+    finally:
+        await connection.close()
+    return {"sqlite": sqlite_events, "postgres": postgres_events}
+
+
+async def fresh_audit_database() -> None:
+    admin = await asyncpg.connect(DSN.replace("/health", "/postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{AUDIT_DATABASE}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{AUDIT_DATABASE}"')
+    finally:
+        await admin.close()
 
 
 def rss_kib(pid: int) -> int:
@@ -333,6 +407,10 @@ async def direct_latencies(care_file: Path, repeat: int = 2000) -> tuple[float, 
     return health_ms, care_ms
 
 
+def graphile_target(name: str, url: str) -> Target:
+    return Target(name, {query: (url, _graphql(*text)) for query, text in POSTGRAPHILE_QUERIES.items()}, {})
+
+
 def fedgate_target(name: str, url: str, headers: dict[str, str]) -> Target:
     return Target(name, {query: (url, _graphql(*text)) for query, text in FEDGATE_QUERIES.items()}, headers)
 
@@ -356,34 +434,44 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--memory-seconds", type=int, default=60, help="length of the memory run (0: skip it)")
     args = parser.parse_args(argv)
     await ensure_health_data()
+    await fresh_audit_database()
     with tempfile.TemporaryDirectory(prefix="fedgate-throughput-") as scratch:
         directory = Path(scratch)
         async with dev_issuer(directory) as (issuer, port), httpx.AsyncClient(timeout=30) as client:
             settings = write_files(directory, port)
             headers = {"authorization": f"Bearer {await mint_token(client, issuer)}"}
-            with references() as (graphile_url, ceiling_url), fedgate(settings, 1) as (url, pid):
-                with fedgate(settings, 2) as (two_workers_url, _):
-                    targets = [
-                        Target(
-                            "PostGraphile",
-                            {q: (graphile_url, _graphql(*t)) for q, t in POSTGRAPHILE_QUERIES.items()},
-                            {},
-                        ),
-                        Target(
-                            "ceiling",
-                            {q: (f"{ceiling_url}/{CEILING_PATHS[q]}", b) for q, b in CEILING_BODIES.items()},
-                            {},
-                        ),
-                        fedgate_target("fedgate", url, headers),
-                        fedgate_target("fedgate, 2 workers", two_workers_url, headers),
-                    ]
-                    await check_answers(client, {target.name: target for target in targets})
-                    results = await compare(targets, args)
+            with references() as (graphile_url, graphile5_url, ceiling_url), contextlib.ExitStack() as stack:
+                served = {
+                    name: stack.enter_context(fedgate(settings[mode], workers))
+                    for name, (mode, workers) in FEDGATES.items()
+                }
+                targets = [
+                    graphile_target("PostGraphile v5", graphile5_url),
+                    graphile_target("PostGraphile", graphile_url),
+                    Target(
+                        "ceiling", {q: (f"{ceiling_url}/{CEILING_PATHS[q]}", b) for q, b in CEILING_BODIES.items()}, {}
+                    ),
+                    *(fedgate_target(name, url, headers) for name, (url, _) in served.items()),
+                ]  # fmt: skip
+                await check_answers(client, {target.name: target for target in targets})
+                before = await audit_events(directory)
+                results = await compare(targets, args)
+                after = await audit_events(directory)
                 for query, figures in results.items():
                     report(query, figures)
+                answered = {
+                    mode: sum(run.total for query in results.values() for name, runs in query.items()
+                              if name.startswith("fedgate") and FEDGATES[name][0] == mode for run in runs)
+                    for mode in ("sqlite", "postgres")
+                }  # fmt: skip
+                for mode, count in answered.items():
+                    recorded = after[mode] - before[mode]
+                    print(f"\naudit in {mode}: {count} requests answered, {recorded} events recorded"
+                          + ("" if recorded >= count else "  MISSING EVENTS"))  # fmt: skip
+                url, pid = served[AUDITED]
                 await fanout(url, headers, args.duration, directory / "care.db")
                 if args.memory_seconds:
-                    await memory_run(targets[2], pid, args.memory_seconds, args.connections)
+                    await memory_run(fedgate_target(AUDITED, url, headers), pid, args.memory_seconds, args.connections)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -25,6 +26,7 @@ from tests.fixtures.clinic_data import ROWS
 from tests.support.governance import (
     AGREEMENTS,
     CLIENTS,
+    CLINIC,
     COUNCIL,
     POLICY,
     GovernedDeployment,
@@ -206,3 +208,55 @@ async def test_a_refusal_records_who_and_why_and_nothing_disclosed(
     assert event["principal"]["clientId"] == client
     assert event["outcome"] == {"status": "refused", "code": code}
     assert (event["disclosed"], event["subjects"], event["departments"]) == ([], [], [])
+
+
+AUDIT_CLIENTS = {**CLIENTS, "privacy-officer": {"scopes": ["fedgate:audit"], "claims": {"org_code": CLINIC}}}
+
+
+async def _audit_query(deployment: GovernedDeployment, query: str, **headers: str) -> dict[str, Any]:
+    token = await deployment.token("privacy-officer")
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{deployment.base_url}/audit/graphql", json={"query": query},
+            headers={"authorization": f"Bearer {token}", **headers},
+        )  # fmt: skip
+    return {"status": response.status_code, **response.json()}
+
+
+async def test_reading_the_audit_needs_its_purpose_and_is_bounded_before_any_work(
+    sqlite_clinic: Catalog, tmp_path: Path
+) -> None:
+    why = {"fedgate-purpose": "audit", "fedgate-justification": "Subject access request 12"}
+    async with audited(tmp_path, sqlite_clinic, clients=AUDIT_CLIENTS) as deployment:
+        for _ in range(3):
+            await deployment.query("{ clinic { people(limit: 1) { personId } } }", "council-care",
+                                   fedgate_purpose="direct_care")  # fmt: skip
+        no_purpose = await _audit_query(deployment, "{ auditEvents { seq } }")
+        unjustified = await _audit_query(deployment, "{ auditEvents { seq } }", **{"fedgate-purpose": "audit"})
+        too_many = await _audit_query(
+            deployment, "{ a: auditEvents(limit: 600) { seq } b: auditEvents(limit: 600) { seq } }", **why
+        )
+        bad_time = await _audit_query(deployment, '{ auditEvents(where: {since: "yesterday"}) { seq } }', **why)
+        found = await _audit_query(
+            deployment,
+            '{ auditEvents(where: {clientId: "council-care"}, limit: 2) { seq principal { clientId } } }',
+            **why,
+        )
+        async with httpx.AsyncClient() as http:
+            page = await http.get(f"{deployment.base_url}/audit/graphql", headers={"accept": "text/html"})
+    assert (no_purpose["status"], no_purpose["errors"][0]["extensions"]["code"]) == (403, "PURPOSE_REQUIRED")
+    assert unjustified["errors"][0]["extensions"]["code"] == "JUSTIFICATION_REQUIRED"
+    codes = [error["extensions"]["code"] for error in too_many["errors"]]
+    assert codes == ["QUERY_LIMIT_EXCEEDED"]  # the second field is refused before it reads anything
+    assert "data" not in too_many  # the fields are non-null: nothing is returned
+    assert bad_time["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert found["data"]["auditEvents"] == [{"seq": 3, "principal": {"clientId": "council-care"}},
+                                            {"seq": 2, "principal": {"clientId": "council-care"}}]  # fmt: skip
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    events = await recorded(tmp_path)
+    reads = [e for e in events if e["principal"]["clientId"] == "privacy-officer"]
+    assert [(e["outcome"]["status"], e["outcome"]["code"]) for e in reads] == [
+        ("refused", "PURPOSE_REQUIRED"), ("refused", "JUSTIFICATION_REQUIRED"), ("refused", "QUERY_LIMIT_EXCEEDED"),
+        ("refused", "BAD_USER_INPUT"), ("ok", None),
+    ]  # fmt: skip
+    assert reads[-1]["disclosed"][0]["table"] == "fedgate.audit_events" and reads[-1]["disclosed"][0]["rows"] == 2
