@@ -41,6 +41,20 @@ def _required(*columns: tuple[str, str]) -> list[dict[str, object]]:
     return [{"name": name, "type": type_, "nullable": False} for name, type_ in columns]
 
 
+PATIENT_COLUMNS = (
+    ("nhs_number", "string"),
+    ("given_name", "string"),
+    ("family_name", "string"),
+    ("date_of_birth", "date"),
+    ("postcode", "string"),
+    ("gp_practice", "string"),
+    ("deceased", "boolean"),
+)
+APPOINTMENT_COLUMNS = (("id", "integer"), ("nhs_number", "string"), ("at", "datetime"), ("clinic", "string"),
+                       ("outcome", "string"))  # fmt: skip
+CARE_PLAN_COLUMNS = (("plan_id", "integer"), ("nhs_number", "string"), ("started_on", "date"), ("status", "string"))
+
+
 def _identified(*columns: tuple[str, str]) -> list[dict[str, object]]:
     """:func:`_required`, with ``nhs_number`` marked as the identifier it is (the audit records it)."""
     return [
@@ -69,15 +83,7 @@ CATALOG = {
                     "type_name": "Patient",
                     "lookup_field": "patient",
                     "primary_key": ["nhs_number"],
-                    "columns": _identified(
-                        ("nhs_number", "string"),
-                        ("given_name", "string"),
-                        ("family_name", "string"),
-                        ("date_of_birth", "date"),
-                        ("postcode", "string"),
-                        ("gp_practice", "string"),
-                        ("deceased", "boolean"),
-                    ),
+                    "columns": _identified(*PATIENT_COLUMNS),
                     "relationships": [
                         {
                             "name": "appointments",
@@ -91,13 +97,7 @@ CATALOG = {
                     "name": "appointments",
                     "type_name": "Appointment",
                     "primary_key": ["id"],
-                    "columns": _identified(
-                        ("id", "integer"),
-                        ("nhs_number", "string"),
-                        ("at", "datetime"),
-                        ("clinic", "string"),
-                        ("outcome", "string"),
-                    ),
+                    "columns": _identified(*APPOINTMENT_COLUMNS),
                 },
             ],
         },
@@ -110,9 +110,7 @@ CATALOG = {
                     "name": "care_plans",
                     "type_name": "CarePlan",
                     "primary_key": ["plan_id"],
-                    "columns": _identified(
-                        ("plan_id", "integer"), ("nhs_number", "string"), ("started_on", "date"), ("status", "string")
-                    ),
+                    "columns": _identified(*CARE_PLAN_COLUMNS),
                 }
             ],
         },
@@ -150,11 +148,15 @@ AGREEMENT = {
     "providers": ["health", "care"],
     "recipients": [ORGANISATION],
     "purposes": [PURPOSE],
-    "lawful_basis": {"article_6": "6(1)(e) public task", "article_9": "9(2)(h) health or social care"},
+    "lawful_basis": {
+        "article_6": "6(1)(e) public task",
+        "article_9": "9(2)(h) health or social care",
+        "statutory_gateway": ["Health and Social Care Act 2012 s251B (duty to share for direct care)"],
+    },
     "data_items": {
-        "health.patients": {"columns": "*"},
-        "health.appointments": {"columns": "*"},
-        "care.care_plans": {"columns": "*"},
+        "health.patients": {"columns": [name for name, _ in PATIENT_COLUMNS]},
+        "health.appointments": {"columns": [name for name, _ in APPOINTMENT_COLUMNS]},
+        "care.care_plans": {"columns": [name for name, _ in CARE_PLAN_COLUMNS]},
     },
     "retention": "None: a benchmark.",
     "starts": "2025-01-01T00:00:00Z",
