@@ -15,9 +15,10 @@ import orjson
 import structlog
 from graphql import DocumentNode
 
-from gateway.audit.chain import StoredEvent, canonical
+from gateway.audit.chain import StoredEvent
 from gateway.audit.record import departments_record, disclosed_record, event, filters
 from gateway.audit.settings import AuditSettings
+from gateway.audit.store import Entry
 from gateway.audit.writer import AuditWriter, now_text
 from gateway.error_format import graphql_errors
 from gateway.errors import AuditUnavailableError, FedgateError
@@ -126,7 +127,7 @@ class Auditor:
             status=status, code=code, agreements=agreements, departments=departments, disclosed=disclosed,
             subjects=named, bulk=bulk,
         )  # fmt: skip
-        return await self.writer.record(canonical(body))
+        return await self.writer.record(Entry.of_event(body))
 
     async def refused(
         self, principal: Principal, query: str | None, operation_name: str | None, error: FedgateError
@@ -144,7 +145,7 @@ class Auditor:
             code=graphql_errors(error)[0]["extensions"]["code"],  # a document's first problem's own code
         )
         try:
-            await self.writer.record(canonical(body))
+            await self.writer.record(Entry.of_event(body))
         except AuditUnavailableError as failure:
             log.error("audit_refusal_not_recorded", code=error.code, reason=failure.message)
 

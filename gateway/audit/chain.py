@@ -11,6 +11,7 @@ the chain verifiable from an *anchor*: the checkpoint the remaining events follo
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +26,21 @@ GENESIS = "0" * 64
 _DOMAIN = b"fedgate-audit-v1\n"
 
 
+#: A lead byte of a character beyond the Basic Multilingual Plane, in UTF-8.
+_ASTRAL = re.compile(rb"[\xf0-\xf4]")
+
+
 def canonical(body: Mapping[str, Any]) -> bytes:
-    """``body`` as RFC 8785 canonical JSON: one byte sequence for one value, whoever writes it."""
-    return bytes(rfc8785.dumps(dict(body)))
+    """``body`` as RFC 8785 canonical JSON: one byte sequence for one value, whoever writes it.
+
+    An event holds objects, arrays, strings, integers, booleans and nulls, never a float. For those, orjson
+    with sorted keys writes exactly RFC 8785's bytes (the same escapes, integers beyond 2^53 refused), some
+    sixty times faster than the reference implementation, except in one place: RFC 8785 orders keys by
+    UTF-16 code units, which differs from code point order only for characters beyond the Basic
+    Multilingual Plane. A body holding one (an emoji in a justification) is written by the reference
+    implementation (``tests/test_audit_canonical.py`` checks the two agree on generated values)."""
+    text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
+    return bytes(rfc8785.dumps(dict(body))) if _ASTRAL.search(text) else text
 
 
 def link(seq: int, previous: str, body: bytes) -> str:

@@ -24,7 +24,7 @@ from gateway.audit.statements import (
     seq_range,
     stored_event,
 )
-from gateway.audit.store import CheckpointPolicy, Entry, Filter, Index, link_batch
+from gateway.audit.store import CheckpointPolicy, Entry, Filter, Index, due_checkpoint, link_batch
 from gateway.errors import AuditUnavailableError
 
 SQL = Statements(
@@ -35,6 +35,22 @@ SQL = Statements(
 #: Several processes may create the tables at once: they take turns.
 _SETUP_LOCK = 7_264_656_104  # "fedgate" as a number: pg_advisory_xact_lock's key
 _LOCK_HEAD = SQL.head + " FOR UPDATE"
+#: An append's first statement: the head, locked, and the last checkpoint.
+_LOCK_HEAD_AND_LAST_CHECKPOINT = (
+    "SELECT h.seq, h.hash, c.seq, c.hash, c.time, c.signature, c.key_id FROM audit_head h "  # noqa: S608
+    f"LEFT JOIN LATERAL ({SQL.last_checkpoint}) c ON true WHERE h.id = 1 FOR UPDATE OF h"
+)
+#: An append's second: the whole batch (events, their people and agreements, a checkpoint if one is due) in
+#: one statement, moving the head; the batch's columns arrive as arrays.
+_APPEND = """
+WITH events AS (INSERT INTO audit_events SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
+       $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])),
+     subjects AS (INSERT INTO audit_subjects SELECT * FROM unnest($11::bigint[], $12::text[], $13::text[])),
+     agreements AS (INSERT INTO audit_agreements SELECT * FROM unnest($14::bigint[], $15::text[])),
+     checkpoints AS (INSERT INTO audit_checkpoints SELECT * FROM unnest($16::bigint[], $17::text[], $18::text[],
+       $19::text[], $20::text[]))
+UPDATE audit_head SET seq = $21, hash = $22 WHERE id = 1
+"""
 
 _ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
@@ -79,15 +95,19 @@ class PostgresAuditStore:
     async def append(self, entries: Sequence[Entry], checkpoints: CheckpointPolicy) -> list[StoredEvent]:
         try:
             async with self._connected().acquire() as connection, connection.transaction():
-                row = await connection.fetchrow(_LOCK_HEAD)
+                row = await connection.fetchrow(_LOCK_HEAD_AND_LAST_CHECKPOINT)
                 linked = link_batch(int(row[0]), str(row[1]), entries)
-                events, subjects, agreements = batch_rows(linked, entries)
-                await connection.executemany(SQL.insert_event, events)
-                await connection.executemany(SQL.insert_subject, subjects)
-                await connection.executemany(SQL.insert_agreement, agreements)
-                if linked:
-                    await connection.execute(SQL.move_head, linked[-1].seq, linked[-1].hash)
-                    await _checkpoint(connection, linked[-1].seq, linked[-1].hash, checkpoints)
+                if not linked:
+                    return linked
+                last = checkpoint_of(tuple(row)[2:]) if row[2] is not None else None
+                checkpoint = due_checkpoint(checkpoints, linked[-1].seq, linked[-1].hash, last)
+                columns = [
+                    list(column)
+                    for rows, width in zip(batch_rows(linked, entries), (10, 3, 2), strict=True)
+                    for column in (zip(*rows, strict=True) if rows else [()] * width)
+                ]
+                signed = [[value] for value in checkpoint_row(checkpoint)] if checkpoint else [[]] * 5
+                await connection.execute(_APPEND, *columns, *signed, linked[-1].seq, linked[-1].hash)
         except _ERRORS as error:
             raise AuditUnavailableError("the audit store could not record the request") from error
         return linked
@@ -164,9 +184,7 @@ async def _checkpoint(
     connection: asyncpg.Connection, seq: int, head: str, policy: CheckpointPolicy
 ) -> Checkpoint | None:
     row = await connection.fetchrow(SQL.last_checkpoint)
-    last = checkpoint_of(row) if row is not None else None
-    if (last is not None and last.seq >= seq) or not policy.due(seq, last):
-        return None
-    checkpoint = policy.sign(seq, head)
-    await connection.execute(SQL.insert_checkpoint, *checkpoint_row(checkpoint))
+    checkpoint = due_checkpoint(policy, seq, head, checkpoint_of(row) if row is not None else None)
+    if checkpoint is not None:
+        await connection.execute(SQL.insert_checkpoint, *checkpoint_row(checkpoint))
     return checkpoint

@@ -85,7 +85,11 @@ class AuditSettings(FileRelative):
     checkpoint_sink: CheckpointSink | None = Field(None, description="Also send each checkpoint here.")
     batch_max_events: int = Field(500, ge=1, le=100_000, description="Most events committed in one transaction.")
     batch_wait_ms: float = Field(
-        2.0, ge=0, le=1000, description="How long a batch waits for more events once one is queued."
+        0.0,
+        ge=0,
+        le=1000,
+        description="How long a batch waits for more events once one is queued (0: commit at once; while a "
+        "commit is in flight the next batch gathers anyway).",
     )
     write_timeout_seconds: float = Field(
         5.0, gt=0, le=120, description="Longest a request waits for its event to be durable; then 503."

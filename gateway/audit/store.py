@@ -16,13 +16,13 @@ whoever writes it:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
-from gateway.audit.chain import Anchor, Checkpoint, StoredEvent, link
+from gateway.audit.chain import Anchor, Checkpoint, StoredEvent, canonical, link
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,10 @@ class Index:
 
     @classmethod
     def of(cls, body: bytes) -> Index:
-        event = orjson.loads(body)
+        return cls.of_event(orjson.loads(body))
+
+    @classmethod
+    def of_event(cls, event: Mapping[str, Any]) -> Index:
         principal = event.get("principal") or {}
         purpose = event.get("purpose") or {}
         return cls(
@@ -77,7 +80,13 @@ class Entry:
 
     @classmethod
     def of(cls, body: bytes) -> Entry:
+        """The entry of a canonical ``body``."""
         return cls(body, Index.of(body))
+
+    @classmethod
+    def of_event(cls, event: Mapping[str, Any]) -> Entry:
+        """The entry of ``event``: its canonical body, and its index taken from ``event`` itself."""
+        return cls(canonical(event), Index.of_event(event))
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,13 @@ class CheckpointPolicy(Protocol):
     def due(self, head_seq: int, last: Checkpoint | None) -> bool: ...
 
     def sign(self, seq: int, head: str) -> Checkpoint: ...
+
+
+def due_checkpoint(policy: CheckpointPolicy, seq: int, head: str, last: Checkpoint | None) -> Checkpoint | None:
+    """The checkpoint of the head ``seq`` (hash ``head``) signed, if ``policy`` says one is due after ``last``."""
+    if (last is not None and last.seq >= seq) or not policy.due(seq, last):
+        return None
+    return policy.sign(seq, head)
 
 
 class AuditStore(Protocol):

@@ -38,8 +38,8 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def now_text() -> str:
-    """Now, as :data:`TIME_FORMAT`."""
-    return dt.datetime.now(dt.UTC).strftime(TIME_FORMAT)
+    """Now, as :data:`TIME_FORMAT` (written by ``isoformat``, which is quicker than ``strftime``)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> str:
@@ -155,16 +155,19 @@ class AuditWriter:
             await self._http.aclose()
         await self.store.close()
 
-    async def record(self, body: bytes) -> StoredEvent:
-        """Make the event ``body`` durable; raises :class:`AuditUnavailableError` if it could not be, within
-        ``audit.write_timeout_seconds``."""
-        done: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(Entry.of(body), done))
+    async def record(self, entry: Entry) -> StoredEvent:
+        """Make ``entry`` durable; raises :class:`AuditUnavailableError` if it could not be, within
+        ``audit.write_timeout_seconds`` (the batch may still commit it later: then it is recorded, but the
+        request had its 503 and disclosed nothing)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[StoredEvent] = loop.create_future()
+        timer = loop.call_later(self.settings.write_timeout_seconds, _expire, done)
+        self._queue.append(_Pending(entry, done))
         self._arrived.set()
         try:
-            return await asyncio.wait_for(asyncio.shield(done), self.settings.write_timeout_seconds)
-        except TimeoutError as error:
-            raise AuditUnavailableError("the audit store did not record the request in time") from error
+            return await done
+        finally:
+            timer.cancel()
 
     def _take(self) -> list[_Pending]:
         batch, self._queue = (
@@ -246,6 +249,11 @@ class AuditWriter:
                 ).raise_for_status()
         except (OSError, httpx.HTTPError) as error:
             log.error("audit_checkpoint_sink_failed", seq=checkpoint.seq, error=type(error).__name__)
+
+
+def _expire(done: asyncio.Future[StoredEvent]) -> None:
+    if not done.done():
+        done.set_exception(AuditUnavailableError("the audit store did not record the request in time"))
 
 
 def _append_line(path: Path, line: bytes) -> None:

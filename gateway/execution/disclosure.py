@@ -24,14 +24,17 @@ Subject = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
-class _Note:
-    """An object shows ``columns`` of one row of ``table`` (``row``: the row's identity, so a row shown by
-    several objects counts once), about ``subjects``."""
+class _Shown:
+    """What one row of a scan shows: its ``table``, the ``columns`` it shows and, by position in the row,
+    the identifiers of people it carries (kind, index)."""
 
     table: TableKey
-    row: int
     columns: tuple[str, ...]
-    subjects: tuple[Subject, ...]
+    subjects: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, scan: ScanNode, columns: tuple[str, ...]) -> _Shown:
+        return cls(_table(scan), columns, tuple((subject.kind, subject.index) for subject in scan.subjects))
 
 
 @dataclass
@@ -42,24 +45,38 @@ class DisclosureSummary:
     columns: dict[TableKey, set[str]] = field(default_factory=dict)
     subjects: dict[str, set[str]] = field(default_factory=dict)
 
+    def add(self, shown: _Shown, row: tuple[Any, ...], counted: set[tuple[TableKey, int]]) -> None:
+        """``row``, shown as ``shown`` says (counted once however many objects show it)."""
+        if (shown.table, id(row)) not in counted:
+            counted.add((shown.table, id(row)))
+            self.rows[shown.table] = self.rows.get(shown.table, 0) + 1
+        self.columns.setdefault(shown.table, set()).update(shown.columns)
+        for kind, index in shown.subjects:
+            if row[index] is not None:
+                self.subjects.setdefault(kind, set()).add(str(row[index]))
+
 
 class Disclosure:
-    """The objects of one run of a plan that came from rows, with what each shows and whom it is about."""
+    """The objects of one run of a plan that came from rows, with what each shows and whom it is about.
+
+    Noting costs a list append per statement's objects; the work is done once, by :meth:`summary`, for the
+    objects the answer holds."""
 
     def __init__(self) -> None:
-        self._noted: dict[int, list[_Note]] = {}
-        self._columns: dict[int, tuple[str, ...]] = {}
+        #: Objects made from rows, each with its row, as made (:meth:`note_rows`).
+        self._made: list[tuple[_Shown, Sequence[dict[str, Any]], Sequence[tuple[Any, ...]]]] = []
+        #: Objects that stand for rows of other objects' scans, or show one value of one (a merged person).
+        self._standing: list[tuple[dict[str, Any], _Shown, Sequence[tuple[Any, ...]], tuple[Subject, ...]]] = []
+        self._shown: dict[int, _Shown] = {}
 
-    def note_rows(self, objects: Sequence[dict[str, Any]], scan: ScanNode, rows: Iterable[tuple[Any, ...]]) -> None:
+    def note_rows(self, objects: Sequence[dict[str, Any]], scan: ScanNode, rows: Sequence[tuple[Any, ...]]) -> None:
         """Each of ``objects`` was made from the row of ``rows`` at its position."""
-        table = _table(scan)
-        columns = self._columns.get(id(scan))
-        if columns is None:
+        shown = self._shown.get(id(scan))
+        if shown is None:
             names = scan.query.columns
             columns = tuple(names[output.index].name for output in scan.fields if output.kind == "column")
-            self._columns[id(scan)] = columns
-        for obj, row in zip(objects, rows, strict=True):
-            self._noted.setdefault(id(obj), []).append(_Note(table, id(row), columns, _subjects(scan, row)))
+            shown = self._shown[id(scan)] = _Shown.of(scan, columns)
+        self._made.append((shown, objects, rows))
 
     def note(
         self,
@@ -71,44 +88,44 @@ class Disclosure:
     ) -> None:
         """``obj`` stands for ``rows`` of ``scan``, about ``subjects``, showing ``columns`` of them (a merged
         person: its link rows and its key)."""
-        notes = self._noted.setdefault(id(obj), [])
-        people = tuple(subjects)
-        for row in rows:
-            notes.append(_Note(_table(scan), id(row), columns, people))
+        self._standing.append((obj, _Shown(_table(scan), columns, ()), rows, tuple(subjects)))
 
     def note_value(self, obj: dict[str, Any], scan: ScanNode, row: tuple[Any, ...], index: int) -> None:
         """``obj`` shows the value at ``index`` of ``row``, a row of ``scan`` (a merged field)."""
-        note = _Note(_table(scan), id(row), (scan.query.columns[index].name,), _subjects(scan, row))
-        self._noted.setdefault(id(obj), []).append(note)
+        self._standing.append((obj, _Shown.of(scan, (scan.query.columns[index].name,)), (row,), ()))
 
     def summary(self, data: Any) -> DisclosureSummary:
         """What the answer ``data`` holds: each noted object reachable in it, each row once."""
         summary = DisclosureSummary()
-        seen: set[int] = set()
-        rows: set[tuple[TableKey, int]] = set()
-        pending = [data]
-        while pending:
-            value = pending.pop()
-            if isinstance(value, dict):
-                if id(value) in seen:
-                    continue
-                seen.add(id(value))
-                for note in self._noted.get(id(value), ()):
-                    if (note.table, note.row) not in rows:
-                        rows.add((note.table, note.row))
-                        summary.rows[note.table] = summary.rows.get(note.table, 0) + 1
-                    summary.columns.setdefault(note.table, set()).update(note.columns)
-                    for kind, identifier in note.subjects:
-                        summary.subjects.setdefault(kind, set()).add(identifier)
-                pending.extend(value.values())
-            elif isinstance(value, list):
-                pending.extend(value)
+        held = _objects(data)
+        counted: set[tuple[TableKey, int]] = set()
+        for shown, objects, rows in self._made:
+            for obj, row in zip(objects, rows, strict=True):
+                if id(obj) in held:
+                    summary.add(shown, row, counted)
+        for obj, shown, rows, people in self._standing:
+            if id(obj) in held:
+                for row in rows:
+                    summary.add(shown, row, counted)
+                for kind, identifier in people:
+                    summary.subjects.setdefault(kind, set()).add(identifier)
         return summary
+
+
+def _objects(data: Any) -> set[int]:
+    """The identities of the objects (dicts) the answer ``data`` holds, however deep."""
+    held: set[int] = set()
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if type(value) is dict:  # response objects are plain dicts, lists plain lists
+            if id(value) not in held:
+                held.add(id(value))
+                pending.extend(value.values())
+        elif type(value) is list:
+            pending.extend(value)
+    return held
 
 
 def _table(scan: ScanNode) -> TableKey:
     return (scan.department.name, scan.table.name)
-
-
-def _subjects(scan: ScanNode, row: tuple[Any, ...]) -> tuple[Subject, ...]:
-    return tuple((subject.kind, str(row[subject.index])) for subject in scan.subjects if row[subject.index] is not None)

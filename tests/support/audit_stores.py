@@ -22,7 +22,7 @@ from gateway.audit.record import event
 from gateway.audit.settings import AuditSettings
 from gateway.audit.settings import PostgresAuditStore as PostgresSettings
 from gateway.audit.sqlite_store import SqliteAuditStore
-from gateway.audit.store import AuditStore
+from gateway.audit.store import AuditStore, Entry
 from gateway.audit.writer import AuditWriter
 from gateway.policy.purposes import Purpose
 from gateway.principal import Principal
@@ -127,7 +127,7 @@ async def write(opened: OpenStore, bodies: Sequence[bytes], **settings: Any) -> 
     writer = AuditWriter(_Unclosed(opened.store), opened.signer, audit_settings(**settings))
     await writer.start()
     try:
-        await asyncio.gather(*(writer.record(item) for item in bodies))
+        await asyncio.gather(*(writer.record(Entry.of(item)) for item in bodies))
     finally:
         await writer.stop()
     return writer
