@@ -1,7 +1,9 @@
-"""The audit's canonical JSON is RFC 8785's, byte for byte, for every value an event can hold."""
+"""The audit's canonical JSON is RFC 8785's, byte for byte, for every value an event can hold; its times."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 import orjson
@@ -11,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.audit.chain import canonical
+from gateway.audit.writer import TIME_FORMAT, now_text
 
 #: An event's values: JSON without floats, integers within RFC 8785's (IEEE 754 double) exact domain.
 SAFE = 2**53 - 1
@@ -41,3 +44,11 @@ def test_escapes_are_rfc8785s() -> None:
 def test_integers_beyond_the_exact_domain_are_refused() -> None:
     with pytest.raises(orjson.JSONEncodeError):
         canonical({"n": 2**53})
+
+
+def test_times_are_written_in_the_one_audit_format() -> None:
+    """UTC, microseconds, ``Z``: text order is time order."""
+    text = now_text()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", text)
+    parsed = dt.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=dt.UTC)
+    assert abs((dt.datetime.now(dt.UTC) - parsed).total_seconds()) < 60
