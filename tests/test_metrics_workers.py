@@ -19,7 +19,7 @@ from schema.catalog import Catalog
 from tests.support.metrics import Samples, delta, label_values, scrape, value, wait_for
 from tests.support.servers import running_fedgate, worker_pids
 
-QUERY = '{ clinic { people(limit: 3) { personId visits { kind } } } }'
+QUERY = "{ clinic { people(limit: 3) { personId visits { kind } } } }"
 INVALID = "{ clinic { nobody } }"
 #: Sent in every way a caller can send a value; it must never come back in the metrics.
 MARKER = "zz-caller-value-7f3a"
