@@ -10,33 +10,17 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
-import yaml
 
 from schema.catalog import Catalog
 from tests.support.metrics import Samples, delta, label_values, scrape, value, wait_for
-from tests.support.servers import running_fedgate, worker_pids
+from tests.support.servers import running_fedgate, worker_pids, write_config
 
 QUERY = "{ clinic { people(limit: 3) { personId visits { kind } } } }"
 INVALID = "{ clinic { nobody } }"
 #: Sent in every way a caller can send a value; it must never come back in the metrics.
 MARKER = "zz-caller-value-7f3a"
-
-
-def _config(directory: Path, catalog: Catalog, **sections: Any) -> Path:
-    catalog_file = directory / "catalog.yaml"
-    catalog_file.write_text(yaml.safe_dump(catalog.model_dump(mode="json", by_alias=True, exclude_none=True)))
-    settings = {
-        "catalog": str(catalog_file),
-        "auth": {"enabled": False},
-        "logging": {"format": "json", "level": "warning"},
-        **sections,
-    }
-    path = directory / "fedgate.yaml"
-    path.write_text(yaml.safe_dump(settings))
-    return path
 
 
 def _workers(pid: int, count: int, seconds: float = 30) -> list[int]:
@@ -54,7 +38,7 @@ def _multiprocess_directory(worker: int) -> Path:
 
 
 def test_two_workers_count_every_request_the_test_sent(sqlite_clinic: Catalog, tmp_path: Path) -> None:
-    config = _config(tmp_path, sqlite_clinic)
+    config = write_config(sqlite_clinic, tmp_path)
     with running_fedgate(config, "--workers", "2") as (port, process), httpx.Client() as http:
         url = f"http://127.0.0.1:{port}"
         workers = _workers(process.pid, 2)
@@ -131,7 +115,7 @@ def _only_bounded_labels(samples: Samples) -> None:
 
 
 def test_a_killed_worker_leaves_its_counts_and_takes_its_state_away(sqlite_clinic: Catalog, tmp_path: Path) -> None:
-    config = _config(tmp_path, sqlite_clinic)
+    config = write_config(sqlite_clinic, tmp_path)
     with running_fedgate(config, "--workers", "2") as (port, process), httpx.Client() as http:
         url = f"http://127.0.0.1:{port}"
         victim, survivor = _workers(process.pid, 2)

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import httpx
 import orjson
-import yaml
 
 from gateway.audit.keys import generate_key_file
 from gateway.audit.sqlite_store import SqliteAuditStore
 from gateway.audit.store import Filter
 from schema.catalog import Catalog
 from tests.support.governance import governed_deployment
-from tests.support.servers import fedgate_serve, free_port, wait_until_healthy
+from tests.support.servers import fedgate_serve, free_port, wait_until_healthy, write_config
 
 QUERY = "{ clinic { people(limit: 2) { personId } } }"
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -65,16 +64,9 @@ async def test_the_id_is_kept_or_made_and_answered(sqlite_clinic: Catalog, tmp_p
 
 
 def test_every_log_line_of_a_request_names_its_id(sqlite_clinic: Catalog, tmp_path: Path) -> None:
-    catalog_file = tmp_path / "catalog.yaml"
-    catalog_file.write_text(yaml.safe_dump(sqlite_clinic.model_dump(mode="json", by_alias=True, exclude_none=True)))
-    settings = {
-        "catalog": str(catalog_file),
-        "auth": {"enabled": False},
-        "logging": {"format": "json", "level": "info"},
-    }
-    (tmp_path / "fedgate.yaml").write_text(yaml.safe_dump(settings))
+    config = write_config(sqlite_clinic, tmp_path, logging={"format": "json", "level": "info"})
     port = free_port()
-    process = fedgate_serve(tmp_path / "fedgate.yaml", port)
+    process = fedgate_serve(config, port)
     try:
         wait_until_healthy(process, port)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
