@@ -9,12 +9,15 @@ from pathlib import Path
 import httpx
 import orjson
 
+from gateway.app import create_app
 from gateway.audit.keys import generate_key_file
 from gateway.audit.sqlite_store import SqliteAuditStore
 from gateway.audit.store import Filter
+from gateway.settings import CORSSettings
 from schema.catalog import Catalog
+from tests.conftest import make_settings
 from tests.support.governance import governed_deployment
-from tests.support.servers import fedgate_serve, free_port, wait_until_healthy, write_config
+from tests.support.servers import fedgate_serve, free_port, serving, wait_until_healthy, write_config
 
 QUERY = "{ clinic { people(limit: 2) { personId } } }"
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -83,3 +86,15 @@ def test_every_log_line_of_a_request_names_its_id(sqlite_clinic: Catalog, tmp_pa
     assert all(line["level"] and line["timestamp"] for line in requests)
     started = [line for line in lines if line["event"] == "listening"]
     assert started and "request_id" not in started[0]  # outside a request, no id
+
+
+async def test_a_browser_app_on_another_origin_may_read_the_id(sqlite_clinic: Catalog) -> None:
+    origin = "https://app.example.test"
+    settings = make_settings().model_copy(update={"cors": CORSSettings(allow_origins=[origin])})
+    async with serving(create_app(settings, sqlite_clinic, None)) as url, httpx.AsyncClient() as http:
+        answer = await http.post(
+            f"{url}/graphql", json={"query": QUERY}, headers={"origin": origin, "x-request-id": "from-the-browser"}
+        )
+    assert answer.headers["x-request-id"] == "from-the-browser"
+    assert answer.headers["access-control-allow-origin"] == origin
+    assert answer.headers["access-control-expose-headers"].lower() == "x-request-id"
