@@ -10,7 +10,9 @@ fetched rows. An adapter
 * **fetches** rows for a prepared query and a set of parameter values, decoding every value to the
   canonical Python type of its column (:mod:`schema.types`), within a timeout,
 * maps every driver error to :class:`~adapters.errors.SourceError` subclasses at this boundary,
-* reports **health** and **introspects** its tables for ``fedgate introspect``.
+* reports **health** and **introspects** its tables for ``fedgate introspect``,
+* and, if it keeps a pool of connections it can count, reports its **pool usage** (:meth:`SourceAdapter.pool_usage`)
+  for the metrics; an adapter that cannot tell (an HTTP client's pool) leaves the default, ``None``.
 """
 
 from __future__ import annotations
@@ -179,6 +181,19 @@ def describe_tables(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class PoolUsage:
+    """A connection pool now: connections open, of which in use, and the most it may open."""
+
+    size: int
+    in_use: int
+    max_size: int
+
+    @property
+    def idle(self) -> int:
+        return self.size - self.in_use
+
+
 class SourceAdapter(abc.ABC):
     """One department's source. Subclasses implement only what their kind supports."""
 
@@ -215,6 +230,11 @@ class SourceAdapter(abc.ABC):
         Only the order of cross-department semi-joins depends on them, never an answer.
         """
         return {}
+
+    def pool_usage(self) -> PoolUsage | None:
+        """The connection pool's usage now, without I/O; ``None`` when the adapter cannot tell (the default)
+        or has no pool open."""
+        return None
 
     @abc.abstractmethod
     def prepare(self, query: SourceQuery) -> PreparedQuery:

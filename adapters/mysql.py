@@ -20,7 +20,14 @@ from typing import Any
 import asyncmy
 from asyncmy import errors as mysql_errors
 
-from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
+from adapters.base import (
+    Capabilities,
+    Capability,
+    ColumnDescription,
+    PoolUsage,
+    TableDescription,
+    describe_tables,
+)
 from adapters.errors import SourceError, SourceUnavailableError
 from adapters.sql import SqlAdapter, log
 from adapters.sql_render import MARIADB_BINARY, MYSQL_BINARY, MySQLDialect
@@ -152,6 +159,12 @@ class MySQLAdapter(SqlAdapter):
         features = {Capability.WINDOW_FUNCTIONS} if windows else set()
         self._capabilities = Capabilities(dialect="mysql", features=frozenset(features))
         self._pool = await asyncmy.create_pool(minsize=1, maxsize=self.config.pool_size, **kwargs)
+
+    def pool_usage(self) -> PoolUsage | None:
+        pool = self._pool
+        if pool is None:
+            return None
+        return PoolUsage(pool.size, pool.size - pool.freesize, pool.maxsize)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -17,7 +17,14 @@ from typing import Any
 
 import asyncpg
 
-from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
+from adapters.base import (
+    Capabilities,
+    Capability,
+    ColumnDescription,
+    PoolUsage,
+    TableDescription,
+    describe_tables,
+)
 from adapters.errors import SourceError, SourceUnavailableError
 from adapters.sql import SqlAdapter
 from adapters.sql_render import PostgresDialect
@@ -158,6 +165,13 @@ class PostgresAdapter(SqlAdapter):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+
+    def pool_usage(self) -> PoolUsage | None:
+        pool = self._pool
+        if pool is None:
+            return None
+        size = pool.get_size()
+        return PoolUsage(size, size - pool.get_idle_size(), pool.get_max_size())
 
     async def _run(self, text: str, params: Sequence[Any] | dict[str, Any], timeout: float) -> Sequence[Sequence[Any]]:
         if self._pool is None:

@@ -16,7 +16,14 @@ from typing import Any
 import aiosqlite
 from sqlglot import exp
 
-from adapters.base import Capabilities, Capability, ColumnDescription, TableDescription, describe_tables
+from adapters.base import (
+    Capabilities,
+    Capability,
+    ColumnDescription,
+    PoolUsage,
+    TableDescription,
+    describe_tables,
+)
 from adapters.errors import SourceError
 from adapters.sql import SqlAdapter
 from adapters.sql_render import SQLiteDialect
@@ -95,6 +102,12 @@ class SQLiteAdapter(SqlAdapter):
             except sqlite3.Error as exc:
                 await self.close()
                 raise self.unavailable() from exc
+
+    def pool_usage(self) -> PoolUsage | None:
+        if not self._connections:
+            return None
+        size = len(self._connections)
+        return PoolUsage(size, size - self._idle.qsize(), self.config.pool_size)
 
     async def close(self) -> None:
         connections, self._connections = self._connections, []

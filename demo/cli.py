@@ -141,10 +141,19 @@ def _print_demo(plan: Demo, settings: Settings, settings_file: Path, housing_pid
             "(this process)\n"
             f"          housing REST API :{plan.housing_port} (pid {housing_pid}; "
             f"[bold]kill {housing_pid}[/] stops that department alone)\n"
+            f"{_metrics_line(settings)}"
             f"Data:     SQLite files in {plan.housing_data.parent}{servers}\n"
             f"Clients:\n{clients}"
         )
     )
+
+
+def _metrics_line(settings: Settings) -> str:
+    metrics = settings.telemetry.metrics
+    if not metrics.enabled:
+        return ""
+    url = f"http://{settings.server.host}:{settings.server.port}{metrics.path}"
+    return f"Metrics:  {url} (Prometheus: watch housing's breaker and readiness when you kill it)\n"
 
 
 def _relative(path: Path) -> Path:

@@ -9,12 +9,15 @@ GET /readyz         every department's source answers and its breaker is not ope
 /graphiql-assets    GraphiQL's assets, when graphiql.assets_dir is set
 GET /agreements     the register of information sharing agreements (gateway/governance.py), and
 POST /admin/reload  reloading policy and agreements, with a policy
+GET /metrics        Prometheus metrics (telemetry.metrics: on by default; gateway/metrics_export.py)
+
+Every HTTP request gets a request id (gateway/request_ids.py), answered in ``X-Request-Id``; GraphQL
+requests are counted, timed and traced (gateway/request_telemetry.py, gateway/tracing.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.audit.keys import Signer
 from gateway.audit.setup import create_auditor
@@ -39,11 +42,16 @@ from gateway.execution.health_checks import HealthChecker
 from gateway.governance import governance_routes
 from gateway.graphiql import LOCAL_ASSETS_PATH
 from gateway.graphiql_assets import missing_assets_advice
+from gateway.metrics_export import metrics_route
+from gateway.metrics_sampler import MetricsSampler
 from gateway.policy.store import Policy
 from gateway.principal import ANONYMOUS, Principal
 from gateway.reload import PolicyReloader
+from gateway.request_ids import HEADER as REQUEST_ID_HEADER
+from gateway.request_ids import RequestIds
 from gateway.service import Gateway
 from gateway.settings import CORSSettings, Settings
+from gateway.tracing import Tracing
 from schema.catalog import Catalog
 
 log = structlog.get_logger("fedgate.app")
@@ -76,23 +84,33 @@ def create_app(
     *,
     sources: GuardedAdapters | None = None,
     audit_signer: Signer | None = None,
+    tracing: Tracing | None = None,
 ) -> GatewayApp:
     """Build the application from a validated configuration (:func:`gateway.configuration.load_configuration`
-    loads it, for ``fedgate serve`` and each of its workers); sources and the audit store open at start-up."""
+    loads it, for ``fedgate serve`` and each of its workers); sources and the audit store open at start-up.
+    ``tracing`` defaults to what ``telemetry.tracing`` configures (tests pass an in-memory exporter's)."""
     if policy is not None and policy.secrets.ephemeral:
         log.warning("policy_secret_ephemeral", detail="set policy.secret_env: hidden-key order differs per process")
     authenticator = Authenticator(settings.auth) if settings.auth.enabled else None
     if authenticator is None:
         log.warning("authentication_disabled", detail="every caller can read every department: development only")
     auditor = create_auditor(settings, audit_signer)
+    tracing = tracing or Tracing.from_settings(settings.telemetry.tracing)
     gateway = Gateway(catalog, settings, sources or GuardedAdapters(catalog), policy, auditor=auditor)
-    endpoint = GraphQLEndpoint(gateway, settings, authenticator or no_authentication)
+    endpoint = GraphQLEndpoint(gateway, settings, authenticator or no_authentication, tracing=tracing)
     audit_endpoint = None
     if auditor is not None and authenticator is not None:
-        queries = AuditQueries(auditor, settings, DocumentCache(size=256, limits=gateway.documents.limits))
-        audit_endpoint = GraphQLEndpoint(queries, settings, authenticator)
+        documents = DocumentCache(size=256, limits=gateway.documents.limits, name="audit_document")
+        queries = AuditQueries(auditor, settings, documents)
+        audit_endpoint = GraphQLEndpoint(
+            queries, settings, authenticator, name="audit", route="/audit/graphql", tracing=tracing
+        )
     reloader = PolicyReloader(gateway, settings, catalog) if policy is not None else None
     health_checks = HealthChecker(gateway.sources)
+    metrics = settings.telemetry.metrics
+    sampler = MetricsSampler(
+        gateway.sources, health_checks, auditor.writer if auditor is not None else None, metrics.sample_interval_seconds
+    )
 
     async def healthz(request: Request) -> Response:
         return Response(dumps({"status": "ok"}), media_type="application/json", headers=SECURITY_HEADERS)
@@ -118,6 +136,8 @@ def create_app(
     ]
     if audit_endpoint is not None:
         routes.append(Route("/audit/graphql", audit_endpoint.handle, methods=["GET", "POST"]))
+    if metrics.enabled:
+        routes.append(metrics_route(metrics, sampler))
     assets = settings.graphiql.assets_path
     if assets is not None:
         advice = missing_assets_advice(assets)
@@ -134,13 +154,16 @@ def create_app(
         try:
             await gateway.start()
             await health_checks.start()
+            await sampler.start()
             async with reloader.running() if reloader is not None else contextlib.nullcontext():
                 yield
         finally:
+            await sampler.stop()
             await health_checks.stop()  # before the sources close: a check would reopen a pool
             await gateway.stop()
             if authenticator is not None:
                 await authenticator.close()
+            await tracing.shutdown()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
@@ -162,12 +185,17 @@ class GatewayApp:
     def __init__(self, app: Starlette, endpoint: GraphQLEndpoint) -> None:
         self.app = app
         self.endpoint = endpoint
+        self._asgi: ASGIApp = RequestIds(self.route)
 
     @property
     def state(self) -> State:
         return self.app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    async def route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Every request, once its request id is set."""
         if scope["type"] == "http" and scope["path"] == "/graphql" and scope["method"] in ("GET", "POST"):
             response = await self.endpoint.handle(Request(scope, receive))
             await response(scope, receive, send)
@@ -181,13 +209,12 @@ class CORSGatewayApp(GatewayApp):
 
     def __init__(self, app: Starlette, endpoint: GraphQLEndpoint, cors: CORSSettings) -> None:
         super().__init__(app, endpoint)
-        self._cors = CORSMiddleware(
-            functools.partial(GatewayApp.__call__, self),
+        cors_middleware = CORSMiddleware(
+            self.route,
             allow_origins=cors.allow_origins,
             allow_methods=["GET", "POST"],
             allow_headers=cors.allow_headers,
+            expose_headers=[REQUEST_ID_HEADER],
             max_age=cors.max_age_seconds,
         )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._cors(scope, receive, send)
+        self._asgi = RequestIds(cors_middleware)

@@ -36,6 +36,7 @@ from gateway.document_scan import DocumentLimits, scan
 from gateway.document_shape import check_shape
 from gateway.error_format import coded_error, graphql_error
 from gateway.errors import GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, QueryLimit, QueryLimitError
+from gateway.metrics import CacheCounter
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,14 @@ class DocumentCache:
         limits: DocumentLimits,
         extra_rules: Sequence[type[ASTValidationRule]] = (),
         suggestions: bool = False,
+        name: str = "document",
     ) -> None:
+        """``name``: the cache's name in ``fedgate_cache_lookups_total``."""
         self._cache: LRUCache[tuple[Hashable, str], ParsedDocument | DocumentErrors] | None = (
             LRUCache(maxsize=size) if size > 0 else None
         )
         self._limits = limits
+        self._lookups = CacheCounter(name)
         self._suggestions = suggestions
         replaced = {base for rule in extra_rules for base in rule.__mro__[1:]}  # a subclass replaces its rule
         self._rules = (*(rule for rule in specified_rules if rule not in replaced), *extra_rules)
@@ -105,6 +109,7 @@ class DocumentCache:
         """The parsed document, validated against ``schema``; ``schema_key`` identifies that schema stably."""
         key = (schema_key, text)
         cached = self._cache.get(key) if self._cache is not None else None
+        self._lookups.lookup(cached is not None)
         if cached is not None:
             return cached
         refusal = scan(text, self._limits)

@@ -35,9 +35,12 @@ from gateway.errors import (
     QueryLimitError,
     RequestTooLargeError,
 )
+from gateway.metrics import Outcome
 from gateway.principal import Principal
+from gateway.request_telemetry import RequestTelemetry, Verdict, error_verdict, responses_verdict
 from gateway.service import GraphQLRequest, GraphQLResponse
 from gateway.settings import Settings
+from gateway.tracing import NO_TRACING, Tracing
 
 log = structlog.get_logger("fedgate.http")
 
@@ -103,24 +106,42 @@ class GraphQLService(Protocol):
 class GraphQLEndpoint:
     """A GraphQL route (``/graphql``, ``/audit/graphql``): HTTP in, the service's answer out."""
 
-    def __init__(self, gateway: GraphQLService, settings: Settings, authenticate: Authenticate) -> None:
+    def __init__(
+        self,
+        gateway: GraphQLService,
+        settings: Settings,
+        authenticate: Authenticate,
+        *,
+        name: str = "graphql",
+        route: str = "/graphql",
+        tracing: Tracing = NO_TRACING,
+    ) -> None:
+        """``name`` is the endpoint's label in the metrics, ``route`` its path in its spans."""
         self.gateway = gateway
         self.settings = settings
         self.authenticate = authenticate
+        self.telemetry = RequestTelemetry(name, route, tracing)
 
     async def handle(self, request: Request) -> Response:
-        started = time.perf_counter()
-        media_type = _response_media_type(request.headers.get("accept", ""))
         if request.method == "GET" and self._wants_graphiql(request):
             page = graphiql.render(self.settings.graphiql.assets_base)
             headers = {**SECURITY_HEADERS, "content-security-policy": page.content_security_policy}
             return HTMLResponse(page.html, headers=headers)
+        with self.telemetry.observe(request) as observed:
+            response, verdict = await self._answer(request)
+            observed.answered(response.status_code, verdict)
+            return response
+
+    async def _answer(self, request: Request) -> tuple[Response, Verdict]:
+        """The response to a GraphQL request, and how it ended."""
+        started = time.perf_counter()
+        media_type = _response_media_type(request.headers.get("accept", ""))
         try:
             principal = await self.authenticate(request)
         except AuthError as error:
-            return self._refuse(error, media_type or JSON)
+            return self._refuse(error, media_type or JSON), error_verdict(error)
         except FedgateError as error:
-            return self._respond(error_body(error), error.http_status, media_type or JSON)
+            return self._respond(error_body(error), error.http_status, media_type or JSON), error_verdict(error)
         try:
             principal = self.gateway.with_purpose(principal, request.headers)
             self.gateway.require_access(principal)
@@ -129,13 +150,13 @@ class GraphQLEndpoint:
                 payload = _graphql_request(payload, safe_method=request.method == "GET")
         except AuthError as error:
             await self.gateway.refused(principal, error)  # an authenticated caller refused: on the record
-            return self._refuse(error, media_type or JSON)
+            return self._refuse(error, media_type or JSON), error_verdict(error)
         except FedgateError as error:
             await self.gateway.refused(principal, error)
-            return self._respond(error_body(error), error.http_status, media_type or JSON)
+            return self._respond(error_body(error), error.http_status, media_type or JSON), error_verdict(error)
         if media_type is None:
             refusal = BadRequestError(f"cannot answer in the accepted media types; accept {GRAPHQL_RESPONSE} or {JSON}")
-            return self._respond(error_body(refusal), 406, JSON)
+            return self._respond(error_body(refusal), 406, JSON), Verdict(Outcome.REFUSED, refusal.code)
         if isinstance(payload, list):
             responses = [await self._execute_one(item, principal) for item in payload]
             body: Any = [response.to_dict() for response in responses]
@@ -153,7 +174,7 @@ class GraphQLEndpoint:
             retry_after = _retry_after(responses[0])
             if retry_after is not None:
                 answer.headers["retry-after"] = str(retry_after)
-        return answer
+        return answer, responses_verdict(responses)
 
     def _refuse(self, error: AuthError, media_type: str) -> Response:
         return auth_refusal(error, self.settings.auth.realm, media_type)

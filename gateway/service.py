@@ -52,6 +52,7 @@ from gateway.execution.guarded_adapters import GuardedAdapters
 from gateway.execution.outcome import sources_summary, strict_status
 from gateway.execution.statistics import gather_statistics
 from gateway.explain import explain
+from gateway.metrics import CacheCounter
 from gateway.pipeline import PASSES, Pass, Target, compile_plan
 from gateway.pipeline.bind import bind
 from gateway.plan.plan import BoundPlan
@@ -68,6 +69,9 @@ from schema.directives import is_strict
 from schema.graphql_types import GatewaySchema, PageSizes, Visibility, build_schema
 
 log = structlog.get_logger("fedgate.gateway")
+
+_PLAN_CACHE = CacheCounter("plan")
+_SCHEMA_CACHE = CacheCounter("schema")
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,7 @@ class Gateway:
         if self.policy is None or self.settings.policy.schema_visibility == "full":
             return self.schema
         schema = self._schemas.get(access.visibility_key)
+        _SCHEMA_CACHE.lookup(schema is not None)
         if schema is None:
             visibility = Visibility(access.columns(), access.via_only(), access.plain())
             schema = build_schema(self.catalog, self.page_sizes, visibility, key=f"scoped:{access.visibility_key}")
@@ -388,6 +393,7 @@ class Gateway:
         names = self._structural.get(base, frozenset())
         key = (base, _frozen({name: variables.get(name) for name in sorted(names)}))
         cached = self._plans.get(key)
+        _PLAN_CACHE.lookup(cached is not None)
         if cached is not None:
             return cached
         target = Target(

@@ -24,7 +24,6 @@ import structlog
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
 
 from gateway.app import GatewayApp, create_app
 from gateway.auth.dev_config import DevIssuerSettings
@@ -34,6 +33,7 @@ from gateway.connections import ConnectionLimits, ServerConfig
 from gateway.errors import FedgateError, StartupError
 from gateway.listening import listen
 from gateway.logs import configure_logging
+from gateway.metrics_processes import MetricsMultiprocess, metrics_directory
 from gateway.settings import CONFIG_ENV, ServerSettings
 
 log = structlog.get_logger("fedgate.serving")
@@ -92,7 +92,8 @@ def serve_workers(config: Path, server: ServerSettings, host: str, port: int, wo
     """Serve with ``workers`` processes on one socket until SIGINT or SIGTERM (uvicorn supervises them).
 
     The socket is bound here, before any worker starts: a busy port is one :class:`StartupError`. Each
-    worker gets the same connection limits (``server``), so ``server.max_connections`` is per worker.
+    worker gets the same connection limits (``server``), so ``server.max_connections`` is per worker. The
+    workers share a private metrics directory (:mod:`gateway.metrics_processes`), removed when they stop.
     """
     sock = listen(host, port, what="the gateway")
     log.info("listening", service="gateway", url=f"http://{host}:{port}", workers=workers)
@@ -106,8 +107,9 @@ def serve_workers(config: Path, server: ServerSettings, host: str, port: int, wo
         workers=workers,
         **_UVICORN,
     )
-    supervisor = Multiprocess(settings, sockets=[sock])
-    supervisor.run()
+    with metrics_directory() as directory:  # before any worker starts: each inherits it
+        supervisor = MetricsMultiprocess(settings, sockets=[sock], directory=directory)
+        supervisor.run()
     if any(worker.process.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
         raise StartupError("a worker could not start (its line above says why), so the gateway stopped")
 

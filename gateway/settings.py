@@ -20,6 +20,7 @@ from gateway.limits import default
 from gateway.listening import ListeningHost
 from gateway.policy.agreements import AgreementSettings
 from gateway.policy.purposes import PurposeSettings
+from gateway.telemetry_settings import TelemetrySettings
 from schema.configfile import ConfigDocument, load_yaml, validate
 from schema.models import FileRelative, StrictModel
 
@@ -276,6 +277,7 @@ class Settings(FileRelative):
     cors: CORSSettings = Field(default_factory=CORSSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings, validate_default=True)
     policy: PolicySettings = Field(default_factory=PolicySettings, validate_default=True)
     purposes: PurposeSettings = Field(default_factory=PurposeSettings)

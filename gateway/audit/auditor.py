@@ -15,6 +15,7 @@ import orjson
 import structlog
 from graphql import DocumentNode
 
+from gateway import request_ids
 from gateway.audit.chain import StoredEvent
 from gateway.audit.record import departments_record, disclosed_record, event, filters
 from gateway.audit.settings import AuditSettings
@@ -32,12 +33,6 @@ log = structlog.get_logger("fedgate.audit")
 
 #: How a read of the audit itself names what it disclosed.
 AUDIT_TABLE = "fedgate.audit_events"
-
-
-def request_id() -> str | None:
-    """The id the current HTTP request was given, if any (bound into the logging context)."""
-    value = structlog.contextvars.get_contextvars().get("request_id")
-    return value if isinstance(value, str) else None
 
 
 class Auditor:
@@ -122,7 +117,7 @@ class Auditor:
             bulk = {"count": count, "cap": self.settings.max_subjects, "filter": filters(document)}
             named = {}
         body = event(
-            time=now_text(), request_id=request_id(), principal=principal,
+            time=now_text(), request_id=request_ids.current(), principal=principal,
             organisation_attribute=self.organisation_attribute, query=query, operation_name=operation_name,
             status=status, code=code, agreements=agreements, departments=departments, disclosed=disclosed,
             subjects=named, bulk=bulk,
@@ -136,7 +131,7 @@ class Auditor:
         status = "failed" if error.http_status >= 500 and not isinstance(error, AuditUnavailableError) else "refused"
         body = event(
             time=now_text(),
-            request_id=request_id(),
+            request_id=request_ids.current(),
             principal=principal,
             organisation_attribute=self.organisation_attribute,
             query=query,

@@ -8,7 +8,8 @@ a transaction carries many events and costs each request little. If the store ca
 each of its requests gets :class:`~gateway.errors.AuditUnavailableError` (HTTP 503) and nothing it read
 is disclosed. A checkpoint is signed in the same transaction when ``checkpoint_every_events`` have been
 written since the last, or by a timer every ``checkpoint_every_seconds`` when events were written since;
-each is also sent to the checkpoint sink, if one is configured.
+each is also sent to the checkpoint sink, if one is configured. Events written, batch sizes, commit times,
+failures and the queue are metrics (``fedgate_audit_*``, :mod:`gateway.metrics`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ from gateway.audit.keys import Signer
 from gateway.audit.settings import AuditSettings
 from gateway.audit.store import AuditStore, Entry
 from gateway.errors import AuditUnavailableError
+from gateway.metrics import (
+    AUDIT_BATCH_EVENTS,
+    AUDIT_COMMIT_DURATION,
+    AUDIT_EVENTS,
+    AUDIT_QUEUE,
+    AUDIT_WRITE_FAILURES,
+)
 
 log = structlog.get_logger("fedgate.audit")
 
@@ -163,6 +171,7 @@ class AuditWriter:
         done: asyncio.Future[StoredEvent] = loop.create_future()
         timer = loop.call_later(self.settings.write_timeout_seconds, _expire, done)
         self._queue.append(_Pending(entry, done))
+        AUDIT_QUEUE.inc()
         self._arrived.set()
         try:
             return await done
@@ -176,6 +185,7 @@ class AuditWriter:
         )
         if not self._queue:
             self._arrived.clear()
+        AUDIT_QUEUE.dec(len(batch))
         return batch
 
     async def _commit_loop(self) -> None:
@@ -196,12 +206,16 @@ class AuditWriter:
         except AuditUnavailableError as error:
             self.checkpoints.drain()
             self.failure = error.message
+            AUDIT_WRITE_FAILURES.labels("store").inc(len(batch))
             log.error("audit_write_failed", events=len(batch), reason=error.message)
             for pending in batch:
                 if not pending.done.done():
                     pending.done.set_exception(AuditUnavailableError(error.message))
             return
         self.failure = None
+        AUDIT_COMMIT_DURATION.observe(time.perf_counter() - started)
+        AUDIT_BATCH_EVENTS.observe(len(batch))
+        AUDIT_EVENTS.inc(len(batch))
         for pending, event in zip(batch, stored, strict=True):
             if not pending.done.done():
                 pending.done.set_result(event)
@@ -253,6 +267,7 @@ class AuditWriter:
 
 def _expire(done: asyncio.Future[StoredEvent]) -> None:
     if not done.done():
+        AUDIT_WRITE_FAILURES.labels("timeout").inc()
         done.set_exception(AuditUnavailableError("the audit store did not record the request in time"))
 
 

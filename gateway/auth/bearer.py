@@ -34,6 +34,7 @@ from gateway.auth.introspection import Introspector
 from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import JwtVerifier, looks_like_jwt
 from gateway.errors import InvalidAuthRequestError, InvalidTokenError, MissingTokenError
+from gateway.metrics import CacheCounter
 from gateway.principal import Principal
 
 #: RFC 6750 §2.1 b64token.
@@ -59,6 +60,8 @@ def bearer_token(request: Request) -> str:
 
 
 _Verified = tuple[Principal, float]
+
+_TOKEN_CACHE = CacheCounter("token")
 
 
 def _until(key: bytes, entry: _Verified, now: float) -> float:
@@ -138,6 +141,7 @@ class Authenticator:
         assert self.jwt is not None
         digest = hashlib.sha256(token.encode()).digest()
         cached = self._verified.get(digest)
+        _TOKEN_CACHE.lookup(cached is not None)
         if cached is not None:
             return cached[0]
         principal = dataclasses.replace(await self.jwt.verify(token), token=SecretStr(token))

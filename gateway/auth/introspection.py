@@ -34,6 +34,7 @@ from gateway.auth.config import IntrospectionSettings
 from gateway.auth.tokens import principal_from_claims
 from gateway.errors import AuthUnavailableError, InvalidTokenError, SourceCircuitOpenError
 from gateway.execution.breaker import CircuitBreaker
+from gateway.metrics import CacheCounter
 from gateway.principal import Principal
 
 log = structlog.get_logger("fedgate.auth")
@@ -43,6 +44,7 @@ NEGATIVE_CACHE_SECONDS = 5.0
 BREAKER_NAME = "identity provider"
 _UNAVAILABLE = "the token cannot be checked with its issuer right now"
 _Entry = tuple[Principal | None, float]
+_INTROSPECTION_CACHE = CacheCounter("introspection")
 
 
 def _expiry(key: str, entry: _Entry, now: float) -> float:
@@ -84,6 +86,7 @@ class Introspector:
     async def verify(self, token: str) -> Principal:
         digest = hashlib.sha256(token.encode()).hexdigest()
         cached = self._cache.get(digest)
+        _INTROSPECTION_CACHE.lookup(cached is not None)
         if cached is not None:
             principal, _ = cached
             if principal is None:

@@ -30,8 +30,8 @@ maps an open breaker to ``AUTH_UNAVAILABLE``.
 Outcomes are tied to the state they were admitted in (a *generation*): a call admitted before the
 breaker opened cannot, by finishing late, close it or count towards opening it again. Transitions
 happen on calls and health checks (the breaker has no timers of its own) and are logged:
-``breaker_opened``, ``breaker_half_open``, ``breaker_closed`` (``by``: ``probe`` or ``health_check``).
-The clock is injectable, for tests.
+``breaker_opened``, ``breaker_half_open``, ``breaker_closed`` (``by``: ``probe`` or ``health_check``),
+and counted (``fedgate_breaker_transitions_total``). The clock is injectable, for tests.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from gateway.errors import (
     SourceTimeoutError,
     SourceUnavailableError,
 )
+from gateway.metrics import BREAKER_TRANSITIONS
 from schema.sources import BreakerSettings
 
 log = structlog.get_logger("fedgate.breaker")
@@ -242,6 +243,7 @@ class CircuitBreaker:
         log.info("breaker_closed", department=self.department, by=by)
 
     def _transition(self, state: BreakerState) -> None:
+        BREAKER_TRANSITIONS.labels(self.department, state.value).inc()
         self._state = state
         self._generation += 1
         self._probing = False

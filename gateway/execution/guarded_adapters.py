@@ -34,6 +34,8 @@ from adapters.base import NO_CONTEXT, Capabilities, FetchContext, PreparedQuery,
 from adapters.registry import create_adapter
 from gateway.errors import SourceCircuitOpenError, SourceError, SourceTimeoutError, SourceUnavailableError
 from gateway.execution.breaker import BreakerState, CircuitBreaker, Clock
+from gateway.execution.statement_telemetry import Observation, observed_statement
+from gateway.metrics import BULKHEAD_IN_FLIGHT, BULKHEAD_QUEUED
 from schema.catalog import Catalog
 
 log = structlog.get_logger("fedgate.sources")
@@ -74,10 +76,15 @@ class GuardedAdapters:
         self.adapters: dict[str, SourceAdapter] = dict(adapters or {})
         for department in catalog.departments:
             self.adapters.setdefault(department.name, create_adapter(department))
-        self._bulkheads = {
-            department.name: asyncio.Semaphore(department.source.concurrency) for department in catalog.departments
-        }
+        #: How many statements each department may have in flight at once (its bulkhead's size).
+        self.slots = {department.name: department.source.concurrency for department in catalog.departments}
+        self._bulkheads = {name: asyncio.Semaphore(slots) for name, slots in self.slots.items()}
         self._timeouts = {department.name: department.source.timeout_seconds for department in catalog.departments}
+        #: Each bulkhead's gauges: statements waiting for a slot, and holding one.
+        self._gauges = {
+            department.name: (BULKHEAD_QUEUED.labels(department.name), BULKHEAD_IN_FLIGHT.labels(department.name))
+            for department in catalog.departments
+        }
         self.breakers = {
             department.name: CircuitBreaker(
                 department.name,
@@ -144,8 +151,24 @@ class GuardedAdapters:
     ) -> list[Row]:
         """Run a prepared query within the department's breaker, bulkhead, timeout and the request's deadline.
 
-        ``sent`` counts, per department, the statements actually handed to the adapter.
+        ``sent`` counts, per department, the statements actually handed to the adapter. Every statement is
+        observed (:mod:`gateway.execution.statement_telemetry`): its span, latency and error.
         """
+        with observed_statement(department, self.adapters[department].kind) as observation:
+            rows = await self._fetch(department, prepared, values, deadline, context, sent, observation)
+            observation.answered(len(rows))
+            return rows
+
+    async def _fetch(
+        self,
+        department: str,
+        prepared: PreparedQuery,
+        values: Mapping[str, Any],
+        deadline: float,
+        context: FetchContext,
+        sent: dict[str, int] | None,
+        observation: Observation,
+    ) -> list[Row]:
         self._refuse_if_closed(department)
         breaker = self.breakers[department]
         breaker.check()  # open: fail now, without queueing for a slot
@@ -156,7 +179,9 @@ class GuardedAdapters:
             )
         started = time.monotonic()
         bulkhead = self._bulkheads[department]
+        queued, in_flight = self._gauges[department]
         if bulkhead.locked():  # no free slot: wait for one, within the time left
+            queued.inc()
             try:
                 async with asyncio.timeout(timeout):
                     await bulkhead.acquire()
@@ -164,14 +189,18 @@ class GuardedAdapters:
                 raise SourceTimeoutError(
                     department, f"department '{department}' is saturated; no slot within {timeout:g} s"
                 ) from exc
+            finally:
+                queued.dec()
         else:
             await bulkhead.acquire()  # a free slot is taken at once
+        in_flight.inc()
         try:
             self._refuse_if_closed(department)
             permit = breaker.admit()  # it may have opened while we waited, or another call holds the probe
             if sent is not None:
                 sent[department] = sent.get(department, 0) + 1
             remaining = max(timeout - (time.monotonic() - started), 0.001)
+            observation.sent()
             try:
                 async with asyncio.timeout(remaining + OVERRUN_GRACE):
                     rows = await self.adapters[department].fetch(prepared, values, timeout=remaining, context=context)
@@ -191,6 +220,7 @@ class GuardedAdapters:
             breaker.succeeded(permit)
             return rows
         finally:
+            in_flight.dec()
             bulkhead.release()
 
     def _refuse_if_closed(self, department: str) -> None:

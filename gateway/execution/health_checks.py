@@ -37,6 +37,7 @@ import structlog
 from gateway.errors import InternalError, SourceCircuitOpenError, SourceTimeoutError
 from gateway.execution.breaker import BreakerState
 from gateway.execution.guarded_adapters import OVERRUN_GRACE, GuardedAdapters, SourceHealth
+from gateway.metrics import HEALTH_CHECKS, code_label
 from schema.sources import HealthCheckSettings
 
 log = structlog.get_logger("fedgate.health")
@@ -114,6 +115,7 @@ class HealthChecker:
     def _record(self, name: str, code: str | None, latency_ms: float) -> None:
         checks = self.departments[name]
         settings = checks.settings
+        HEALTH_CHECKS.labels(name, code_label(code)).inc()
         checks.latency_ms = latency_ms
         checks.checked_at = self.clock()
         if code is not None:

@@ -89,10 +89,9 @@ def healthy(port: int) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def fedgate_server(catalog: Catalog, directory: Path, **sections: Any) -> Iterator[str]:
-    """``fedgate serve`` for ``catalog`` (authentication off, ``sections`` added to its settings) in its own
-    process until the block ends; yields its base URL."""
+def write_config(catalog: Catalog, directory: Path, **sections: Any) -> Path:
+    """``directory/fedgate.yaml`` for ``catalog`` (written beside it): authentication off, JSON logs of
+    warnings, and ``sections`` added (or replacing those)."""
     catalog_file = directory / "catalog.yaml"
     catalog_file.write_text(yaml.safe_dump(catalog.model_dump(mode="json", by_alias=True, exclude_none=True)))
     settings = {
@@ -101,9 +100,18 @@ def fedgate_server(catalog: Catalog, directory: Path, **sections: Any) -> Iterat
         "logging": {"format": "json", "level": "warning"},
         **sections,
     }
-    (directory / "fedgate.yaml").write_text(yaml.safe_dump(settings))
+    path = directory / "fedgate.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+@contextlib.contextmanager
+def fedgate_server(catalog: Catalog, directory: Path, **sections: Any) -> Iterator[str]:
+    """``fedgate serve`` for ``catalog`` (authentication off, ``sections`` added to its settings) in its own
+    process until the block ends; yields its base URL."""
+    config = write_config(catalog, directory, **sections)
     port = free_port()
-    process = fedgate_serve(directory / "fedgate.yaml", port)
+    process = fedgate_serve(config, port)
     try:
         wait_until_healthy(process, port)
         yield f"http://127.0.0.1:{port}"
