@@ -45,15 +45,18 @@ class DisclosureSummary:
     columns: dict[TableKey, set[str]] = field(default_factory=dict)
     subjects: dict[str, set[str]] = field(default_factory=dict)
 
-    def add(self, shown: _Shown, row: tuple[Any, ...], counted: set[tuple[TableKey, int]]) -> None:
-        """``row``, shown as ``shown`` says (counted once however many objects show it)."""
-        if (shown.table, id(row)) not in counted:
-            counted.add((shown.table, id(row)))
-            self.rows[shown.table] = self.rows.get(shown.table, 0) + 1
+    def add(self, shown: _Shown, rows: Sequence[tuple[Any, ...]], counted: dict[TableKey, set[int]]) -> None:
+        """``rows``, shown as ``shown`` says (each row counted once however many objects show it)."""
+        if not rows:
+            return
+        seen = counted.setdefault(shown.table, set())
+        fresh = {id(row) for row in rows} - seen
+        seen |= fresh
+        self.rows[shown.table] = self.rows.get(shown.table, 0) + len(fresh)
         self.columns.setdefault(shown.table, set()).update(shown.columns)
         for kind, index in shown.subjects:
-            if row[index] is not None:
-                self.subjects.setdefault(kind, set()).add(str(row[index]))
+            people = {str(row[index]) for row in rows if row[index] is not None}
+            self.subjects.setdefault(kind, set()).update(people)
 
 
 class Disclosure:
@@ -98,15 +101,12 @@ class Disclosure:
         """What the answer ``data`` holds: each noted object reachable in it, each row once."""
         summary = DisclosureSummary()
         held = _objects(data)
-        counted: set[tuple[TableKey, int]] = set()
+        counted: dict[TableKey, set[int]] = {}
         for shown, objects, rows in self._made:
-            for obj, row in zip(objects, rows, strict=True):
-                if id(obj) in held:
-                    summary.add(shown, row, counted)
+            summary.add(shown, [row for obj, row in zip(objects, rows, strict=True) if id(obj) in held], counted)
         for obj, shown, rows, people in self._standing:
             if id(obj) in held:
-                for row in rows:
-                    summary.add(shown, row, counted)
+                summary.add(shown, rows, counted)
                 for kind, identifier in people:
                     summary.subjects.setdefault(kind, set()).add(identifier)
         return summary
