@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
@@ -43,6 +44,9 @@ from gateway.settings import Settings
 from gateway.tracing import NO_TRACING, Tracing
 
 log = structlog.get_logger("fedgate.http")
+
+#: Refusals of a request over a limit: answered only after ``graphql.limit_refusal_delay_ms``.
+_SLOWED = frozenset({QueryLimitError.code, RequestTooLargeError.code})
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -121,6 +125,7 @@ class GraphQLEndpoint:
         self.settings = settings
         self.authenticate = authenticate
         self.telemetry = RequestTelemetry(name, route, tracing)
+        self._refusal_delay = settings.graphql.limit_refusal_delay_ms / 1000
 
     async def handle(self, request: Request) -> Response:
         if request.method == "GET" and self._wants_graphiql(request):
@@ -130,6 +135,11 @@ class GraphQLEndpoint:
         with self.telemetry.observe(request) as observed:
             response, verdict = await self._answer(request)
             observed.answered(response.status_code, verdict)
+            if verdict.code in _SLOWED and self._refusal_delay:
+                # Refusing costs far less than answering, but a request's HTTP work is still a third of a small
+                # query's: a client looping on documents over the limits gets one answer per connection
+                # per delay, and the wait costs no CPU (the connection cap bounds the connections it holds).
+                await asyncio.sleep(self._refusal_delay)
             return response
 
     async def _answer(self, request: Request) -> tuple[Response, Verdict]:

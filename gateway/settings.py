@@ -147,6 +147,13 @@ class GraphQLSettings(StrictModel):
     max_batch_size: int = Field(
         default("graphql.max_batch_size"), ge=1, le=1000, description="Most operations in one batched POST."
     )
+    limit_refusal_delay_ms: float = Field(
+        50,
+        ge=0,
+        le=5000,
+        description="A request refused for a limit (QUERY_LIMIT_EXCEEDED, REQUEST_TOO_LARGE) is answered after "
+        "this long: a client looping on hostile documents gets one answer per connection per delay (0: at once).",
+    )
     introspection: bool = Field(True, description="Allow __schema / __type queries.")
     suggestions: bool = Field(
         False,

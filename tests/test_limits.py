@@ -4,6 +4,7 @@ it is refused before any department is asked; every limit the code can report is
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,25 @@ async def test_a_request_over_each_documented_limit_is_refused(sqlite_clinic: Ca
     else:
         assert response.status_code == 400
         assert error["extensions"] == {"code": "QUERY_LIMIT_EXCEEDED", "limit": name}
+
+
+async def test_a_refusal_for_a_limit_waits_before_it_is_answered_and_nothing_else_does(sqlite_clinic: Catalog) -> None:
+    """A client looping on documents over the limits gets one answer per connection per delay."""
+    delay = 1.5
+    settings = Settings.model_validate({
+        "catalog": "unused.yaml", "auth": {"enabled": False}, "logging": {"format": "console"},
+        "graphql": {"max_tokens": 10, "limit_refusal_delay_ms": delay * 1000},
+    })  # fmt: skip
+    app = create_app(settings, sqlite_clinic, None)
+    headers = {"content-type": "application/json"}
+    timings: dict[str, tuple[float, str]] = {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fedgate") as client:
+        for name, query in (("over", "{ clinic { people { personId givenName familyName } } }"),
+                            ("invalid", "{ clinic { nobody } }"), ("answered", "{ __typename }")):  # fmt: skip
+            started = time.monotonic()
+            response = await client.post("/graphql", json={"query": query}, headers=headers)
+            errors = response.json().get("errors") or [{"extensions": {"code": "none"}}]
+            timings[name] = (time.monotonic() - started, errors[0]["extensions"]["code"])
+    assert timings["over"][1] == "QUERY_LIMIT_EXCEEDED" and timings["over"][0] >= delay
+    assert timings["invalid"][1] == "GRAPHQL_VALIDATION_FAILED" and timings["invalid"][0] < delay
+    assert timings["answered"][1] == "none" and timings["answered"][0] < delay
