@@ -16,9 +16,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.audit.chain import Checkpoint, checkpoint_payload, link
 from gateway.audit.keys import Signer
-from gateway.audit.store import Filter, Index
+from gateway.audit.postgres_store import PostgresAuditStore
+from gateway.audit.store import Entry, Filter, Index
 from gateway.audit.verification import read_checkpoint_file, verify_store
-from tests.support.audit_stores import BACKENDS, OpenStore, body, open_store, write
+from gateway.audit.writer import AuditWriter
+from tests.support.audit_stores import (
+    BACKENDS,
+    OpenStore,
+    Unclosed,
+    audit_settings,
+    body,
+    open_store,
+    postgres_settings,
+    write,
+)
 
 NHS = ["9990000001", "9990000002", "9990000003"]
 
@@ -244,3 +255,25 @@ def test_the_chain_is_the_documented_hash_of_position_previous_and_canonical_bod
     assert payload == ('{"hash":"' + expected + '","seq":3,"time":"2026-11-01T00:00:00.000000Z"}').encode()
     checkpoint = Checkpoint(3, expected, "2026-11-01T00:00:00.000000Z", signer.sign(payload), signer.key_id)
     signer.public_key.verify(bytes.fromhex(checkpoint.signature), checkpoint.payload())
+
+
+async def test_two_processes_appending_in_turn_to_one_postgresql_chain(tmp_path: Path) -> None:
+    """Each append finds the head moved by the other store since its last: it is linked again to the head read
+    afresh, and a checkpoint signed for the stale head is withdrawn (never sent outside)."""
+    sink = tmp_path / "checkpoints.jsonl"
+    settings = audit_settings(checkpoint_every_events=2, checkpoint_sink={"file": str(sink)})
+    async with open_store("postgres", tmp_path) as opened:
+        other = PostgresAuditStore(postgres_settings(opened.location))
+        stores = (Unclosed(opened.store), other)
+        writers = [AuditWriter(store, opened.signer, settings) for store in stores]
+        for writer in writers:
+            await writer.start()
+        stored = [await writers[n % 2].record(Entry.of(body(n))) for n in range(12)]
+        for writer in writers:
+            await writer.stop()
+        outside = read_checkpoint_file(sink)
+        verdict = await verify_store(opened.store, opened.signer.public_key, external=outside)
+        kept = {(checkpoint.seq, checkpoint.hash) for checkpoint in await opened.store.checkpoints()}
+    assert [event.seq for event in stored] == list(range(1, 13))
+    assert verdict.ok and verdict.head == 12
+    assert outside and all((checkpoint.seq, checkpoint.hash) in kept for checkpoint in outside)

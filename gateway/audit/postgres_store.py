@@ -1,14 +1,18 @@
 """The shared audit store: a PostgreSQL database every worker of every host appends to.
 
-One chain runs through all of them: an append locks the single ``audit_head`` row (``SELECT ... FOR
-UPDATE``) for its transaction, links its batch to the head, inserts and moves the head, so appends from
-any number of processes follow one another and the whole store verifies end to end. The lock is held for
-one short transaction per batch (group commit), not per event.
+One chain runs through all of them. An append is one statement, its own transaction: it moves the single
+``audit_head`` row from the head this process last saw to the batch's last event, and inserts the batch
+(events, their people and agreements, a checkpoint if one is due) only if it did. Appends from several
+processes queue on that row's lock; one that finds the head moved by another process inserts nothing, and
+the batch is linked again to the head read afresh and sent again (after two such tries it takes the row's
+lock for a transaction of its own: ``SELECT ... FOR UPDATE``, link, insert, commit). So the whole store
+verifies end to end, and a batch costs one round trip while this process is the only one appending.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -35,22 +39,29 @@ SQL = Statements(
 #: Several processes may create the tables at once: they take turns.
 _SETUP_LOCK = 7_264_656_104  # "fedgate" as a number: pg_advisory_xact_lock's key
 _LOCK_HEAD = SQL.head + " FOR UPDATE"
-#: An append's first statement: the head, locked, and the last checkpoint.
-_LOCK_HEAD_AND_LAST_CHECKPOINT = (
+#: The head and the last checkpoint (``FOR UPDATE``: locked for a transaction).
+_HEAD_AND_LAST_CHECKPOINT = (
     "SELECT h.seq, h.hash, c.seq, c.hash, c.time, c.signature, c.key_id FROM audit_head h "  # noqa: S608
-    f"LEFT JOIN LATERAL ({SQL.last_checkpoint}) c ON true WHERE h.id = 1 FOR UPDATE OF h"
+    f"LEFT JOIN LATERAL ({SQL.last_checkpoint}) c ON true WHERE h.id = 1"
 )
-#: An append's second: the whole batch (events, their people and agreements, a checkpoint if one is due) in
-#: one statement, moving the head; the batch's columns arrive as arrays.
+_LOCK_HEAD_AND_LAST_CHECKPOINT = _HEAD_AND_LAST_CHECKPOINT + " FOR UPDATE OF h"
+#: The whole batch in one statement, its columns as arrays ($1-$20), moving the head to $21/$22 if it is still
+#: at $23/$24 (else nothing is written, and it returns 0). Without a $23, the head moves unconditionally.
 _APPEND = """
-WITH events AS (INSERT INTO audit_events SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
-       $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])),
-     subjects AS (INSERT INTO audit_subjects SELECT * FROM unnest($11::bigint[], $12::text[], $13::text[])),
-     agreements AS (INSERT INTO audit_agreements SELECT * FROM unnest($14::bigint[], $15::text[])),
+WITH head AS (UPDATE audit_head SET seq = $21, hash = $22 WHERE id = 1 AND ($23::bigint IS NULL OR
+       (seq = $23 AND hash = $24)) RETURNING seq),
+     events AS (INSERT INTO audit_events SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
+       $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) WHERE EXISTS (SELECT FROM head)),
+     subjects AS (INSERT INTO audit_subjects SELECT * FROM unnest($11::bigint[], $12::text[], $13::text[])
+       WHERE EXISTS (SELECT FROM head)),
+     agreements AS (INSERT INTO audit_agreements SELECT * FROM unnest($14::bigint[], $15::text[])
+       WHERE EXISTS (SELECT FROM head)),
      checkpoints AS (INSERT INTO audit_checkpoints SELECT * FROM unnest($16::bigint[], $17::text[], $18::text[],
-       $19::text[], $20::text[]))
-UPDATE audit_head SET seq = $21, hash = $22 WHERE id = 1
+       $19::text[], $20::text[]) WHERE EXISTS (SELECT FROM head))
+SELECT count(*) FROM head
 """
+#: Tries of the one-statement append before a batch takes the head's lock.
+_OPTIMISTIC_TRIES = 2
 
 _ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
@@ -62,6 +73,8 @@ class PostgresAuditStore:
         self.settings = settings
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        #: The head as this process last wrote or read it (``None``: read it before the next append).
+        self._head: _Head | None = None
 
     async def open(self) -> None:
         settings = self.settings
@@ -83,6 +96,7 @@ class PostgresAuditStore:
         self._pool = pool
 
     async def close(self) -> None:
+        self._head = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -93,24 +107,26 @@ class PostgresAuditStore:
         return self._pool
 
     async def append(self, entries: Sequence[Entry], checkpoints: CheckpointPolicy) -> list[StoredEvent]:
+        if not entries:
+            return []
         try:
-            async with self._connected().acquire() as connection, connection.transaction():
-                row = await connection.fetchrow(_LOCK_HEAD_AND_LAST_CHECKPOINT)
-                linked = link_batch(int(row[0]), str(row[1]), entries)
-                if not linked:
-                    return linked
-                last = checkpoint_of(tuple(row)[2:]) if row[2] is not None else None
-                checkpoint = due_checkpoint(checkpoints, linked[-1].seq, linked[-1].hash, last)
-                columns = [
-                    list(column)
-                    for rows, width in zip(batch_rows(linked, entries), (10, 3, 2), strict=True)
-                    for column in (zip(*rows, strict=True) if rows else [()] * width)
-                ]
-                signed = [[value] for value in checkpoint_row(checkpoint)] if checkpoint else [[]] * 5
-                await connection.execute(_APPEND, *columns, *signed, linked[-1].seq, linked[-1].hash)
+            async with self._connected().acquire() as connection:
+                for _ in range(_OPTIMISTIC_TRIES):
+                    if self._head is None:
+                        self._head = _Head.of(await connection.fetchrow(_HEAD_AND_LAST_CHECKPOINT))
+                    appended = await _append(connection, self._head, entries, checkpoints, conditional=True)
+                    self._head = appended[1] if appended else None  # None: another process appended since
+                    if appended:
+                        return appended[0]
+                async with connection.transaction():
+                    head = _Head.of(await connection.fetchrow(_LOCK_HEAD_AND_LAST_CHECKPOINT))
+                    appended = await _append(connection, head, entries, checkpoints, conditional=False)
+                assert appended is not None, "an unconditional append writes"
+                self._head = appended[1]
+                return appended[0]
         except _ERRORS as error:
+            self._head = None
             raise AuditUnavailableError("the audit store could not record the request") from error
-        return linked
 
     async def checkpoint_if_due(self, checkpoints: CheckpointPolicy) -> Checkpoint | None:
         try:
@@ -178,6 +194,46 @@ class PostgresAuditStore:
         except _ERRORS as error:
             raise AuditUnavailableError("the audit store could not be purged") from error
         return anchor
+
+
+@dataclass(frozen=True)
+class _Head:
+    """The chain's head as last seen, with the last checkpoint then."""
+
+    seq: int
+    hash: str
+    last: Checkpoint | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> _Head:
+        return cls(int(row[0]), str(row[1]), checkpoint_of(tuple(row)[2:]) if row[2] is not None else None)
+
+
+async def _append(
+    connection: asyncpg.Connection,
+    head: _Head,
+    entries: Sequence[Entry],
+    checkpoints: CheckpointPolicy,
+    *,
+    conditional: bool,
+) -> tuple[list[StoredEvent], _Head] | None:
+    """``entries`` linked to ``head`` and written in one statement, with the new head (``conditional``: only if
+    the store's head is still ``head``; ``None`` if it was not, and a checkpoint signed for it is withdrawn)."""
+    linked = link_batch(head.seq, head.hash, entries)
+    top = linked[-1]
+    checkpoint = due_checkpoint(checkpoints, top.seq, top.hash, head.last)
+    columns = [
+        list(column)
+        for rows, width in zip(batch_rows(linked, entries), (10, 3, 2), strict=True)
+        for column in (zip(*rows, strict=True) if rows else [()] * width)
+    ]
+    signed = [[value] for value in checkpoint_row(checkpoint)] if checkpoint else [[]] * 5
+    expected = (head.seq, head.hash) if conditional else (None, None)
+    if not await connection.fetchval(_APPEND, *columns, *signed, top.seq, top.hash, *expected):
+        if checkpoint is not None:
+            checkpoints.withdraw(checkpoint)
+        return None
+    return linked, _Head(top.seq, top.hash, checkpoint or head.last)
 
 
 async def _checkpoint(

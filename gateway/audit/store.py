@@ -123,6 +123,10 @@ class CheckpointPolicy(Protocol):
 
     def sign(self, seq: int, head: str) -> Checkpoint: ...
 
+    def withdraw(self, checkpoint: Checkpoint) -> None:
+        """``checkpoint`` was signed but not stored (its transaction wrote nothing)."""
+        ...
+
 
 def due_checkpoint(policy: CheckpointPolicy, seq: int, head: str, last: Checkpoint | None) -> Checkpoint | None:
     """The checkpoint of the head ``seq`` (hash ``head``) signed, if ``policy`` says one is due after ``last``."""

@@ -86,6 +86,9 @@ class Checkpoints:
         age = dt.datetime.now(dt.UTC) - dt.datetime.strptime(last.time, TIME_FORMAT).replace(tzinfo=dt.UTC)
         return age.total_seconds() >= self.every_seconds
 
+    def withdraw(self, checkpoint: Checkpoint) -> None:
+        self.fresh.remove(checkpoint)
+
     def sign(self, seq: int, head: str) -> Checkpoint:
         at = now_text()
         checkpoint = Checkpoint(seq, head, at, self.signer.sign(checkpoint_payload(seq, head, at)), self.signer.key_id)

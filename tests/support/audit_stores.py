@@ -124,7 +124,7 @@ def body(number: int, *, client: str = "app", purpose: str = "direct_care", subj
 
 async def write(opened: OpenStore, bodies: Sequence[bytes], **settings: Any) -> AuditWriter:
     """Append ``bodies`` through a started writer, all at once (so they share batches), and stop it."""
-    writer = AuditWriter(_Unclosed(opened.store), opened.signer, audit_settings(**settings))
+    writer = AuditWriter(Unclosed(opened.store), opened.signer, audit_settings(**settings))
     await writer.start()
     try:
         await asyncio.gather(*(writer.record(Entry.of(item)) for item in bodies))
@@ -133,7 +133,7 @@ async def write(opened: OpenStore, bodies: Sequence[bytes], **settings: Any) -> 
     return writer
 
 
-class _Unclosed:
+class Unclosed:
     """``store`` as the writer sees it, left open when the writer stops (the test goes on using it)."""
 
     def __init__(self, store: AuditStore) -> None:
