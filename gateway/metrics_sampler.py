@@ -10,7 +10,6 @@ things happen.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
@@ -27,6 +26,7 @@ from gateway.metrics import (
     POOL_MAX_CONNECTIONS,
     WORKERS,
 )
+from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("fedgate.metrics")
 
@@ -67,9 +67,7 @@ class MetricsSampler:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
             WORKERS.dec()
 
     async def _run(self) -> None:

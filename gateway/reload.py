@@ -25,6 +25,7 @@ from gateway.errors import ConfigError
 from gateway.policy.store import Policy, policy_from_settings
 from gateway.service import Gateway
 from gateway.settings import Settings
+from gateway.tasks import cancel_and_wait
 from schema.catalog import Catalog
 
 log = structlog.get_logger("fedgate.reload")
@@ -109,10 +110,7 @@ class PolicyReloader:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
             stop.set()
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+            await cancel_and_wait(watcher)
 
     async def _watch(self, stop: asyncio.Event) -> None:
         async for _changes in awatch(*self.watched(), stop_event=stop, debounce=200, recursive=True):

@@ -116,20 +116,20 @@ class Auditor:
         if count > self.settings.max_subjects:
             bulk = {"count": count, "cap": self.settings.max_subjects, "filter": filters(document)}
             named = {}
-        body = event(
+        entry = Entry.of_event(event(
             time=now_text(), request_id=request_ids.current(), principal=principal,
             organisation_attribute=self.organisation_attribute, query=query, operation_name=operation_name,
             status=status, code=code, agreements=agreements, departments=departments, disclosed=disclosed,
             subjects=named, bulk=bulk,
-        )  # fmt: skip
-        return await self.writer.record(Entry.of_event(body))
+        ))  # fmt: skip
+        return await self.writer.record(entry)
 
     async def refused(
         self, principal: Principal, query: str | None, operation_name: str | None, error: FedgateError
     ) -> None:
         """Record a request that disclosed nothing; a failure to record it is logged, not raised."""
         status = "failed" if error.http_status >= 500 and not isinstance(error, AuditUnavailableError) else "refused"
-        body = event(
+        entry = Entry.of_event(event(
             time=now_text(),
             request_id=request_ids.current(),
             principal=principal,
@@ -138,9 +138,9 @@ class Auditor:
             operation_name=operation_name,
             status=status,
             code=graphql_errors(error)[0]["extensions"]["code"],  # a document's first problem's own code
-        )
+        ))  # fmt: skip
         try:
-            await self.writer.record(Entry.of_event(body))
+            await self.writer.record(entry)
         except AuditUnavailableError as failure:
             log.error("audit_refusal_not_recorded", code=error.code, reason=failure.message)
 

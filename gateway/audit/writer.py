@@ -15,7 +15,6 @@ failures and the queue are metrics (``fedgate_audit_*``, :mod:`gateway.metrics`)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from gateway.metrics import (
     AUDIT_QUEUE,
     AUDIT_WRITE_FAILURES,
 )
+from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("fedgate.audit")
 
@@ -145,10 +145,7 @@ class AuditWriter:
         self._stopping = True
         self._arrived.set()
         commit, *others = self._tasks
-        for task in others:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*others)
         try:
             await commit
         except Exception:  # the loop failed: what it left is committed below, or failed

@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +36,7 @@ from adapters.http_body import read_body
 from gateway.auth import strict_json
 from gateway.auth.config import IssuerSettings
 from gateway.errors import AuthUnavailableError, InvalidTokenError
+from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("fedgate.auth")
 
@@ -93,10 +93,7 @@ class JwksCache:
     async def stop(self) -> None:
         """Cancel the refresher and wait for it to end."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         try:

@@ -38,6 +38,7 @@ from gateway.errors import InternalError, SourceCircuitOpenError, SourceTimeoutE
 from gateway.execution.breaker import BreakerState
 from gateway.execution.guarded_adapters import OVERRUN_GRACE, GuardedAdapters, SourceHealth
 from gateway.metrics import HEALTH_CHECKS, code_label
+from gateway.tasks import cancel_and_wait
 from schema.sources import HealthCheckSettings
 
 log = structlog.get_logger("fedgate.health")
@@ -84,9 +85,7 @@ class HealthChecker:
     async def stop(self) -> None:
         """Stop every check (before the sources close: a check would reopen a pool)."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*tasks)
 
     async def _watch(self, name: str) -> None:
         checks = self.departments[name]
