@@ -21,9 +21,9 @@ from gateway.audit.settings import PostgresAuditStore as Settings
 from gateway.audit.statements import (
     SCHEMA,
     Statements,
-    batch_rows,
     checkpoint_of,
     checkpoint_row,
+    event_rows,
     postgres_mark,
     seq_range,
     stored_event,
@@ -45,19 +45,21 @@ _HEAD_AND_LAST_CHECKPOINT = (
     f"LEFT JOIN LATERAL ({SQL.last_checkpoint}) c ON true WHERE h.id = 1"
 )
 _LOCK_HEAD_AND_LAST_CHECKPOINT = _HEAD_AND_LAST_CHECKPOINT + " FOR UPDATE OF h"
-#: The whole batch in one statement, its columns as arrays ($1-$20), moving the head to $21/$22 if it is still
-#: at $23/$24 (else nothing is written, and it returns 0). Without a $23, the head moves unconditionally.
+#: The whole batch in one statement, its events' columns as arrays ($1-$10) and a checkpoint's ($11-$15), moving
+#: the head to $16/$17 if it is still at $18/$19 (else nothing is written, and it returns 0). Without an $18, the
+#: head moves unconditionally. The people and agreements the events name are indexed from their bodies.
 _APPEND = """
-WITH head AS (UPDATE audit_head SET seq = $21, hash = $22 WHERE id = 1 AND ($23::bigint IS NULL OR
-       (seq = $23 AND hash = $24)) RETURNING seq),
+WITH head AS (UPDATE audit_head SET seq = $16, hash = $17 WHERE id = 1 AND ($18::bigint IS NULL OR
+       (seq = $18 AND hash = $19)) RETURNING seq),
      events AS (INSERT INTO audit_events SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
-       $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) WHERE EXISTS (SELECT FROM head)),
-     subjects AS (INSERT INTO audit_subjects SELECT * FROM unnest($11::bigint[], $12::text[], $13::text[])
-       WHERE EXISTS (SELECT FROM head)),
-     agreements AS (INSERT INTO audit_agreements SELECT * FROM unnest($14::bigint[], $15::text[])
-       WHERE EXISTS (SELECT FROM head)),
-     checkpoints AS (INSERT INTO audit_checkpoints SELECT * FROM unnest($16::bigint[], $17::text[], $18::text[],
-       $19::text[], $20::text[]) WHERE EXISTS (SELECT FROM head))
+       $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) WHERE EXISTS (SELECT FROM head)
+       RETURNING seq, body::json AS body),
+     subjects AS (INSERT INTO audit_subjects SELECT e.seq, s.key, v FROM events e, json_each(e.body -> 'subjects') s,
+       json_array_elements_text(s.value) v),
+     agreements AS (INSERT INTO audit_agreements SELECT DISTINCT e.seq, a ->> 'id' FROM events e,
+       json_array_elements(e.body -> 'agreements') a),
+     checkpoints AS (INSERT INTO audit_checkpoints SELECT * FROM unnest($11::bigint[], $12::text[], $13::text[],
+       $14::text[], $15::text[]) WHERE EXISTS (SELECT FROM head))
 SELECT count(*) FROM head
 """
 #: Tries of the one-statement append before a batch takes the head's lock.
@@ -222,11 +224,7 @@ async def _append(
     linked = link_batch(head.seq, head.hash, entries)
     top = linked[-1]
     checkpoint = due_checkpoint(checkpoints, top.seq, top.hash, head.last)
-    columns = [
-        list(column)
-        for rows, width in zip(batch_rows(linked, entries), (10, 3, 2), strict=True)
-        for column in (zip(*rows, strict=True) if rows else [()] * width)
-    ]
+    columns = [list(column) for column in zip(*event_rows(linked, entries), strict=True)]
     signed = [[value] for value in checkpoint_row(checkpoint)] if checkpoint else [[]] * 5
     expected = (head.seq, head.hash) if conditional else (None, None)
     if not await connection.fetchval(_APPEND, *columns, *signed, top.seq, top.hash, *expected):

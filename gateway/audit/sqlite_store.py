@@ -21,9 +21,9 @@ from gateway.audit.chain import GENESIS, Anchor, Checkpoint, StoredEvent
 from gateway.audit.statements import (
     SCHEMA,
     Statements,
-    batch_rows,
     checkpoint_of,
     checkpoint_row,
+    event_rows,
     seq_range,
     sqlite_mark,
     stored_event,
@@ -32,6 +32,15 @@ from gateway.audit.store import CheckpointPolicy, Entry, Filter, Index, due_chec
 from gateway.errors import AuditUnavailableError
 
 SQL = Statements(sqlite_mark, "SELECT json_group_array(json_array({}, {}))", "SELECT json_group_array({})")
+#: The people and agreements of the events ``?`` to ``?``, indexed from their bodies by SQLite's JSON functions.
+_INDEX_SUBJECTS = (
+    "INSERT INTO audit_subjects SELECT e.seq, s.key, v.value FROM audit_events e, json_each(e.body, '$.subjects') s, "
+    "json_each(s.value) v WHERE e.seq BETWEEN ? AND ?"
+)
+_INDEX_AGREEMENTS = (
+    "INSERT INTO audit_agreements SELECT DISTINCT e.seq, json_extract(a.value, '$.id') FROM audit_events e, "
+    "json_each(e.body, '$.agreements') a WHERE e.seq BETWEEN ? AND ?"
+)
 T = TypeVar("T")
 #: Rows fetched per hand-off when streaming events (verification, export).
 _PAGE = 500
@@ -106,11 +115,11 @@ class SqliteAuditStore:
     async def append(self, entries: Sequence[Entry], checkpoints: CheckpointPolicy) -> list[StoredEvent]:
         def work(db: sqlite3.Connection) -> list[StoredEvent]:
             linked = link_batch(*_head(db), entries)
-            events, subjects, agreements = batch_rows(linked, entries)
-            db.executemany(SQL.insert_event, events)
-            db.executemany(SQL.insert_subject, subjects)
-            db.executemany(SQL.insert_agreement, agreements)
+            db.executemany(SQL.insert_event, event_rows(linked, entries))
             if linked:
+                first, last = linked[0].seq, linked[-1].seq
+                db.execute(_INDEX_SUBJECTS, (first, last))
+                db.execute(_INDEX_AGREEMENTS, (first, last))
                 db.execute(SQL.move_head, (linked[-1].seq, linked[-1].hash))
                 _checkpoint(db, linked[-1].seq, linked[-1].hash, checkpoints)
             return linked

@@ -51,8 +51,6 @@ class Statements:
     def __init__(self, mark: Mark, json_pairs: str, json_items: str) -> None:
         m = mark
         self.insert_event = f"INSERT INTO audit_events VALUES ({', '.join(m(n) for n in range(1, 11))})"  # noqa: S608
-        self.insert_subject = f"INSERT INTO audit_subjects VALUES ({m(1)}, {m(2)}, {m(3)})"  # noqa: S608
-        self.insert_agreement = f"INSERT INTO audit_agreements VALUES ({m(1)}, {m(2)})"  # noqa: S608
         self.move_head = f"UPDATE audit_head SET seq = {m(1)}, hash = {m(2)} WHERE id = 1"  # noqa: S608
         self.head = "SELECT seq, hash FROM audit_head WHERE id = 1"
         self.checkpoints = "SELECT seq, hash, time, signature, key_id FROM audit_checkpoints ORDER BY seq"
@@ -101,20 +99,14 @@ class Statements:
         return sql, values
 
 
-def batch_rows(
-    linked: Sequence[StoredEvent], entries: Sequence[Entry]
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The rows a batch adds to ``audit_events``, ``audit_subjects`` and ``audit_agreements``."""
-    events: list[tuple[Any, ...]] = []
-    subjects: list[tuple[Any, ...]] = []
-    agreements: list[tuple[Any, ...]] = []
+def event_rows(linked: Sequence[StoredEvent], entries: Sequence[Entry]) -> list[tuple[Any, ...]]:
+    """The rows a batch adds to ``audit_events`` (the store then indexes their people and agreements)."""
+    rows: list[tuple[Any, ...]] = []
     for event, entry in zip(linked, entries, strict=True):
-        index = entry.index
-        events.append((event.seq, index.event_id, index.time, event.prev_hash, event.hash, entry.body.decode(),
-                       index.client_id, index.organisation, index.purpose, index.outcome))  # fmt: skip
-        subjects.extend((event.seq, kind, value) for kind, value in index.subjects)
-        agreements.extend((event.seq, agreement) for agreement in index.agreements)
-    return events, subjects, agreements
+        event_id, time, client_id, organisation, purpose, outcome = entry.columns
+        rows.append((event.seq, event_id, time, event.prev_hash, event.hash, entry.body.decode(), client_id,
+                     organisation, purpose, outcome))  # fmt: skip
+    return rows
 
 
 def seq_range(start: int | None, end: int | None) -> tuple[int, int]:

@@ -10,7 +10,9 @@ whoever writes it:
   one transaction however many events it holds.
 * ``audit_events`` holds each event's canonical body, its links, and columns derived from the body for
   queries (client, organisation, purpose, outcome, time); ``audit_subjects`` and ``audit_agreements`` index
-  the people and agreements of each event. Verification checks the derived columns against the body too.
+  the people and agreements of each event, written by the database itself from the bodies it has just
+  stored, in the same transaction (its JSON functions, so a person costs an index row, not a value bound
+  from Python). Verification checks every derived column and row against the body too.
 * ``audit_checkpoints`` holds the signed checkpoints; ``audit_anchor`` where the chain starts after a purge.
 """
 
@@ -45,15 +47,8 @@ class Index:
 
     @classmethod
     def of_event(cls, event: Mapping[str, Any]) -> Index:
-        principal = event.get("principal") or {}
-        purpose = event.get("purpose") or {}
         return cls(
-            event_id=event["event_id"],
-            time=event["time"],
-            client_id=principal.get("client_id"),
-            organisation=principal.get("organisation"),
-            purpose=purpose.get("name"),
-            outcome=event["outcome"]["status"],
+            *columns_of(event),
             subjects=tuple(
                 sorted((kind, value) for kind, values in (event.get("subjects") or {}).items() for value in values)
             ),
@@ -71,22 +66,36 @@ class Index:
         )  # fmt: skip
 
 
+#: The columns of ``audit_events`` derived from an event's body: event id, time, client id, organisation,
+#: purpose, outcome.
+Columns = tuple[str, str, str | None, str | None, str | None, str]
+
+
+def columns_of(event: Mapping[str, Any]) -> Columns:
+    """The derived columns of ``event`` (:data:`Columns`)."""
+    principal = event.get("principal") or {}
+    purpose = event.get("purpose") or {}
+    return (event["event_id"], event["time"], principal.get("client_id"), principal.get("organisation"),
+            purpose.get("name"), event["outcome"]["status"])  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Entry:
-    """An event to append: its canonical body, and its index."""
+    """An event to append: its canonical body, and the columns derived from it (the people and agreements
+    it names are indexed by the store from the body)."""
 
     body: bytes
-    index: Index
+    columns: Columns
 
     @classmethod
     def of(cls, body: bytes) -> Entry:
         """The entry of a canonical ``body``."""
-        return cls(body, Index.of(body))
+        return cls(body, columns_of(orjson.loads(body)))
 
     @classmethod
     def of_event(cls, event: Mapping[str, Any]) -> Entry:
-        """The entry of ``event``: its canonical body, and its index taken from ``event`` itself."""
-        return cls(canonical(event), Index.of_event(event))
+        """The entry of ``event``: its canonical body, and its columns taken from ``event`` itself."""
+        return cls(canonical(event), columns_of(event))
 
 
 @dataclass(frozen=True)
