@@ -7,6 +7,7 @@ with the chain's own hash function where that helps them, and with a signing key
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from gateway.audit.keys import Signer
 from gateway.audit.postgres_store import PostgresAuditStore
 from gateway.audit.store import Entry, Filter, Index
 from gateway.audit.verification import read_checkpoint_file, verify_store
-from gateway.audit.writer import AuditWriter
+from gateway.audit.writer import AuditWriter, Checkpoints
 from tests.support.audit_stores import (
     BACKENDS,
     OpenStore,
@@ -159,6 +160,20 @@ async def _reindex(opened: OpenStore) -> None:
     await opened.execute("UPDATE audit_events SET client_id = 'someone-else' WHERE seq = 4")
 
 
+async def _skip_indexing(opened: OpenStore) -> None:
+    """Two events appended and the index's mark moved past them before they were indexed, so queries would
+    never find their people."""
+    await opened.store.append(
+        [Entry.of(body(n, subjects=[NHS[2]])) for n in (12, 13)], Checkpoints(opened.signer, 99, 3600)
+    )
+    await opened.execute("UPDATE audit_indexed SET seq = 14 WHERE id = 1")
+
+
+async def _index_twice(opened: OpenStore) -> None:
+    """The index's mark moved back: events 10 to 12 indexed a second time."""
+    await opened.execute("UPDATE audit_indexed SET seq = 9 WHERE id = 1")
+
+
 TAMPERING = {
     "an edited field": (_edit, 7, "its content does not match its hash: it was changed"),
     "a deleted event": (_delete, 8, "expected event 7, found 8: events missing"),
@@ -172,6 +187,8 @@ TAMPERING = {
         _resign, 5, "a checkpoint's signature does not verify with this public key"),
     "a person removed from the index": (_unindex, 2, "its index (subjects) does not match its content"),
     "a client changed in the index": (_reindex, 4, "its index (client_id) does not match its content"),
+    "events never indexed": (_skip_indexing, 13, "its index (subjects, agreements) does not match its content"),
+    "events indexed twice": (_index_twice, 10, "its index (subjects, agreements) does not match its content"),
 }  # fmt: skip
 
 
@@ -243,6 +260,48 @@ async def test_a_purge_removes_events_up_to_a_checkpoint_and_the_rest_still_veri
         forged = await verify_store(opened.store, opened.signer.public_key)
     assert (forged.ok, forged.seq) == (False, 7)
     assert "no signed checkpoint of event 7 matches where it says it starts" in str(forged.problem)
+
+
+async def test_people_are_indexed_in_bulk_off_the_commit_and_a_query_catches_up_first(
+    backend: str, tmp_path: Path
+) -> None:
+    async with open_store(backend, tmp_path) as opened:
+        store = opened.store
+        lazy = AuditWriter(Unclosed(store), opened.signer, audit_settings(index_every_events=1000))
+        await lazy.start()
+        try:
+            await asyncio.gather(*(lazy.record(Entry.of(body(n, subjects=[NHS[n]]))) for n in range(3)))
+            # committed (the events are there), not yet indexed
+            assert [event.seq async for event in store.events()] == [1, 2, 3]
+            assert await opened.rows("SELECT count(*) FROM audit_subjects") == [(0,)]
+            # a query indexes what is waiting first, so it finds an event committed a moment ago
+            found = await store.query(Filter(subject=NHS[1]), 10)
+            assert [orjson.loads(event.body)["request_id"] for event in found] == ["r1"]
+            assert await opened.rows("SELECT count(*) FROM audit_subjects") == [(3,)]
+        finally:
+            await lazy.stop()
+        eager = AuditWriter(Unclosed(store), opened.signer, audit_settings(index_every_events=2))
+        await eager.start()
+        try:
+            await asyncio.gather(*(eager.record(Entry.of(body(n, subjects=NHS[:2]))) for n in (3, 4)))
+            # two were waiting: the writer indexed them after their commit, before any query
+            rows = await opened.rows("SELECT seq, value FROM audit_subjects WHERE seq > 3 ORDER BY seq, value")
+            assert rows == [(4, NHS[0]), (4, NHS[1]), (5, NHS[0]), (5, NHS[1])]
+        finally:
+            await eager.stop()
+        assert (await verify_store(store, opened.signer.public_key)).ok
+
+
+async def test_a_store_from_before_bulk_indexing_opens_with_its_events_counted_as_indexed(
+    backend: str, tmp_path: Path
+) -> None:
+    async with open_store(backend, tmp_path) as opened:
+        await _written(opened)
+        await opened.execute("DELETE FROM audit_indexed")  # as a store made by an earlier fedgate has it
+        await opened.store.close()
+        await opened.store.open()
+        assert await opened.rows("SELECT seq FROM audit_indexed") == [(12,)]
+        assert (await verify_store(opened.store, opened.signer.public_key)).ok  # nothing indexed twice
 
 
 def test_the_chain_is_the_documented_hash_of_position_previous_and_canonical_body() -> None:

@@ -19,6 +19,7 @@ import asyncpg
 from gateway.audit.chain import GENESIS, Anchor, Checkpoint, StoredEvent
 from gateway.audit.settings import PostgresAuditStore as Settings
 from gateway.audit.statements import (
+    INDEXED_FROM_HEAD,
     SCHEMA,
     Statements,
     checkpoint_of,
@@ -47,23 +48,28 @@ _HEAD_AND_LAST_CHECKPOINT = (
 _LOCK_HEAD_AND_LAST_CHECKPOINT = _HEAD_AND_LAST_CHECKPOINT + " FOR UPDATE OF h"
 #: The whole batch in one statement, its events' columns as arrays ($1-$10) and a checkpoint's ($11-$15), moving
 #: the head to $16/$17 if it is still at $18/$19 (else nothing is written, and it returns 0). Without an $18, the
-#: head moves unconditionally. The people and agreements the events name are indexed from their bodies.
+#: head moves unconditionally.
 _APPEND = """
 WITH head AS (UPDATE audit_head SET seq = $16, hash = $17 WHERE id = 1 AND ($18::bigint IS NULL OR
        (seq = $18 AND hash = $19)) RETURNING seq),
      events AS (INSERT INTO audit_events SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
-       $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) WHERE EXISTS (SELECT FROM head)
-       RETURNING seq, body::json AS body),
-     subjects AS (INSERT INTO audit_subjects SELECT e.seq, s.key, v FROM events e, json_each(e.body -> 'subjects') s,
-       json_array_elements_text(s.value) v),
-     agreements AS (INSERT INTO audit_agreements SELECT DISTINCT e.seq, a ->> 'id' FROM events e,
-       json_array_elements(e.body -> 'agreements') a),
+       $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) WHERE EXISTS (SELECT FROM head)),
      checkpoints AS (INSERT INTO audit_checkpoints SELECT * FROM unnest($11::bigint[], $12::text[], $13::text[],
        $14::text[], $15::text[]) WHERE EXISTS (SELECT FROM head))
 SELECT count(*) FROM head
 """
 #: Tries of the one-statement append before a batch takes the head's lock.
 _OPTIMISTIC_TRIES = 2
+#: The people and agreements of the events after $1 up to $2, indexed from their bodies by PostgreSQL's JSON
+#: functions; then the mark moved to $2.
+_INDEX = """
+WITH batch AS (SELECT seq, body::json AS body FROM audit_events WHERE seq > $1 AND seq <= $2),
+     subjects AS (INSERT INTO audit_subjects SELECT e.seq, s.key, v FROM batch e, json_each(e.body -> 'subjects') s,
+       json_array_elements_text(s.value) v),
+     agreements AS (INSERT INTO audit_agreements SELECT DISTINCT e.seq, a ->> 'id' FROM batch e,
+       json_array_elements(e.body -> 'agreements') a)
+UPDATE audit_indexed SET seq = $2 WHERE id = 1
+"""
 
 _ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
@@ -91,6 +97,7 @@ class PostgresAuditStore:
                 await connection.execute("SELECT pg_advisory_xact_lock($1)", _SETUP_LOCK)
                 await connection.execute(SCHEMA)
                 await connection.execute("INSERT INTO audit_head VALUES (1, 0, $1) ON CONFLICT DO NOTHING", GENESIS)
+                await connection.execute(INDEXED_FROM_HEAD)
         except _ERRORS as error:
             raise AuditUnavailableError(
                 f"the audit store on {settings.host}:{settings.port} cannot be opened"
@@ -130,6 +137,17 @@ class PostgresAuditStore:
             self._head = None
             raise AuditUnavailableError("the audit store could not record the request") from error
 
+    async def index(self) -> int:
+        try:
+            async with self._connected().acquire() as connection, connection.transaction():
+                mark, head = await connection.fetchrow(SQL.index_mark + " FOR UPDATE OF i")
+                if mark >= head:
+                    return 0
+                await connection.execute(_INDEX, mark, head)
+                return int(head - mark)
+        except _ERRORS as error:
+            raise AuditUnavailableError("the audit store could not index its events") from error
+
     async def checkpoint_if_due(self, checkpoints: CheckpointPolicy) -> Checkpoint | None:
         try:
             async with self._connected().acquire() as connection, connection.transaction():
@@ -159,6 +177,7 @@ class PostgresAuditStore:
     async def indexed(
         self, start: int | None = None, end: int | None = None
     ) -> AsyncGenerator[tuple[StoredEvent, Index], None]:
+        await self.index()
         async with self._connected().acquire() as connection, connection.transaction():
             async for row in connection.cursor(SQL.indexed, *seq_range(start, end)):
                 yield stored_event(row), Index.stored(tuple(row)[4:10], row[10], row[11])
@@ -173,6 +192,7 @@ class PostgresAuditStore:
         return Anchor(int(row[0]), str(row[1])) if row is not None else None
 
     async def query(self, where: Filter, limit: int) -> list[StoredEvent]:
+        await self.index()
         sql, values = SQL.query(where, limit)
         async with self._connected().acquire() as connection:
             return [stored_event(row) for row in await connection.fetch(sql, *values)]

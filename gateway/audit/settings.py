@@ -91,6 +91,16 @@ class AuditSettings(FileRelative):
         description="How long a batch waits for more events once one is queued (0: commit at once; while a "
         "commit is in flight the next batch gathers anyway).",
     )
+    index_every_events: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Index the people and agreements of new events once this many "
+        "are waiting (in bulk, off any request's path; a query or verification catches up first).",
+    )
+    index_every_seconds: float = Field(
+        1.0, gt=0, le=3600, description="...or once this long has passed, if any are waiting."
+    )
     write_timeout_seconds: float = Field(
         5.0, gt=0, le=120, description="Longest a request waits for its event to be durable; then 503."
     )

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from gateway.audit.chain import GENESIS, Anchor, Checkpoint, StoredEvent
 from gateway.audit.statements import (
+    INDEXED_FROM_HEAD,
     SCHEMA,
     Statements,
     checkpoint_of,
@@ -32,14 +33,13 @@ from gateway.audit.store import CheckpointPolicy, Entry, Filter, Index, due_chec
 from gateway.errors import AuditUnavailableError
 
 SQL = Statements(sqlite_mark, "SELECT json_group_array(json_array({}, {}))", "SELECT json_group_array({})")
-#: The people and agreements of the events ``?`` to ``?``, indexed from their bodies by SQLite's JSON functions.
-_INDEX_SUBJECTS = (
+#: The people and agreements of the events after ``?`` up to ``?``, indexed from their bodies by SQLite's JSON
+#: functions.
+_INDEX = (
     "INSERT INTO audit_subjects SELECT e.seq, s.key, v.value FROM audit_events e, json_each(e.body, '$.subjects') s, "
-    "json_each(s.value) v WHERE e.seq BETWEEN ? AND ?"
-)
-_INDEX_AGREEMENTS = (
+    "json_each(s.value) v WHERE e.seq > ? AND e.seq <= ?",
     "INSERT INTO audit_agreements SELECT DISTINCT e.seq, json_extract(a.value, '$.id') FROM audit_events e, "
-    "json_each(e.body, '$.agreements') a WHERE e.seq BETWEEN ? AND ?"
+    "json_each(e.body, '$.agreements') a WHERE e.seq > ? AND e.seq <= ?",
 )
 T = TypeVar("T")
 #: Rows fetched per hand-off when streaming events (verification, export).
@@ -55,6 +55,7 @@ def _connect(file: Path) -> sqlite3.Connection:
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(SCHEMA)
         db.execute("INSERT OR IGNORE INTO audit_head VALUES (1, 0, ?)", (GENESIS,))
+        db.execute(INDEXED_FROM_HEAD)
     except BaseException:
         db.close()
         raise
@@ -117,14 +118,23 @@ class SqliteAuditStore:
             linked = link_batch(*_head(db), entries)
             db.executemany(SQL.insert_event, event_rows(linked, entries))
             if linked:
-                first, last = linked[0].seq, linked[-1].seq
-                db.execute(_INDEX_SUBJECTS, (first, last))
-                db.execute(_INDEX_AGREEMENTS, (first, last))
                 db.execute(SQL.move_head, (linked[-1].seq, linked[-1].hash))
                 _checkpoint(db, linked[-1].seq, linked[-1].hash, checkpoints)
             return linked
 
         return await self._run(work, "the audit store could not record the request", write=True)
+
+    async def index(self) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            mark, head = db.execute(SQL.index_mark).fetchone()
+            if mark >= head:
+                return 0
+            for statement in _INDEX:
+                db.execute(statement, (mark, head))
+            db.execute(SQL.move_index_mark, (head,))
+            return int(head - mark)
+
+        return await self._run(work, "the audit store could not index its events", write=True)
 
     async def checkpoint_if_due(self, checkpoints: CheckpointPolicy) -> Checkpoint | None:
         def work(db: sqlite3.Connection) -> Checkpoint | None:
@@ -156,6 +166,7 @@ class SqliteAuditStore:
     async def indexed(
         self, start: int | None = None, end: int | None = None
     ) -> AsyncGenerator[tuple[StoredEvent, Index], None]:
+        await self.index()
         async for row in self._rows(SQL.indexed, seq_range(start, end)):
             yield stored_event(row), Index.stored(row[4:10], row[10], row[11])
 
@@ -167,6 +178,7 @@ class SqliteAuditStore:
         return await self._run(_anchor, "the audit store does not answer")
 
     async def query(self, where: Filter, limit: int) -> list[StoredEvent]:
+        await self.index()
         sql, values = SQL.query(where, limit)
         rows = await self._run(lambda db: db.execute(sql, values).fetchall(), "the audit store does not answer")
         return [stored_event(row) for row in rows]

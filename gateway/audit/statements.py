@@ -27,7 +27,12 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
   seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, time TEXT NOT NULL, signature TEXT NOT NULL, key_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit_anchor (
   id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_indexed (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL);
 """
+#: Made once, with the head: a store made before the index was caught up in bulk had every event indexed.
+INDEXED_FROM_HEAD = (
+    "INSERT INTO audit_indexed SELECT 1, seq FROM audit_head WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM audit_indexed)"
+)
 #: The tables of events, in the order a purge empties them.
 EVENT_TABLES = ("audit_events", "audit_subjects", "audit_agreements")
 #: The largest ``seq`` (an open-ended range ends here).
@@ -53,6 +58,9 @@ class Statements:
         self.insert_event = f"INSERT INTO audit_events VALUES ({', '.join(m(n) for n in range(1, 11))})"  # noqa: S608
         self.move_head = f"UPDATE audit_head SET seq = {m(1)}, hash = {m(2)} WHERE id = 1"  # noqa: S608
         self.head = "SELECT seq, hash FROM audit_head WHERE id = 1"
+        #: The last event whose people and agreements are indexed, and the head, in one row.
+        self.index_mark = "SELECT i.seq, h.seq FROM audit_indexed i, audit_head h WHERE i.id = 1 AND h.id = 1"
+        self.move_index_mark = f"UPDATE audit_indexed SET seq = {m(1)} WHERE id = 1"  # noqa: S608
         self.checkpoints = "SELECT seq, hash, time, signature, key_id FROM audit_checkpoints ORDER BY seq"
         self.last_checkpoint = self.checkpoints + " DESC LIMIT 1"
         self.insert_checkpoint = f"INSERT INTO audit_checkpoints VALUES ({m(1)}, {m(2)}, {m(3)}, {m(4)}, {m(5)})"  # noqa: S608

@@ -10,9 +10,13 @@ whoever writes it:
   one transaction however many events it holds.
 * ``audit_events`` holds each event's canonical body, its links, and columns derived from the body for
   queries (client, organisation, purpose, outcome, time); ``audit_subjects`` and ``audit_agreements`` index
-  the people and agreements of each event, written by the database itself from the bodies it has just
-  stored, in the same transaction (its JSON functions, so a person costs an index row, not a value bound
-  from Python). Verification checks every derived column and row against the body too.
+  the people and agreements of each event. Those are written in bulk, off the path of any request: by the
+  database itself from the bodies it stores (its JSON functions), for every event after the mark in
+  ``audit_indexed``, every ``audit.index_every_events`` or ``audit.index_every_seconds`` and before any
+  query or verification reads them, so a query finds every event committed before it. (An index row per
+  person per event, written with the event, was the largest part of the audit's cost: a B-tree page a
+  person each commit; in bulk, the entries of many events share their pages.) Verification checks every
+  derived column and row against the body too.
 * ``audit_checkpoints`` holds the signed checkpoints; ``audit_anchor`` where the chain starts after a purge.
 """
 
@@ -158,6 +162,11 @@ class AuditStore(Protocol):
         raises :class:`~gateway.errors.AuditUnavailableError` if they could not be made durable."""
         ...
 
+    async def index(self) -> int:
+        """Index the people and agreements of the events appended (by any process) since the last time; the
+        number of events indexed."""
+        ...
+
     async def checkpoint_if_due(self, checkpoints: CheckpointPolicy) -> Checkpoint | None:
         """Sign a checkpoint of the current head if events were written since the last one and one is due."""
         ...
@@ -177,7 +186,8 @@ class AuditStore(Protocol):
     def indexed(
         self, start: int | None = None, end: int | None = None
     ) -> AsyncGenerator[tuple[StoredEvent, Index], None]:
-        """:meth:`events`, each with the index stored beside it (verification compares it with the body)."""
+        """:meth:`events`, each with the index stored beside it (caught up first; verification compares it with
+        the body)."""
         ...
 
     async def head(self) -> int:
@@ -185,7 +195,7 @@ class AuditStore(Protocol):
         ...
 
     async def query(self, where: Filter, limit: int) -> list[StoredEvent]:
-        """The newest events matching ``where``, at most ``limit``."""
+        """The newest events matching ``where``, at most ``limit`` (the index caught up first)."""
         ...
 
     async def purge(self, before: str) -> Anchor | None:

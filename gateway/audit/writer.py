@@ -8,7 +8,9 @@ a transaction carries many events and costs each request little. If the store ca
 each of its requests gets :class:`~gateway.errors.AuditUnavailableError` (HTTP 503) and nothing it read
 is disclosed. A checkpoint is signed in the same transaction when ``checkpoint_every_events`` have been
 written since the last, or by a timer every ``checkpoint_every_seconds`` when events were written since;
-each is also sent to the checkpoint sink, if one is configured. Events written, batch sizes, commit times,
+each is also sent to the checkpoint sink, if one is configured. The people and agreements of the events
+committed are indexed in bulk (:meth:`~gateway.audit.store.AuditStore.index`) once ``index_every_events``
+are waiting, or by a timer every ``index_every_seconds``. Events written, batch sizes, commit times,
 failures and the queue are metrics (``fedgate_audit_*``, :mod:`gateway.metrics`).
 """
 
@@ -125,6 +127,8 @@ class AuditWriter:
         self._stopping = False
         #: Signs a checkpoint whenever events were written since the last (the timer's and stop's policy).
         self._timed = _Timed(signer, settings.checkpoint_every_events, settings.checkpoint_every_seconds)
+        #: Events this process committed that are not indexed yet (as far as it knows).
+        self._unindexed = 0
 
     async def start(self) -> None:
         await self.store.open()
@@ -133,6 +137,7 @@ class AuditWriter:
         self._tasks = [
             asyncio.create_task(self._commit_loop(), name="fedgate-audit-writer"),
             asyncio.create_task(self._checkpoint_loop(), name="fedgate-audit-checkpoints"),
+            asyncio.create_task(self._index_loop(), name="fedgate-audit-index"),
             asyncio.create_task(self._health_loop(), name="fedgate-audit-health"),
         ]
 
@@ -153,6 +158,7 @@ class AuditWriter:
         self._tasks = []
         if self._queue:
             await self._commit(self._take())
+        await self._index()
         try:
             await self.store.checkpoint_if_due(self._timed)
         except AuditUnavailableError as error:
@@ -222,6 +228,25 @@ class AuditWriter:
         log.debug("audit_batch_committed", events=len(batch), ms=round((time.perf_counter() - started) * 1000, 2))
         for checkpoint in self.checkpoints.drain():
             await self._sink(checkpoint)
+        self._unindexed += len(batch)
+        if self._unindexed >= self.settings.index_every_events:
+            await self._index()
+
+    async def _index(self) -> None:
+        """Index what was committed since the last time; a failure is logged (the next time, or a query,
+        indexes it)."""
+        waiting, self._unindexed = self._unindexed, 0
+        try:
+            await self.store.index()
+        except AuditUnavailableError as error:
+            self._unindexed += waiting
+            log.error("audit_index_failed", reason=error.message)
+
+    async def _index_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.index_every_seconds)
+            if self._unindexed:
+                await self._index()
 
     async def _checkpoint_loop(self) -> None:
         while True:

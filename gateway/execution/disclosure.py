@@ -113,17 +113,20 @@ class Disclosure:
 
 
 def _objects(data: Any) -> set[int]:
-    """The identities of the objects (dicts) the answer ``data`` holds, however deep."""
+    """The identities of the objects (dicts) the answer ``data`` holds, however deep (response objects are
+    plain dicts, lists plain lists; only those are followed)."""
     held: set[int] = set()
     pending = [data]
+    push = pending.append
     while pending:
         value = pending.pop()
-        if type(value) is dict:  # response objects are plain dicts, lists plain lists
-            if id(value) not in held:
-                held.add(id(value))
-                pending.extend(value.values())
-        elif type(value) is list:
+        if type(value) is list:
             pending.extend(value)
+        elif type(value) is dict and id(value) not in held:
+            held.add(id(value))
+            for item in value.values():
+                if type(item) is dict or type(item) is list:
+                    push(item)
     return held
 
 
