@@ -31,6 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway import heap
 from gateway.audit.keys import Signer
 from gateway.audit.setup import create_auditor
 from gateway.audit_queries import AuditQueries
@@ -85,10 +86,13 @@ def create_app(
     sources: GuardedAdapters | None = None,
     audit_signer: Signer | None = None,
     tracing: Tracing | None = None,
+    settle_heap: bool = False,
 ) -> GatewayApp:
     """Build the application from a validated configuration (:func:`gateway.configuration.load_configuration`
     loads it, for ``fedgate serve`` and each of its workers); sources and the audit store open at start-up.
-    ``tracing`` defaults to what ``telemetry.tracing`` configures (tests pass an in-memory exporter's)."""
+    ``tracing`` defaults to what ``telemetry.tracing`` configures (tests pass an in-memory exporter's).
+    ``settle_heap``: once started, set the objects start-up made aside from the garbage collector
+    (:func:`gateway.heap.settle`; for a server's process, not for a test that builds many applications)."""
     if policy is not None and policy.secrets.ephemeral:
         log.warning("policy_secret_ephemeral", detail="set policy.secret_env: hidden-key order differs per process")
     authenticator = Authenticator(settings.auth) if settings.auth.enabled else None
@@ -156,6 +160,8 @@ def create_app(
             await health_checks.start()
             await sampler.start()
             async with reloader.running() if reloader is not None else contextlib.nullcontext():
+                if settle_heap:
+                    heap.settle()
                 yield
         finally:
             await sampler.stop()

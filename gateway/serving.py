@@ -84,7 +84,11 @@ def app_from_environment() -> GatewayApp:
         sys.exit(STARTUP_FAILURE)
     configure_logging(configuration.settings.logging)
     return create_app(
-        configuration.settings, configuration.catalog, configuration.policy, audit_signer=configuration.audit_signer
+        configuration.settings,
+        configuration.catalog,
+        configuration.policy,
+        audit_signer=configuration.audit_signer,
+        settle_heap=True,
     )
 
 

@@ -39,7 +39,12 @@ def run_gateway(
             serve_workers(config, loaded.settings.server, loaded.host, loaded.port, loaded.workers)
         else:
             gateway = functools.partial(
-                create_app, loaded.settings, loaded.catalog, loaded.policy, audit_signer=loaded.audit_signer
+                create_app,
+                loaded.settings,
+                loaded.catalog,
+                loaded.policy,
+                audit_signer=loaded.audit_signer,
+                settle_heap=True,
             )
             run_event_loop(serve(gateway, loaded.settings.server, loaded.host, loaded.port, loaded.dev_issuer))
     except FedgateError as error:  # bad settings, or a port that is taken
