@@ -85,7 +85,7 @@ class Checkpoints:
     def _old(self, last: Checkpoint | None) -> bool:
         if last is None:
             return False
-        age = dt.datetime.now(dt.UTC) - dt.datetime.strptime(last.time, TIME_FORMAT).replace(tzinfo=dt.UTC)
+        age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(last.time)  # TIME_FORMAT is ISO 8601 (UTC, Z)
         return age.total_seconds() >= self.every_seconds
 
     def withdraw(self, checkpoint: Checkpoint) -> None:
