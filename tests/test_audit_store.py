@@ -267,7 +267,9 @@ async def test_people_are_indexed_in_bulk_off_the_commit_and_a_query_catches_up_
 ) -> None:
     async with open_store(backend, tmp_path) as opened:
         store = opened.store
-        lazy = AuditWriter(Unclosed(store), opened.signer, audit_settings(index_every_events=1000))
+        lazy = AuditWriter(
+            Unclosed(store), opened.signer, audit_settings(index_every_events=1000, index_every_seconds=3600)
+        )
         await lazy.start()
         try:
             await asyncio.gather(*(lazy.record(Entry.of(body(n, subjects=[NHS[n]]))) for n in range(3)))
@@ -280,12 +282,18 @@ async def test_people_are_indexed_in_bulk_off_the_commit_and_a_query_catches_up_
             assert await opened.rows("SELECT count(*) FROM audit_subjects") == [(3,)]
         finally:
             await lazy.stop()
-        eager = AuditWriter(Unclosed(store), opened.signer, audit_settings(index_every_events=2))
+        eager = AuditWriter(
+            Unclosed(store), opened.signer, audit_settings(index_every_events=2, index_every_seconds=3600)
+        )
         await eager.start()
         try:
             await asyncio.gather(*(eager.record(Entry.of(body(n, subjects=NHS[:2]))) for n in (3, 4)))
-            # two were waiting: the writer indexed them after their commit, before any query
-            rows = await opened.rows("SELECT seq, value FROM audit_subjects WHERE seq > 3 ORDER BY seq, value")
+            # two were waiting: the writer indexes them just after their commit, with no query and no timer
+            indexed = "SELECT seq, value FROM audit_subjects WHERE seq > 3 ORDER BY seq, value"
+            for _ in range(100):
+                if rows := await opened.rows(indexed):
+                    break
+                await asyncio.sleep(0.02)
             assert rows == [(4, NHS[0]), (4, NHS[1]), (5, NHS[0]), (5, NHS[1])]
         finally:
             await eager.stop()
