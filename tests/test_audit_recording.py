@@ -140,13 +140,19 @@ async def test_a_caller_shown_pseudonyms_is_recorded_against_the_real_people(
     (tmp_path / "policy-secret").write_text("ab" * 32)
     settings = {"policy": RESEARCH_POLICY, "agreements": RESEARCH_AGREEMENTS, "clients": RESEARCH_CLIENTS}
     settings["policy_section"] = {"file": "policy.yaml", "secret_file": "policy-secret"}
+    query = "{ clinic { people(limit: 3, orderBy: [{personId: ASC}]) { nhsNumber } } }"
     async with audited(tmp_path, sqlite_clinic, **settings) as deployment:
-        answer = await deployment.query(
-            "{ clinic { people(limit: 3, orderBy: [{personId: ASC}]) { nhsNumber } } }", "council-research",
-            fedgate_purpose="research",
-        )  # fmt: skip
+        answer = await deployment.query(query, "council-research", fedgate_purpose="research")
+        # the same table and columns for a caller shown them otherwise, then the researcher again (each
+        # caller's masks are its own, however often they are recorded)
+        for client, purpose in (("council-care", "direct_care"), ("council-research", "research")):
+            again = await deployment.query(query, client, fedgate_purpose=purpose)
+            assert again.status_code == 200 and "errors" not in again.json(), again.text
     assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
-    [event] = await recorded(tmp_path)
+    event, care, research = await recorded(tmp_path)
+    assert _disclosed(care)["clinic.people"]["columns"] == {"nhs_number": "show_last(4)"}
+    assert _disclosed(care)["clinic.people"]["grants"] == ["care.team"]
+    assert _disclosed(research)["clinic.people"] == _disclosed(event)["clinic.people"]
     real = [p["nhs_number"] for p in sorted(PEOPLE, key=lambda p: p["person_id"])[:3]]
     shown = [p["nhsNumber"] for p in answer.json()["data"]["clinic"]["people"]]
     assert not set(shown) & set(real)  # the caller never saw them

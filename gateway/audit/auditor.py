@@ -13,11 +13,12 @@ from typing import Any
 
 import orjson
 import structlog
+from cachetools import LRUCache
 from graphql import DocumentNode
 
 from gateway import request_ids
 from gateway.audit.chain import StoredEvent
-from gateway.audit.record import departments_record, disclosed_record, event, filters
+from gateway.audit.record import ShownMemo, departments_record, disclosed_record, event, filters
 from gateway.audit.settings import AuditSettings
 from gateway.audit.store import Entry
 from gateway.audit.writer import AuditWriter, now_text
@@ -42,6 +43,7 @@ class Auditor:
         self.writer = writer
         self.settings = settings
         self.organisation_attribute = organisation_attribute
+        self._shown: ShownMemo = LRUCache(maxsize=4096)
 
     async def start(self) -> None:
         await self.writer.start()
@@ -70,7 +72,7 @@ class Auditor:
             principal, query, operation_name, status=status, code=code,
             agreements=[(agreement.id, agreement.version) for agreement in agreements],
             departments=departments_record(bound.plan, result.departments),
-            disclosed=disclosed_record(access, summary),
+            disclosed=disclosed_record(access, summary, self._shown),
             subjects=summary.subjects,
             document=document,
         )  # fmt: skip

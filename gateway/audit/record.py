@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from graphql import DocumentNode, FieldNode, Visitor, print_ast, visit
@@ -28,7 +28,7 @@ from graphql import DocumentNode, FieldNode, Visitor, print_ast, visit
 from gateway.execution.disclosure import DisclosureSummary
 from gateway.execution.outcome import DepartmentOutcome
 from gateway.plan.plan import Plan
-from gateway.policy.access import Access
+from gateway.policy.access import Access, TableAccess
 from gateway.principal import Principal
 
 
@@ -103,24 +103,41 @@ def departments_record(plan: Plan, outcomes: Mapping[str, DepartmentOutcome]) ->
     return record
 
 
-def disclosed_record(access: Access, summary: DisclosureSummary) -> list[dict[str, Any]]:
+#: What a table's rows showed a caller, by the caller's access to the table and the columns shown (the access
+#: object with it, so a recycled ``id`` is never taken for another).
+ShownMemo = MutableMapping[tuple[int, frozenset[str]], tuple[TableAccess, dict[str, Any]]]
+
+
+def disclosed_record(access: Access, summary: DisclosureSummary, memo: ShownMemo | None = None) -> list[dict[str, Any]]:
     """Per table whose rows reached the caller: how many, which columns and the mask on each, and the
-    grants and agreements that admitted them."""
+    grants and agreements that admitted them (all but the count remembered in ``memo``, if given: a
+    caller's access is the same object request after request)."""
     record = []
     for table, rows in sorted(summary.rows.items()):
-        grants = access.table(*table).grants
-        columns: dict[str, str | None] = {}
-        for name in sorted(summary.columns.get(table, ())):
-            masks = sorted({g.masks[name].describe() if name in g.masks else "" for g in grants if name in g.columns})
-            columns[name] = None if masks in ([], [""]) else " | ".join(mask or "none" for mask in masks)
-        record.append({
-            "table": f"{table[0]}.{table[1]}",
-            "rows": rows,
-            "columns": columns,
-            "grants": sorted({grant.scope for grant in grants}),
-            "agreements": sorted({f"{g.agreement[0]}@{g.agreement[1]}" for g in grants if g.agreement is not None}),
-        })  # fmt: skip
+        table_access = access.table(*table)
+        columns = frozenset(summary.columns.get(table, ()))
+        key = (id(table_access), columns)
+        remembered = memo.get(key) if memo is not None else None
+        if remembered is None or remembered[0] is not table_access:
+            remembered = (table_access, _shown(table, table_access, columns))
+            if memo is not None:
+                memo[key] = remembered
+        record.append({**remembered[1], "rows": rows})
     return record
+
+
+def _shown(table: tuple[str, str], access: TableAccess, shown: frozenset[str]) -> dict[str, Any]:
+    grants = access.grants
+    columns: dict[str, str | None] = {}
+    for name in sorted(shown):
+        masks = sorted({g.masks[name].describe() if name in g.masks else "" for g in grants if name in g.columns})
+        columns[name] = None if masks in ([], [""]) else " | ".join(mask or "none" for mask in masks)
+    return {
+        "table": f"{table[0]}.{table[1]}",
+        "columns": columns,
+        "grants": sorted({grant.scope for grant in grants}),
+        "agreements": sorted({f"{g.agreement[0]}@{g.agreement[1]}" for g in grants if g.agreement is not None}),
+    }
 
 
 def filters(document: DocumentNode | None) -> list[str]:
