@@ -40,7 +40,7 @@ def canonical(body: Mapping[str, Any]) -> bytes:
     Multilingual Plane. A body holding one (an emoji in a justification) is written by the reference
     implementation (``tests/test_audit_canonical.py`` checks the two agree on generated values)."""
     text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
-    return bytes(rfc8785.dumps(dict(body))) if _ASTRAL.search(text) else text
+    return text if text.isascii() or not _ASTRAL.search(text) else bytes(rfc8785.dumps(dict(body)))
 
 
 def link(seq: int, previous: str, body: bytes) -> str:
