@@ -160,6 +160,29 @@ async def test_a_caller_shown_pseudonyms_is_recorded_against_the_real_people(
     assert _disclosed(event)["clinic.people"]["columns"] == {"nhs_number": "pseudonym"}
 
 
+async def test_a_caller_shown_the_stored_identifiers_is_recorded_against_them(
+    sqlite_clinic: Catalog, tmp_path: Path
+) -> None:
+    policy = copy.deepcopy(POLICY)
+    policy["scopes"].append({
+        "name": "registry", "description": "The register: people as stored.", "purposes": ["safeguarding"],
+        "grants": [{"table": "clinic.people", "columns": ["person_id", "nhs_number"]}],
+    })  # fmt: skip
+    clients = {**CLIENTS, "council-registry": {"scopes": ["registry"], "claims": {"org_code": COUNCIL}}}
+    async with audited(tmp_path, sqlite_clinic, policy=policy, clients=clients) as deployment:  # under ISA-SAFE
+        answer = await deployment.query(
+            "{ clinic { people(limit: 4, orderBy: [{personId: DESC}]) { personId nhsNumber } } }", "council-registry",
+            fedgate_purpose="safeguarding", fedgate_justification="a referral about this family",
+        )  # fmt: skip
+    assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+    [event] = await recorded(tmp_path)
+    expected = sorted(PEOPLE, key=lambda p: p["person_id"], reverse=True)[:4]
+    shown = [p["nhsNumber"] for p in answer.json()["data"]["clinic"]["people"]]
+    assert shown == [p["nhs_number"] for p in expected]  # stored values, as the policy shows them
+    assert _subjects(event) == {p["nhs_number"] for p in expected if p["nhs_number"]}
+    assert _disclosed(event)["clinic.people"]["columns"] == {"nhs_number": None, "person_id": None}
+
+
 async def test_a_department_down_is_recorded_as_failed_and_only_what_was_returned_as_disclosed(
     sqlite_clinic: Catalog, tmp_path: Path
 ) -> None:

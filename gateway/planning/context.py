@@ -242,16 +242,21 @@ class PlanningContext:
                 page = Page(limit=Const(1), offset=Const(0))
             elif paged:
                 page = page_slots(arguments, self.provenance, self.schema.page_sizes)
-        subjects: tuple[SubjectColumn, ...] = ()
+        subjects: list[SubjectColumn] = []
         if self.capture_subjects:
             people = self.schema.catalog.person_identifiers
-            identifiers = [column for column in table.columns if column.identifier in people]
-            subjects = tuple(
-                SubjectColumn(len(columns) + position, column.identifier, column.name)
-                for position, column in enumerate(identifiers)
-                if column.identifier is not None
-            )
-            columns = [*columns, *(subject_column(column) for column in identifiers)]
+            selected = {column.name: position for position, column in enumerate(columns)}
+            extra: list[Column] = []
+            for column in table.columns:
+                if column.identifier is None or column.identifier not in people:
+                    continue
+                if column.name in selected and (policy is None or policy.shows_plainly(column.name)):
+                    # the caller is shown the stored value itself: the column already read says whom
+                    subjects.append(SubjectColumn(selected[column.name], column.identifier, column.name))
+                else:
+                    subjects.append(SubjectColumn(len(columns) + len(extra), column.identifier, column.name))
+                    extra.append(subject_column(column))
+            columns = [*columns, *extra]
         request = ScanRequest(department, table, columns, condition, order, page, parameters, key_column)
         windows = self.capabilities[department.name].supports(Capability.WINDOW_FUNCTIONS)
         statement = build_statement(request, window_functions=windows)
@@ -267,7 +272,7 @@ class PlanningContext:
             keys_parameter=statement.keys_parameter,
             residual_page=statement.residual_page,
             page=page,
-            subjects=subjects,
+            subjects=tuple(subjects),
         )
 
     def table_policy(self, department: Department, table: Table) -> TablePolicy | None:
