@@ -19,12 +19,12 @@ hash, the ``where`` arguments as written, with ``$variables`` by name).
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from graphql import DocumentNode, FieldNode, Visitor, print_ast, visit
 
+from gateway.audit.event_ids import new_event_id
 from gateway.execution.disclosure import DisclosureSummary
 from gateway.execution.outcome import DepartmentOutcome
 from gateway.plan.plan import Plan
@@ -70,7 +70,7 @@ def event(
 ) -> dict[str, Any]:
     """The event (see the module's docstring for its shape)."""
     return {
-        "event_id": uuid.uuid4().hex,
+        "event_id": new_event_id(),
         "time": time,
         "request_id": request_id,
         "principal": principal_record(principal, organisation_attribute),
