@@ -93,13 +93,14 @@ _ROW_COUNT = (
 )
 
 
-class _Session(asyncpg.Connection):  # type: ignore[misc]
+class PooledSession(asyncpg.Connection):  # type: ignore[misc]
     """A pooled session that needs no reset between uses.
 
-    fedgate only sends single SELECTs in read-only sessions whose settings are fixed when the
-    connection starts: it never takes advisory locks, declares cursors, listens or sets session
-    variables. asyncpg's default reset query (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
-    RESET ALL``) would cost a round trip on every release; an open transaction is still rolled back.
+    fedgate's sessions keep no state between uses: a department's only run single SELECTs in read-only
+    sessions whose settings are fixed when the connection starts, and the audit store's take only
+    transaction-scoped locks and cursors; none listens or sets session variables. asyncpg's default
+    reset query (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``) would cost a round trip
+    on every release; an open transaction is still rolled back.
     """
 
     def get_reset_query(self) -> str:
@@ -143,7 +144,7 @@ class PostgresAdapter(SqlAdapter):
                     min_size=1,
                     max_size=config.pool_size,
                     timeout=config.timeout_seconds,
-                    connection_class=_Session,
+                    connection_class=PooledSession,
                     server_settings={
                         "application_name": "fedgate",
                         "default_transaction_read_only": "on",

@@ -344,3 +344,16 @@ async def test_two_processes_appending_in_turn_to_one_postgresql_chain(tmp_path:
     assert [event.seq for event in stored] == list(range(1, 13))
     assert verdict.ok and verdict.head == 12
     assert outside and all((checkpoint.seq, checkpoint.hash) in kept for checkpoint in outside)
+
+
+async def test_the_postgresql_store_releases_its_sessions_without_a_reset_round_trip(tmp_path: Path) -> None:
+    """asyncpg resets a released session with a statement of its own (a round trip, each batch); the store
+    keeps no session state, so its sessions are released as they are."""
+    async with open_store("postgres", tmp_path) as opened:
+        await opened.store.append([Entry.of(body(1, subjects=[NHS[0]]))], Checkpoints(opened.signer, 99, 3600))
+        await opened.store.ping()
+        last = await opened.rows(
+            "SELECT query FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()", opened.location
+        )
+    assert last, "the store's sessions are open"
+    assert not [query for (query,) in last if "pg_advisory_unlock_all" in query or "RESET ALL" in query], last

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from adapters.postgres import PooledSession
 from gateway.audit.chain import GENESIS, Anchor, Checkpoint, StoredEvent
 from gateway.audit.settings import PostgresAuditStore as Settings
 from gateway.audit.statements import (
@@ -91,7 +92,7 @@ class PostgresAuditStore:
             pool = await asyncpg.create_pool(
                 host=settings.host, port=settings.port, database=settings.database, user=settings.user,
                 password=password, ssl=settings.ssl if settings.ssl != "prefer" else None,
-                min_size=1, max_size=self.pool_size, timeout=10, command_timeout=30,
+                min_size=1, max_size=self.pool_size, timeout=10, command_timeout=30, connection_class=PooledSession,
             )  # fmt: skip
             async with pool.acquire() as connection, connection.transaction():
                 await connection.execute("SELECT pg_advisory_xact_lock($1)", _SETUP_LOCK)
