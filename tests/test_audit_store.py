@@ -21,6 +21,7 @@ from gateway.audit.postgres_store import PostgresAuditStore
 from gateway.audit.store import Entry, Filter, Index
 from gateway.audit.verification import read_checkpoint_file, verify_store
 from gateway.audit.writer import AuditWriter, Checkpoints
+from gateway.errors import AuditUnavailableError
 from tests.support.audit_stores import (
     BACKENDS,
     OpenStore,
@@ -357,3 +358,15 @@ async def test_the_postgresql_store_releases_its_sessions_without_a_reset_round_
         )
     assert last, "the store's sessions are open"
     assert not [query for (query,) in last if "pg_advisory_unlock_all" in query or "RESET ALL" in query], last
+
+
+async def test_a_store_that_lost_its_index_mark_says_so_and_still_records(backend: str, tmp_path: Path) -> None:
+    async with open_store(backend, tmp_path) as opened:
+        await _written(opened)
+        await opened.execute("DELETE FROM audit_indexed")
+        with pytest.raises(AuditUnavailableError, match="index mark .* is missing: the store was altered"):
+            await opened.store.query(Filter(subject=NHS[0]), 10)
+        # the writer logs its failure to index and goes on committing: the chain is what must not stop
+        stored = await write(opened, [body(n, subjects=[NHS[0]]) for n in (12, 13)], index_every_events=1)
+        assert [event.seq async for event in opened.store.events(13)] == [13, 14]
+        assert stored.failure is None

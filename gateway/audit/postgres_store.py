@@ -21,6 +21,7 @@ from gateway.audit.chain import GENESIS, Anchor, Checkpoint, StoredEvent
 from gateway.audit.settings import PostgresAuditStore as Settings
 from gateway.audit.statements import (
     INDEXED_FROM_HEAD,
+    MARK_MISSING,
     SCHEMA,
     Statements,
     checkpoint_of,
@@ -141,7 +142,10 @@ class PostgresAuditStore:
     async def index(self) -> int:
         try:
             async with self._connected().acquire() as connection, connection.transaction():
-                mark, head = await connection.fetchrow(SQL.index_mark + " FOR UPDATE OF i")
+                row = await connection.fetchrow(SQL.index_mark + " FOR UPDATE OF i")
+                if row is None:
+                    raise AuditUnavailableError(MARK_MISSING)
+                mark, head = row
                 if mark >= head:
                     return 0
                 await connection.execute(_INDEX, mark, head)

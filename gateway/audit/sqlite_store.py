@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from gateway.audit.chain import GENESIS, Anchor, Checkpoint, StoredEvent
 from gateway.audit.statements import (
     INDEXED_FROM_HEAD,
+    MARK_MISSING,
     SCHEMA,
     Statements,
     checkpoint_of,
@@ -126,7 +127,10 @@ class SqliteAuditStore:
 
     async def index(self) -> int:
         def work(db: sqlite3.Connection) -> int:
-            mark, head = db.execute(SQL.index_mark).fetchone()
+            row = db.execute(SQL.index_mark).fetchone()
+            if row is None:
+                raise AuditUnavailableError(MARK_MISSING)
+            mark, head = row
             if mark >= head:
                 return 0
             for statement in _INDEX:

@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS audit_anchor (
   id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit_indexed (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL);
 """
+#: Why a store cannot index its events when ``audit_indexed`` has lost its row (made when the store opens).
+MARK_MISSING = "the audit store's index mark (audit_indexed) is missing: the store was altered"
 #: Made once, with the head: a store made before the index was caught up in bulk had every event indexed.
 INDEXED_FROM_HEAD = (
     "INSERT INTO audit_indexed SELECT 1, seq FROM audit_head WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM audit_indexed)"
