@@ -364,7 +364,8 @@ async def test_a_store_that_lost_its_index_mark_says_so_and_still_records(backen
     async with open_store(backend, tmp_path) as opened:
         await _written(opened)
         await opened.execute("DELETE FROM audit_indexed")
-        with pytest.raises(AuditUnavailableError, match=r"index mark \(audit_indexed\) is missing: the store was altered"):
+        missing = r"index mark \(audit_indexed\) is missing: the store was altered"
+        with pytest.raises(AuditUnavailableError, match=missing):
             await opened.store.query(Filter(subject=NHS[0]), 10)
         # the writer logs its failure to index and goes on committing: the chain is what must not stop
         stored = await write(opened, [body(n, subjects=[NHS[0]]) for n in (12, 13)], index_every_events=1)
