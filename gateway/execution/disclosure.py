@@ -7,7 +7,9 @@ table, the columns it shows and the stored identifiers the row carries
 identifier of its link rows, and with each member row a merged field took its value from. Only the
 objects that end up in the answer count: :meth:`Disclosure.summary` walks the answer once, so a record
 fetched but not returned (the second record of a ``one`` member, a row sliced off a page) is not
-recorded as disclosed.
+recorded as disclosed. The walk is needed only when something may have been left out: a field holding one
+object given several, a merged person, a failure (:meth:`Disclosure.may_leave_out`); otherwise every
+object noted is in the answer, and the walk is skipped.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class Disclosure:
         #: Objects that stand for rows of other objects' scans, or show one value of one (a merged person).
         self._standing: list[tuple[dict[str, Any], _Shown, Sequence[tuple[Any, ...]], tuple[Subject, ...]]] = []
         self._shown: dict[int, _Shown] = {}
+        #: Whether an object noted may have been left out of the answer (then the answer is walked).
+        self._partial = False
 
     def note_rows(self, objects: Sequence[dict[str, Any]], scan: ScanNode, rows: Sequence[tuple[Any, ...]]) -> None:
         """Each of ``objects`` was made from the row of ``rows`` at its position."""
@@ -97,11 +101,20 @@ class Disclosure:
         """``obj`` shows the value at ``index`` of ``row``, a row of ``scan`` (a merged field)."""
         self._standing.append((obj, _Shown.of(scan, (scan.query.columns[index].name,)), (row,), ()))
 
-    def summary(self, data: Any) -> DisclosureSummary:
-        """What the answer ``data`` holds: each noted object reachable in it, each row once."""
+    def may_leave_out(self) -> None:
+        """Some object noted may not be in the answer: :meth:`summary` walks it."""
+        self._partial = True
+
+    def summary(self, data: Any, *, failed: bool = False) -> DisclosureSummary:
+        """What the answer ``data`` holds: each noted object reachable in it, each row once (``failed``: a
+        failure may have made part of it null)."""
         summary = DisclosureSummary()
-        held = _objects(data)
         counted: dict[TableKey, set[int]] = {}
+        if not (self._partial or failed or self._standing):  # every object noted is in the answer
+            for shown, _, rows in self._made:
+                summary.add(shown, rows, counted)
+            return summary
+        held = _objects(data)
         for shown, objects, rows in self._made:
             summary.add(shown, [row for obj, row in zip(objects, rows, strict=True) if id(obj) in held], counted)
         for obj, shown, rows, people in self._standing:

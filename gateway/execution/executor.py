@@ -125,7 +125,7 @@ class PlanRun:
         data = {root.response_key: value for root, value in zip(roots, values, strict=True)}
         departments = department_outcomes(self.asked, self.statements, self.source_errors)
         errors = failure_errors(self.failures)
-        disclosed = self.disclosure.summary(data) if self.disclosure is not None else None
+        disclosed = self.disclosure.summary(data, failed=bool(self.failures)) if self.disclosure is not None else None
         return PlanResult(data, errors, self.statements, departments, self.keys_moved, disclosed)
 
     async def fetch(self, node: ScanNode, values: Mapping[str, Any]) -> list[Row]:
@@ -157,6 +157,17 @@ class PlanRun:
         if self.disclosure is not None:
             self.disclosure.note_rows(objects, node, rows)
         return objects
+
+    def one(self, objects: list[Object]) -> Object | None:
+        """The first of ``objects`` (a field holding one); the others are left out of the answer."""
+        if len(objects) > 1:
+            self.may_leave_out()
+        return objects[0] if objects else None
+
+    def may_leave_out(self) -> None:
+        """Objects made may be left out of the answer: the audit walks it to find those it holds."""
+        if self.disclosure is not None:
+            self.disclosure.may_leave_out()
 
     def disclose(
         self,
@@ -210,7 +221,7 @@ class PlanRun:
         start = 0
         for parent, group in zip(parents, groups, strict=True):
             mine, start = objects[start : start + len(group)], start + len(group)
-            parent[edge.response_key] = mine if edge.many else (mine[0] if mine else None)
+            parent[edge.response_key] = mine if edge.many else self.one(mine)
         await self.fill(edge.node, rows, objects, Attached(level, parents, (edge.response_key,)))
 
     async def _child(self, edge: ChildEdge, parent_rows: Sequence[Row], parents: list[Object], level: Level) -> None:
@@ -233,7 +244,7 @@ class PlanRun:
                 groups.setdefault(row[child.key_index], []).append(obj)
         for row, parent in zip(parent_rows, parents, strict=True):
             group = groups.get(row[edge.parent_key_index])
-            parent[edge.response_key] = (group or []) if edge.many else (group[0] if group else None)
+            parent[edge.response_key] = (group or []) if edge.many else self.one(group or [])
         await self.fill(child, rows, objects, Attached(level, parents, (edge.response_key,)))
 
     def residual_page(self, node: ScanNode, rows: list[Row]) -> list[Row]:

@@ -147,6 +147,16 @@ class Run(Protocol):
         child level fused into ``node``'s statement, per parent row)."""
         ...
 
+    def one(self, objects: list[Object]) -> Object | None:
+        """What a field holding one object shows: the first of ``objects`` (for the audit, the others are
+        noted as left out of the answer)."""
+        ...
+
+    def may_leave_out(self) -> None:
+        """Note, for the audit, that objects made from rows may be left out of the answer (merged people,
+        their records, pages and matches): the answer is then walked to find the ones it holds."""
+        ...
+
     def disclose(
         self,
         obj: Object,

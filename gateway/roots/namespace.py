@@ -62,7 +62,7 @@ class RootScan:
             rows, fused_rows = node.fused.split(rows)
         objects = run.objects(node, rows)
         if self.single:
-            value: Any = objects[0] if objects else None
+            value: Any = run.one(objects)
             level: Level = At(path)
         else:
             value, level = objects, Listed(path, objects)
