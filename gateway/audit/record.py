@@ -108,20 +108,18 @@ def departments_record(plan: Plan, outcomes: Mapping[str, DepartmentOutcome]) ->
 ShownMemo = MutableMapping[tuple[int, frozenset[str]], tuple[TableAccess, dict[str, Any]]]
 
 
-def disclosed_record(access: Access, summary: DisclosureSummary, memo: ShownMemo | None = None) -> list[dict[str, Any]]:
+def disclosed_record(access: Access, summary: DisclosureSummary, memo: ShownMemo) -> list[dict[str, Any]]:
     """Per table whose rows reached the caller: how many, which columns and the mask on each, and the
-    grants and agreements that admitted them (all but the count remembered in ``memo``, if given: a
-    caller's access is the same object request after request)."""
+    grants and agreements that admitted them (all but the count remembered in ``memo``: a caller's access
+    is the same object request after request)."""
     record = []
     for table, rows in sorted(summary.rows.items()):
         table_access = access.table(*table)
         columns = frozenset(summary.columns.get(table, ()))
         key = (id(table_access), columns)
-        remembered = memo.get(key) if memo is not None else None
+        remembered = memo.get(key)
         if remembered is None or remembered[0] is not table_access:
-            remembered = (table_access, _shown(table, table_access, columns))
-            if memo is not None:
-                memo[key] = remembered
+            remembered = memo[key] = (table_access, _shown(table, table_access, columns))
         record.append({**remembered[1], "rows": rows})
     return record
 

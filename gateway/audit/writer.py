@@ -17,6 +17,7 @@ failures and the queue are metrics (``fedgate_audit_*``, :mod:`gateway.metrics`)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -129,6 +130,8 @@ class AuditWriter:
         self._timed = _Timed(signer, settings.checkpoint_every_events, settings.checkpoint_every_seconds)
         #: Events this process committed that are not indexed yet (as far as it knows).
         self._unindexed = 0
+        #: Set when ``index_every_events`` are waiting.
+        self._index_due = asyncio.Event()
 
     async def start(self) -> None:
         await self.store.open()
@@ -230,7 +233,7 @@ class AuditWriter:
             await self._sink(checkpoint)
         self._unindexed += len(batch)
         if self._unindexed >= self.settings.index_every_events:
-            await self._index()
+            self._index_due.set()  # indexed by its own task: the next batch's commit does not wait for it
 
     async def _index(self) -> None:
         """Index what was committed since the last time; a failure is logged (the next time, or a query,
@@ -243,8 +246,12 @@ class AuditWriter:
             log.error("audit_index_failed", reason=error.message)
 
     async def _index_loop(self) -> None:
+        """Index once ``index_every_events`` are waiting, or every ``index_every_seconds`` if any are."""
         while True:
-            await asyncio.sleep(self.settings.index_every_seconds)
+            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancellation
+                async with asyncio.timeout(self.settings.index_every_seconds):
+                    await self._index_due.wait()
+            self._index_due.clear()
             if self._unindexed:
                 await self._index()
 
