@@ -33,6 +33,7 @@ from gateway.audit.statements import (
 )
 from gateway.audit.store import CheckpointPolicy, Entry, Filter, Index, due_checkpoint, link_batch
 from gateway.errors import AuditUnavailableError
+from gateway.metrics import AUDIT_BATCH_EVENTS
 
 SQL = Statements(
     postgres_mark,
@@ -78,6 +79,9 @@ _ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 class PostgresAuditStore:
     """The audit in a PostgreSQL database."""
+
+    #: One append at a time: each links to the head the last one left (:data:`_OPTIMISTIC_TRIES`).
+    concurrent_appends = False
 
     def __init__(self, settings: Settings, *, pool_size: int = 4) -> None:
         self.settings = settings
@@ -128,12 +132,14 @@ class PostgresAuditStore:
                     appended = await _append(connection, self._head, entries, checkpoints, conditional=True)
                     self._head = appended[1] if appended else None  # None: another process appended since
                     if appended:
+                        AUDIT_BATCH_EVENTS.observe(len(entries))
                         return appended[0]
                 async with connection.transaction():
                     head = _Head.of(await connection.fetchrow(_LOCK_HEAD_AND_LAST_CHECKPOINT))
                     appended = await _append(connection, head, entries, checkpoints, conditional=False)
                 assert appended is not None, "an unconditional append writes"
                 self._head = appended[1]
+                AUDIT_BATCH_EVENTS.observe(len(entries))
                 return appended[0]
         except _ERRORS as error:
             self._head = None

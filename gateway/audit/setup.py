@@ -29,7 +29,7 @@ def audit_store(settings: Settings) -> AuditStore:
     store = settings.audit.store
     assert store is not None, "the settings are validated: an active audit names its store"
     if isinstance(store, SqliteStoreSettings):
-        return SqliteAuditStore(store.file)
+        return SqliteAuditStore(store.file, settings.audit.batch_max_events)
     return PostgresAuditStore(store)
 
 

@@ -3,17 +3,22 @@
 For the demo and single-host deployments; several worker processes on one host may share the file (an
 append takes SQLite's write lock with ``BEGIN IMMEDIATE``, so they append in turn).
 
-Each operation (an append is a whole transaction: read the head, insert the batch, move the head, sign a
-checkpoint if one is due, commit) runs as one call on the store's own thread, so a batch costs the event
-loop one hand-off, not one per statement.
+Each operation runs as one call on the store's own thread, so it costs the event loop one hand-off, not one
+per statement. Appends are group-committed there: an append handed over while the thread is busy waits in
+``_appends``, and when the thread is free it commits every append waiting (up to ``max_batch_events``
+events), in the order they came, in one transaction (read the head, insert, move the head, sign a checkpoint
+if one is due, commit), then wakes their requests and looks again, without waiting for the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
+import threading
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +37,7 @@ from gateway.audit.statements import (
 )
 from gateway.audit.store import CheckpointPolicy, Entry, Filter, Index, due_checkpoint, link_batch
 from gateway.errors import AuditUnavailableError
+from gateway.metrics import AUDIT_BATCH_EVENTS
 
 SQL = Statements(sqlite_mark, "SELECT json_group_array(json_array({}, {}))", "SELECT json_group_array({})")
 #: The people and agreements of the events after ``?`` up to ``?``, indexed from their bodies by SQLite's JSON
@@ -66,10 +72,16 @@ def _connect(file: Path) -> sqlite3.Connection:
 class SqliteAuditStore:
     """The audit in one SQLite file."""
 
-    def __init__(self, file: Path) -> None:
+    def __init__(self, file: Path, max_batch_events: int = 500) -> None:
+        """``max_batch_events``: the most events committed in one transaction (``audit.batch_max_events``)."""
         self.file = file
+        self.max_batch_events = max_batch_events
         self._db: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        #: Appends waiting for the thread, and whether the thread is committing them (both under ``_lock``).
+        self._appends: list[_Append] = []
+        self._appending = False
 
     async def _call(self, work: Callable[..., T], *args: Any) -> T:
         assert self._thread is not None, "the store is open"
@@ -98,32 +110,58 @@ class SqliteAuditStore:
         db = self._db
         if db is None:
             raise AuditUnavailableError("the audit store is not open")
-
-        def transaction(db: sqlite3.Connection) -> T:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(db)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            return result
-
         try:
-            return await self._call(transaction if write else work, db)
+            return await self._call(functools.partial(_transaction, work) if write else work, db)
         except sqlite3.Error as error:
             raise AuditUnavailableError(failure) from error
 
-    async def append(self, entries: Sequence[Entry], checkpoints: CheckpointPolicy) -> list[StoredEvent]:
-        def work(db: sqlite3.Connection) -> list[StoredEvent]:
-            linked = link_batch(*_head(db), entries)
-            db.executemany(SQL.insert_event, event_rows(linked, entries))
-            if linked:
-                db.execute(SQL.move_head, (linked[-1].seq, linked[-1].hash))
-                _checkpoint(db, linked[-1].seq, linked[-1].hash, checkpoints)
-            return linked
+    #: Appends may be handed over while others commit: the store's thread commits every append waiting when it
+    #: is free in one transaction, without waiting for the event loop between commits.
+    concurrent_appends = True
 
-        return await self._run(work, "the audit store could not record the request", write=True)
+    async def append(self, entries: Sequence[Entry], checkpoints: CheckpointPolicy) -> list[StoredEvent]:
+        if self._thread is None:
+            raise AuditUnavailableError("the audit store is not open")
+        loop = asyncio.get_running_loop()
+        waiting = _Append(entries, checkpoints, loop.create_future())
+        with self._lock:
+            self._appends.append(waiting)
+            idle, self._appending = not self._appending, True
+        if idle:
+            self._thread.submit(self._append_waiting, loop)
+        return await waiting.done
+
+    def _take(self) -> list[_Append]:
+        """The appends waiting, oldest first, up to ``max_batch_events`` events (at least one append)."""
+        count = 0
+        for taken, waiting in enumerate(self._appends):
+            count += len(waiting.entries)
+            if count > self.max_batch_events and taken:
+                break
+        else:
+            taken = len(self._appends)
+        appends, self._appends = self._appends[:taken], self._appends[taken:]
+        return appends
+
+    def _append_waiting(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the store's thread: commit every append waiting, together, until none is left; each append's
+        request is woken once its events are durable."""
+        while True:
+            with self._lock:
+                appends = self._take()
+                if not appends:
+                    self._appending = False
+                    return
+            entries = [entry for waiting in appends for entry in waiting.entries]
+            try:
+                if self._db is None:
+                    raise AuditUnavailableError("the audit store is not open")
+                linked = _transaction(functools.partial(_append, entries, appends[-1].checkpoints), self._db)
+            except (sqlite3.Error, AuditUnavailableError) as error:
+                loop.call_soon_threadsafe(_refuse, appends, error)
+            else:
+                AUDIT_BATCH_EVENTS.observe(len(linked))
+                loop.call_soon_threadsafe(_accept, appends, linked)
 
     async def index(self) -> int:
         def work(db: sqlite3.Connection) -> int:
@@ -201,6 +239,55 @@ class SqliteAuditStore:
             return anchor
 
         return await self._run(work, "the audit store could not be purged", write=True)
+
+
+@dataclass(frozen=True)
+class _Append:
+    """An append waiting for the store's thread."""
+
+    entries: Sequence[Entry]
+    checkpoints: CheckpointPolicy
+    done: asyncio.Future[list[StoredEvent]]
+
+
+def _append(entries: Sequence[Entry], checkpoints: CheckpointPolicy, db: sqlite3.Connection) -> list[StoredEvent]:
+    """``entries`` linked after the head and inserted, the head moved, and a checkpoint if one is due."""
+    linked = link_batch(*_head(db), entries)
+    db.executemany(SQL.insert_event, event_rows(linked, entries))
+    if linked:
+        db.execute(SQL.move_head, (linked[-1].seq, linked[-1].hash))
+        _checkpoint(db, linked[-1].seq, linked[-1].hash, checkpoints)
+    return linked
+
+
+def _transaction(work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    """``work`` in one write transaction (SQLite's write lock held throughout)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(db)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _accept(appends: Sequence[_Append], linked: Sequence[StoredEvent]) -> None:
+    """On the event loop: each append's events, now durable."""
+    start = 0
+    for waiting in appends:
+        if not waiting.done.done():
+            waiting.done.set_result(list(linked[start : start + len(waiting.entries)]))
+        start += len(waiting.entries)
+
+
+def _refuse(appends: Sequence[_Append], error: Exception) -> None:
+    """On the event loop: the appends' transaction failed."""
+    for waiting in appends:
+        if not waiting.done.done():
+            failure = AuditUnavailableError("the audit store could not record the request")
+            failure.__cause__ = error
+            waiting.done.set_exception(failure)
 
 
 def _head(db: sqlite3.Connection) -> tuple[int, str]:

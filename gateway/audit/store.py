@@ -151,6 +151,10 @@ def due_checkpoint(policy: CheckpointPolicy, seq: int, head: str, last: Checkpoi
 class AuditStore(Protocol):
     """A store of audit events (:mod:`gateway.audit.sqlite_store`, :mod:`gateway.audit.postgres_store`)."""
 
+    #: Whether :meth:`append` may be called while another append commits (the store then orders them and
+    #: may commit several in one transaction); if not, the writer waits for each append before the next.
+    concurrent_appends: bool
+
     async def open(self) -> None:
         """Connect, and create the tables if they do not exist."""
         ...

@@ -4,7 +4,9 @@ A request hands its event to :meth:`AuditWriter.record` and waits until the even
 response leaves before its record is durable. One background task takes every event queued (waiting up to
 ``audit.batch_wait_ms`` for more once one arrives, at most ``audit.batch_max_events``), appends them in one
 transaction and wakes their requests. While a commit is in flight the next batch gathers, so under load
-a transaction carries many events and costs each request little. If the store cannot make a batch durable,
+a transaction carries many events and costs each request little. A store that takes appends while another
+commits (``concurrent_appends``: SQLite, whose thread commits those waiting together) is handed each batch
+at once. If the store cannot make a batch durable,
 each of its requests gets :class:`~gateway.errors.AuditUnavailableError` (HTTP 503) and nothing it read
 is disclosed. A checkpoint is signed in the same transaction when ``checkpoint_every_events`` have been
 written since the last, or by a timer every ``checkpoint_every_seconds`` when events were written since;
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -33,7 +36,6 @@ from gateway.audit.settings import AuditSettings
 from gateway.audit.store import AuditStore, Entry
 from gateway.errors import AuditUnavailableError
 from gateway.metrics import (
-    AUDIT_BATCH_EVENTS,
     AUDIT_COMMIT_DURATION,
     AUDIT_EVENTS,
     AUDIT_QUEUE,
@@ -71,6 +73,10 @@ class Checkpoints:
     every_seconds: float
     #: Signed since last drained (a transaction that then failed never stored them).
     fresh: list[Checkpoint] = field(default_factory=list)
+
+    def fork(self) -> Checkpoints:
+        """The same policy, holding only what is signed through it (one per commit in flight)."""
+        return dataclasses.replace(self, fresh=[])
 
     def drain(self) -> list[Checkpoint]:
         taken, self.fresh = self.fresh, []
@@ -192,28 +198,40 @@ class AuditWriter:
             self._queue[: self.settings.batch_max_events],
             self._queue[self.settings.batch_max_events :],
         )
-        if not self._queue:
+        if not self._queue and not self._stopping:  # stopping: the loop must see the queue is empty, and end
             self._arrived.clear()
         AUDIT_QUEUE.dec(len(batch))
         return batch
 
     async def _commit_loop(self) -> None:
-        while True:
-            await self._arrived.wait()
-            if self._stopping and not self._queue:
-                return
-            if self.settings.batch_wait_ms and len(self._queue) < self.settings.batch_max_events:
-                await asyncio.sleep(self.settings.batch_wait_ms / 1000)
-            await self._commit(self._take())
+        """Hand each batch to the store as it gathers: one at a time, or, to a store that takes appends while
+        others commit (``concurrent_appends``), as soon as it is queued."""
+        committing: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await self._arrived.wait()
+                if self._stopping and not self._queue:
+                    return
+                if committing and not self.store.concurrent_appends:
+                    await asyncio.wait(committing)
+                if self.settings.batch_wait_ms and len(self._queue) < self.settings.batch_max_events:
+                    await asyncio.sleep(self.settings.batch_wait_ms / 1000)
+                task = asyncio.create_task(self._commit(self._take()))
+                committing.add(task)
+                task.add_done_callback(committing.discard)
+                await asyncio.sleep(0)  # the batch reaches the store before the loop looks for the next one
+        finally:
+            if committing:
+                await asyncio.wait(committing)
 
     async def _commit(self, batch: list[_Pending]) -> None:
         if not batch:
             return
         started = time.perf_counter()
+        checkpoints = self.checkpoints.fork()
         try:
-            stored = await self.store.append([pending.entry for pending in batch], self.checkpoints)
+            stored = await self.store.append([pending.entry for pending in batch], checkpoints)
         except AuditUnavailableError as error:
-            self.checkpoints.drain()
             self.failure = error.message
             AUDIT_WRITE_FAILURES.labels("store").inc(len(batch))
             log.error("audit_write_failed", events=len(batch), reason=error.message)
@@ -223,13 +241,12 @@ class AuditWriter:
             return
         self.failure = None
         AUDIT_COMMIT_DURATION.observe(time.perf_counter() - started)
-        AUDIT_BATCH_EVENTS.observe(len(batch))
         AUDIT_EVENTS.inc(len(batch))
         for pending, event in zip(batch, stored, strict=True):
             if not pending.done.done():
                 pending.done.set_result(event)
         log.debug("audit_batch_committed", events=len(batch), ms=round((time.perf_counter() - started) * 1000, 2))
-        for checkpoint in self.checkpoints.drain():
+        for checkpoint in checkpoints.drain():
             await self._sink(checkpoint)
         self._unindexed += len(batch)
         if self._unindexed >= self.settings.index_every_events:

@@ -1,0 +1,124 @@
+"""The SQLite store's group commit: appends handed over while the store's thread is busy wait for it and are
+committed together, in the order they came, in one transaction; a transaction that fails fails every append
+in it, and the store goes on recording once the cause is gone.
+
+SQLite's write lock is held from another connection, as another process sharing the file would hold it, to
+keep the store's thread busy for as long as the test needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import REGISTRY
+
+from gateway.audit.chain import StoredEvent
+from gateway.audit.keys import Signer
+from gateway.audit.sqlite_store import SqliteAuditStore
+from gateway.audit.store import AuditStore, Entry
+from gateway.audit.writer import Checkpoints
+from gateway.errors import AuditUnavailableError
+from tests.support.audit_stores import OpenStore, body, open_store
+
+
+def _transactions() -> tuple[float, float]:
+    """Transactions the audit stores committed in this process so far, and the events they held."""
+    count = REGISTRY.get_sample_value("fedgate_audit_batch_events_count") or 0.0
+    return count, REGISTRY.get_sample_value("fedgate_audit_batch_events_sum") or 0.0
+
+
+@contextmanager
+def _write_lock_held(location: str) -> Iterator[sqlite3.Connection]:
+    """SQLite's write lock on the store's file, held by another connection until the block ends."""
+    other = sqlite3.connect(location, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        yield other
+        other.execute("COMMIT")
+    finally:
+        other.close()
+
+
+async def _appends_behind_a_busy_store(
+    opened: OpenStore, bodies: Sequence[bytes], *, while_held: str | None = None
+) -> list[list[StoredEvent] | BaseException]:
+    """The first body appended while the write lock is held elsewhere (so the store's thread takes it and
+    waits), then the others, one append each, while it waits; ``while_held`` runs on the lock's connection
+    before it lets go."""
+    store: AuditStore = opened.store
+    checkpoints = Checkpoints(opened.signer, 1000, 3600)
+    with _write_lock_held(opened.location) as other:
+        first = asyncio.create_task(store.append([Entry.of(bodies[0])], checkpoints))
+        await asyncio.sleep(0.3)  # the thread has taken the first append and waits for the lock
+        others = [asyncio.create_task(store.append([Entry.of(item)], checkpoints)) for item in bodies[1:]]
+        await asyncio.sleep(0.1)
+        assert not first.done() and not any(task.done() for task in others)
+        if while_held is not None:
+            other.execute(while_held)
+    return await asyncio.gather(first, *others, return_exceptions=True)
+
+
+async def test_appends_waiting_for_the_store_are_committed_together_in_the_order_they_came(tmp_path: Path) -> None:
+    bodies = [body(number) for number in range(10)]
+    async with open_store("sqlite", tmp_path) as opened:
+        count, events = _transactions()
+        results = await _appends_behind_a_busy_store(opened, bodies)
+        after_count, after_events = _transactions()
+        stored = [event async for event in opened.store.events()]
+    # Each append has its own event back, in the order the appends came.
+    assert [[event.seq for event in result] for result in results if isinstance(result, list)] == [
+        [seq] for seq in range(1, 11)
+    ]
+    assert [event.body for event in stored] == bodies
+    # Two transactions: the first append alone, then the nine that waited behind it, together.
+    assert (after_count - count, after_events - events) == (2, 10)
+
+
+async def test_no_transaction_holds_more_than_the_batch_limit(tmp_path: Path) -> None:
+    signer = Signer(Ed25519PrivateKey.generate())
+    location = tmp_path / "audit.sqlite"
+    store = SqliteAuditStore(location, max_batch_events=4)
+    await store.open()
+    try:
+        count, events = _transactions()
+        results = await _appends_behind_a_busy_store(
+            OpenStore(store, "sqlite", str(location), signer), [body(number) for number in range(10)]
+        )
+        after_count, after_events = _transactions()
+    finally:
+        await store.close()
+    assert all(isinstance(result, list) for result in results)
+    # The first alone, then the nine waiting in transactions of at most four: 4, 4 and 1.
+    assert (after_count - count, after_events - events) == (4, 10)
+
+
+async def test_a_failed_transaction_fails_every_append_in_it_and_the_store_then_records_again(
+    tmp_path: Path,
+) -> None:
+    async with open_store("sqlite", tmp_path) as opened:
+        results = await _appends_behind_a_busy_store(
+            opened, [body(number) for number in range(4)], while_held="ALTER TABLE audit_events RENAME TO hidden"
+        )
+        assert len(results) == 4
+        for result in results:
+            assert isinstance(result, AuditUnavailableError)
+            assert result.code == "AUDIT_UNAVAILABLE"
+            assert isinstance(result.__cause__, sqlite3.OperationalError)
+        await opened.execute("ALTER TABLE hidden RENAME TO audit_events")
+        checkpoints = Checkpoints(opened.signer, 1000, 3600)
+        (recorded,) = await opened.store.append([Entry.of(body(9))], checkpoints)
+        assert recorded.seq == 1  # nothing of the failed transactions was kept
+        assert await opened.store.head() == 1
+
+
+async def test_an_append_to_a_closed_store_is_refused(tmp_path: Path) -> None:
+    async with open_store("sqlite", tmp_path) as opened:
+        store = opened.store
+    with pytest.raises(AuditUnavailableError):
+        await store.append([Entry.of(body(1))], Checkpoints(opened.signer, 1000, 3600))
