@@ -1,6 +1,7 @@
 """The SQLite store's group commit: appends handed over while the store's thread is busy wait for it and are
 committed together, in the order they came, in one transaction; a transaction that fails fails every append
-in it, and the store goes on recording once the cause is gone.
+in it, and the store goes on recording once the cause is gone. Indexing in bulk lets appends commit between
+its transactions.
 
 SQLite's write lock is held from another connection, as another process sharing the file would hold it, to
 keep the store's thread busy for as long as the test needs.
@@ -11,17 +12,18 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import REGISTRY
 
-from gateway.audit.chain import StoredEvent
+from gateway.audit.chain import Checkpoint, StoredEvent
 from gateway.audit.keys import Signer
 from gateway.audit.sqlite_store import SqliteAuditStore
 from gateway.audit.store import AuditStore, Entry
+from gateway.audit.verification import verify_store
 from gateway.audit.writer import Checkpoints
 from gateway.errors import AuditUnavailableError
 from tests.support.audit_stores import OpenStore, body, open_store
@@ -122,3 +124,40 @@ async def test_an_append_to_a_closed_store_is_refused(tmp_path: Path) -> None:
         store = opened.store
     with pytest.raises(AuditUnavailableError):
         await store.append([Entry.of(body(1))], Checkpoints(opened.signer, 1000, 3600))
+
+
+class _MarkSeen:
+    """A checkpoint policy that signs nothing and notes, from inside each append's transaction, how far the
+    index had got then (read through a connection of its own: what other transactions had committed)."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.marks: list[int] = []
+
+    def due(self, head_seq: int, last: Checkpoint | None) -> bool:
+        with closing(sqlite3.connect(self.location)) as db:
+            self.marks.append(db.execute("SELECT seq FROM audit_indexed").fetchone()[0])
+        return False
+
+    def sign(self, seq: int, head: str) -> Checkpoint:
+        raise AssertionError("never due")
+
+    def withdraw(self, checkpoint: Checkpoint) -> None:
+        raise AssertionError("never signed")
+
+
+async def test_indexing_in_bulk_lets_an_append_commit_between_its_transactions(tmp_path: Path) -> None:
+    async with open_store("sqlite", tmp_path) as opened:
+        store = opened.store
+        people = [f"99900{number:05d}" for number in range(250)]
+        checkpoints = Checkpoints(opened.signer, 1000, 3600)
+        await store.append([Entry.of(body(n, subjects=[person])) for n, person in enumerate(people)], checkpoints)
+        seen = _MarkSeen(opened.location)
+        # The index's first transaction is handed over first, the append while it runs: the append commits
+        # after the index's first 100 events, not after all 250.
+        await asyncio.gather(store.index(), store.append([Entry.of(body(250))], seen))
+        assert seen.marks == [100]
+        assert await opened.rows("SELECT count(*) FROM audit_subjects") == [(250,)]
+        assert await opened.rows("SELECT seq FROM audit_indexed") == [(251,)]
+        verdict = await verify_store(store, opened.signer.public_key)
+        assert (verdict.ok, verdict.events) == (True, 251)

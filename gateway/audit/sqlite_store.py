@@ -48,6 +48,8 @@ _INDEX = (
     "INSERT INTO audit_agreements SELECT DISTINCT e.seq, json_extract(a.value, '$.id') FROM audit_events e, "
     "json_each(e.body, '$.agreements') a WHERE e.seq > ? AND e.seq <= ?",
 )
+#: Most events indexed in one transaction (about 4 ms for events of 50 people each, on this project's machines).
+_INDEX_CHUNK = 100
 T = TypeVar("T")
 #: Rows fetched per hand-off when streaming events (verification, export).
 _PAGE = 500
@@ -164,19 +166,26 @@ class SqliteAuditStore:
                 loop.call_soon_threadsafe(_accept, appends, linked)
 
     async def index(self) -> int:
+        """Index in transactions of at most :data:`_INDEX_CHUNK` events: appends handed over meanwhile commit
+        between them, rather than wait for the whole (each holds SQLite's write lock)."""
+
         def work(db: sqlite3.Connection) -> int:
             row = db.execute(SQL.index_mark).fetchone()
             if row is None:
                 raise AuditUnavailableError(MARK_MISSING)
             mark, head = row
-            if mark >= head:
+            end = min(head, mark + _INDEX_CHUNK)
+            if mark >= end:
                 return 0
             for statement in _INDEX:
-                db.execute(statement, (mark, head))
-            db.execute(SQL.move_index_mark, (head,))
-            return int(head - mark)
+                db.execute(statement, (mark, end))
+            db.execute(SQL.move_index_mark, (end,))
+            return int(end - mark)
 
-        return await self._run(work, "the audit store could not index its events", write=True)
+        indexed = 0
+        while chunk := await self._run(work, "the audit store could not index its events", write=True):
+            indexed += chunk
+        return indexed
 
     async def checkpoint_if_due(self, checkpoints: CheckpointPolicy) -> Checkpoint | None:
         def work(db: sqlite3.Connection) -> Checkpoint | None:
