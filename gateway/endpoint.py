@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
@@ -247,6 +248,8 @@ class GraphQLEndpoint:
     def _log(
         request: Request, principal: Principal, responses: list[GraphQLResponse], status: int, started: float
     ) -> None:
+        if not log.is_enabled_for(logging.INFO):  # the line is not written: don't build it
+            return
         statements: dict[str, int] = {}
         for response in responses:
             for department, count in response.statements.items():

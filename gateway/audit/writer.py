@@ -19,6 +19,7 @@ failures and the queue are metrics (``fedgate_audit_*``, :mod:`gateway.metrics`)
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
@@ -138,6 +139,7 @@ class AuditWriter:
         self._unindexed = 0
         #: Set when ``index_every_events`` are waiting.
         self._index_due = asyncio.Event()
+        self._deadlines = _Deadlines(settings.write_timeout_seconds)
 
     async def start(self) -> None:
         await self.store.open()
@@ -176,22 +178,19 @@ class AuditWriter:
             await self._sink(checkpoint)
         if self._http is not None:
             await self._http.aclose()
+        self._deadlines.close()
         await self.store.close()
 
     async def record(self, entry: Entry) -> StoredEvent:
         """Make ``entry`` durable; raises :class:`AuditUnavailableError` if it could not be, within
         ``audit.write_timeout_seconds`` (the batch may still commit it later: then it is recorded, but the
         request had its 503 and disclosed nothing)."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[StoredEvent] = loop.create_future()
-        timer = loop.call_later(self.settings.write_timeout_seconds, _expire, done)
+        done: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(entry, done))
+        self._deadlines.watch(done)
         AUDIT_QUEUE.inc()
         self._arrived.set()
-        try:
-            return await done
-        finally:
-            timer.cancel()
+        return await done
 
     def _take(self) -> list[_Pending]:
         batch, self._queue = (
@@ -314,10 +313,41 @@ class AuditWriter:
             log.error("audit_checkpoint_sink_failed", seq=checkpoint.seq, error=type(error).__name__)
 
 
-def _expire(done: asyncio.Future[StoredEvent]) -> None:
-    if not done.done():
-        AUDIT_WRITE_FAILURES.labels("timeout").inc()
-        done.set_exception(AuditUnavailableError("the audit store did not record the request in time"))
+class _Deadlines:
+    """Gives up on each request whose event is not durable ``seconds`` after it was handed over: one timer,
+    armed for the oldest request still waiting, rather than one per request."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        #: Requests in the order they were handed over (each with its deadline), those answered dropped as
+        #: the oldest are.
+        self._waiting: collections.deque[tuple[float, asyncio.Future[StoredEvent]]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, done: asyncio.Future[StoredEvent]) -> None:
+        waiting = self._waiting
+        while waiting and waiting[0][1].done():
+            waiting.popleft()
+        loop = done.get_loop()
+        waiting.append((loop.time() + self.seconds, done))
+        if self._timer is None:
+            self._timer = loop.call_at(waiting[0][0], self._expire)
+
+    def _expire(self) -> None:
+        waiting = self._waiting
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while waiting and (waiting[0][1].done() or waiting[0][0] <= now):
+            done = waiting.popleft()[1]
+            if not done.done():
+                AUDIT_WRITE_FAILURES.labels("timeout").inc()
+                done.set_exception(AuditUnavailableError("the audit store did not record the request in time"))
+        self._timer = loop.call_at(waiting[0][0], self._expire) if waiting else None
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 def _append_line(path: Path, line: bytes) -> None:
