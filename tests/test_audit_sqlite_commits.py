@@ -56,9 +56,9 @@ async def _appends_behind_a_busy_store(
     store: AuditStore = opened.store
     checkpoints = Checkpoints(opened.signer, 1000, 3600)
     with _write_lock_held(opened.location) as other:
-        first = asyncio.create_task(store.append([Entry.of(bodies[0])], checkpoints))
+        first = asyncio.ensure_future(store.append([Entry.of(bodies[0])], checkpoints))
         await asyncio.sleep(0.3)  # the thread has taken the first append and waits for the lock
-        others = [asyncio.create_task(store.append([Entry.of(item)], checkpoints)) for item in bodies[1:]]
+        others = [asyncio.ensure_future(store.append([Entry.of(item)], checkpoints)) for item in bodies[1:]]
         await asyncio.sleep(0.1)
         assert not first.done() and not any(task.done() for task in others)
         if while_held is not None:
@@ -152,10 +152,13 @@ async def test_indexing_in_bulk_lets_an_append_commit_between_its_transactions(t
         people = [f"99900{number:05d}" for number in range(250)]
         checkpoints = Checkpoints(opened.signer, 1000, 3600)
         await store.append([Entry.of(body(n, subjects=[person])) for n, person in enumerate(people)], checkpoints)
+        assert await store.head() == 250  # asked on the store's thread: the append's work there is over
         seen = _MarkSeen(opened.location)
         # The index's first transaction is handed over first, the append while it runs: the append commits
         # after the index's first 100 events, not after all 250.
-        await asyncio.gather(store.index(), store.append([Entry.of(body(250))], seen))
+        indexing = asyncio.create_task(store.index())
+        await asyncio.sleep(0)
+        await asyncio.gather(indexing, store.append([Entry.of(body(250))], seen))
         assert seen.marks == [100]
         assert await opened.rows("SELECT count(*) FROM audit_subjects") == [(250,)]
         assert await opened.rows("SELECT seq FROM audit_indexed") == [(251,)]

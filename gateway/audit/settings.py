@@ -89,7 +89,8 @@ class AuditSettings(FileRelative):
         ge=0,
         le=1000,
         description="How long a batch waits for more events once one is queued (0: commit at once; while a "
-        "commit is in flight the next batch gathers anyway).",
+        "commit is in flight the next batch gathers anyway). PostgreSQL store only: the SQLite store commits "
+        "what is waiting whenever its thread is free.",
     )
     index_every_events: int = Field(
         1000,

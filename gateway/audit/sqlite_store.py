@@ -121,7 +121,8 @@ class SqliteAuditStore:
     #: is free in one transaction, without waiting for the event loop between commits.
     concurrent_appends = True
 
-    async def append(self, entries: Sequence[Entry], checkpoints: CheckpointPolicy) -> list[StoredEvent]:
+    def append(self, entries: Sequence[Entry], checkpoints: CheckpointPolicy) -> asyncio.Future[list[StoredEvent]]:
+        """The future of ``entries`` appended, resolved from the store's thread once they are durable."""
         if self._thread is None:
             raise AuditUnavailableError("the audit store is not open")
         loop = asyncio.get_running_loop()
@@ -131,7 +132,7 @@ class SqliteAuditStore:
             idle, self._appending = not self._appending, True
         if idle:
             self._thread.submit(self._append_waiting, loop)
-        return await waiting.done
+        return waiting.done
 
     def _take(self) -> list[_Append]:
         """The appends waiting, oldest first, up to ``max_batch_events`` events (at least one append)."""

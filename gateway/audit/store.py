@@ -22,7 +22,7 @@ whoever writes it:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -152,7 +152,8 @@ class AuditStore(Protocol):
     """A store of audit events (:mod:`gateway.audit.sqlite_store`, :mod:`gateway.audit.postgres_store`)."""
 
     #: Whether :meth:`append` may be called while another append commits (the store then orders them and
-    #: may commit several in one transaction); if not, the writer waits for each append before the next.
+    #: commits those waiting together itself, so the writer hands each request's event straight over); if
+    #: not, the writer gathers events into batches and waits for each append before the next.
     concurrent_appends: bool
 
     async def open(self) -> None:
@@ -161,9 +162,11 @@ class AuditStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def append(self, entries: Sequence[Entry], checkpoints: CheckpointPolicy) -> list[StoredEvent]:
+    def append(self, entries: Sequence[Entry], checkpoints: CheckpointPolicy) -> Awaitable[list[StoredEvent]]:
         """Link ``entries`` to the chain and commit them in one transaction, with a checkpoint if one is due;
-        raises :class:`~gateway.errors.AuditUnavailableError` if they could not be made durable."""
+        raises :class:`~gateway.errors.AuditUnavailableError` if they could not be made durable. A store with
+        :attr:`concurrent_appends` answers with an :class:`asyncio.Future` (the writer fails it at a
+        request's deadline if the store has not resolved it by then)."""
         ...
 
     async def index(self) -> int:

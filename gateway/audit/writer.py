@@ -4,9 +4,10 @@ A request hands its event to :meth:`AuditWriter.record` and waits until the even
 response leaves before its record is durable. One background task takes every event queued (waiting up to
 ``audit.batch_wait_ms`` for more once one arrives, at most ``audit.batch_max_events``), appends them in one
 transaction and wakes their requests. While a commit is in flight the next batch gathers, so under load
-a transaction carries many events and costs each request little. A store that takes appends while another
-commits (``concurrent_appends``: SQLite, whose thread commits those waiting together) is handed each batch
-at once. If the store cannot make a batch durable,
+a transaction carries many events and costs each request little. A store that commits the appends waiting
+together itself (``concurrent_appends``: SQLite, on its thread) is handed each request's event at once, and
+the request waits on the store's own future: one hop through the event loop fewer than through a batch's
+task. If the store cannot make a batch durable,
 each of its requests gets :class:`~gateway.errors.AuditUnavailableError` (HTTP 503) and nothing it read
 is disclosed. A checkpoint is signed in the same transaction when ``checkpoint_every_events`` have been
 written since the last, or by a timer every ``checkpoint_every_seconds`` when events were written since;
@@ -26,6 +27,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -140,6 +142,8 @@ class AuditWriter:
         #: Set when ``index_every_events`` are waiting.
         self._index_due = asyncio.Event()
         self._deadlines = _Deadlines(settings.write_timeout_seconds)
+        #: Checkpoints on their way to the sink.
+        self._sinking: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.store.open()
@@ -174,8 +178,9 @@ class AuditWriter:
             await self.store.checkpoint_if_due(self._timed)
         except AuditUnavailableError as error:
             log.error("audit_checkpoint_failed", reason=error.message)
-        for checkpoint in self._timed.drain():
-            await self._sink(checkpoint)
+        await self._sink_all(self._timed.drain())
+        if self._sinking:
+            await asyncio.wait(self._sinking)
         if self._http is not None:
             await self._http.aclose()
         self._deadlines.close()
@@ -185,12 +190,35 @@ class AuditWriter:
         """Make ``entry`` durable; raises :class:`AuditUnavailableError` if it could not be, within
         ``audit.write_timeout_seconds`` (the batch may still commit it later: then it is recorded, but the
         request had its 503 and disclosed nothing)."""
+        if self.store.concurrent_appends:
+            return await self._hand_over(entry)
         done: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(entry, done))
         self._deadlines.watch(done)
         AUDIT_QUEUE.inc()
         self._arrived.set()
         return await done
+
+    async def _hand_over(self, entry: Entry) -> StoredEvent:
+        """``entry`` handed straight to a store that commits the appends waiting together itself: the request
+        waits on the store's own future, which the store resolves from its thread (no batch task between)."""
+        started = time.perf_counter()
+        checkpoints = self.checkpoints.fork()
+        AUDIT_QUEUE.inc()
+        try:
+            appended = self.store.append([entry], checkpoints)
+            assert isinstance(appended, asyncio.Future), "a store taking appends concurrently answers with a future"
+            self._deadlines.watch(appended)
+            stored: StoredEvent = (await appended)[0]
+        except _Late:
+            raise
+        except AuditUnavailableError as error:
+            self._failed(1, error)
+            raise
+        finally:
+            AUDIT_QUEUE.dec()
+        self._committed(1, started, checkpoints)
+        return stored
 
     def _take(self) -> list[_Pending]:
         batch, self._queue = (
@@ -203,25 +231,13 @@ class AuditWriter:
         return batch
 
     async def _commit_loop(self) -> None:
-        """Hand each batch to the store as it gathers: one at a time, or, to a store that takes appends while
-        others commit (``concurrent_appends``), as soon as it is queued."""
-        committing: set[asyncio.Task[None]] = set()
-        try:
-            while True:
-                await self._arrived.wait()
-                if self._stopping and not self._queue:
-                    return
-                if committing and not self.store.concurrent_appends:
-                    await asyncio.wait(committing)
-                if self.settings.batch_wait_ms and len(self._queue) < self.settings.batch_max_events:
-                    await asyncio.sleep(self.settings.batch_wait_ms / 1000)
-                task = asyncio.create_task(self._commit(self._take()))
-                committing.add(task)
-                task.add_done_callback(committing.discard)
-                await asyncio.sleep(0)  # the batch reaches the store before the loop looks for the next one
-        finally:
-            if committing:
-                await asyncio.wait(committing)
+        while True:
+            await self._arrived.wait()
+            if self._stopping and not self._queue:
+                return
+            if self.settings.batch_wait_ms and len(self._queue) < self.settings.batch_max_events:
+                await asyncio.sleep(self.settings.batch_wait_ms / 1000)
+            await self._commit(self._take())
 
     async def _commit(self, batch: list[_Pending]) -> None:
         if not batch:
@@ -231,23 +247,32 @@ class AuditWriter:
         try:
             stored = await self.store.append([pending.entry for pending in batch], checkpoints)
         except AuditUnavailableError as error:
-            self.failure = error.message
-            AUDIT_WRITE_FAILURES.labels("store").inc(len(batch))
-            log.error("audit_write_failed", events=len(batch), reason=error.message)
+            self._failed(len(batch), error)
             for pending in batch:
                 if not pending.done.done():
                     pending.done.set_exception(AuditUnavailableError(error.message))
             return
-        self.failure = None
-        AUDIT_COMMIT_DURATION.observe(time.perf_counter() - started)
-        AUDIT_EVENTS.inc(len(batch))
         for pending, event in zip(batch, stored, strict=True):
             if not pending.done.done():
                 pending.done.set_result(event)
-        log.debug("audit_batch_committed", events=len(batch), ms=round((time.perf_counter() - started) * 1000, 2))
-        for checkpoint in checkpoints.drain():
-            await self._sink(checkpoint)
-        self._unindexed += len(batch)
+        self._committed(len(batch), started, checkpoints)
+
+    def _failed(self, events: int, error: AuditUnavailableError) -> None:
+        self.failure = error.message
+        AUDIT_WRITE_FAILURES.labels("store").inc(events)
+        log.error("audit_write_failed", events=events, reason=error.message)
+
+    def _committed(self, events: int, started: float, checkpoints: Checkpoints) -> None:
+        """``events`` are durable: counted, their checkpoints sent to the sink, indexing woken if it is due."""
+        self.failure = None
+        AUDIT_COMMIT_DURATION.observe(time.perf_counter() - started)
+        AUDIT_EVENTS.inc(events)
+        signed = checkpoints.drain()
+        if signed:  # sent on a task of its own: no request or commit waits for the sink
+            task = asyncio.create_task(self._sink_all(signed))
+            self._sinking.add(task)
+            task.add_done_callback(self._sinking.discard)
+        self._unindexed += events
         if self._unindexed >= self.settings.index_every_events:
             self._index_due.set()  # indexed by its own task: the next batch's commit does not wait for it
 
@@ -280,8 +305,7 @@ class AuditWriter:
                 self._timed.drain()
                 log.error("audit_checkpoint_failed", reason=error.message)
                 continue
-            for checkpoint in self._timed.drain():
-                await self._sink(checkpoint)
+            await self._sink_all(self._timed.drain())
 
     async def _health_loop(self) -> None:
         """Ask the store every ``audit.health_check_seconds`` whether it answers (for ``/readyz``), so a store
@@ -296,6 +320,10 @@ class AuditWriter:
                 )
                 continue
             self.failure = None
+
+    async def _sink_all(self, checkpoints: list[Checkpoint]) -> None:
+        for checkpoint in checkpoints:
+            await self._sink(checkpoint)
 
     async def _sink(self, checkpoint: Checkpoint) -> None:
         sink = self.settings.checkpoint_sink
@@ -313,6 +341,10 @@ class AuditWriter:
             log.error("audit_checkpoint_sink_failed", seq=checkpoint.seq, error=type(error).__name__)
 
 
+class _Late(AuditUnavailableError):
+    """A request's event was not durable by its deadline (counted as a timeout, not a store failure)."""
+
+
 class _Deadlines:
     """Gives up on each request whose event is not durable ``seconds`` after it was handed over: one timer,
     armed for the oldest request still waiting, rather than one per request."""
@@ -321,10 +353,11 @@ class _Deadlines:
         self.seconds = seconds
         #: Requests in the order they were handed over (each with its deadline), those answered dropped as
         #: the oldest are.
-        self._waiting: collections.deque[tuple[float, asyncio.Future[StoredEvent]]] = collections.deque()
+        self._waiting: collections.deque[tuple[float, asyncio.Future[Any]]] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
 
-    def watch(self, done: asyncio.Future[StoredEvent]) -> None:
+    def watch(self, done: asyncio.Future[Any]) -> None:
+        """Fail ``done`` with ``AUDIT_UNAVAILABLE`` unless it is done ``seconds`` from now."""
         waiting = self._waiting
         while waiting and waiting[0][1].done():
             waiting.popleft()
@@ -341,7 +374,7 @@ class _Deadlines:
             done = waiting.popleft()[1]
             if not done.done():
                 AUDIT_WRITE_FAILURES.labels("timeout").inc()
-                done.set_exception(AuditUnavailableError("the audit store did not record the request in time"))
+                done.set_exception(_Late("the audit store did not record the request in time"))
         self._timer = loop.call_at(waiting[0][0], self._expire) if waiting else None
 
     def close(self) -> None:
