@@ -2,20 +2,21 @@
 
 A caller (or the proxy in front) may send ``X-Request-Id``; a well-formed one (:data:`PATTERN`: 1 to
 :data:`MAX_LENGTH` letters, digits and ``.``, ``_``, ``:``, ``-``, starting with a letter or digit) is kept,
-so one id follows a request through every hop; anything else is ignored and a new id (32 hex digits) is
-made. The id is answered in the response's ``X-Request-Id``, held in a context variable for the request
-(:func:`current`: the audit reads it) and bound into structlog's context, so every line logged while the
-request runs names it.
+so one id follows a request through every hop; anything else is ignored and a new id (32 hex digits,
+:func:`~gateway.unique_ids.new_request_id`) is made. The id is answered in the response's
+``X-Request-Id``, held in a context variable for the request (:func:`current`: the audit reads it) and
+bound into structlog's context, so every line logged while the request runs names it.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from contextvars import ContextVar
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.unique_ids import new_request_id
 
 HEADER = "x-request-id"
 MAX_LENGTH = 128
@@ -36,7 +37,7 @@ def accepted(value: bytes | None) -> str:
         text = value.decode("latin-1")
         if PATTERN.fullmatch(text):
             return text
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 def _incoming(scope: Scope) -> bytes | None:

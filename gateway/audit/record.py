@@ -24,12 +24,12 @@ from typing import Any
 
 from graphql import DocumentNode, FieldNode, Visitor, print_ast, visit
 
-from gateway.audit.event_ids import new_event_id
 from gateway.execution.disclosure import DisclosureSummary
 from gateway.execution.outcome import DepartmentOutcome
 from gateway.plan.plan import Plan
 from gateway.policy.access import Access, TableAccess
 from gateway.principal import Principal
+from gateway.unique_ids import new_event_id
 
 
 def principal_record(principal: Principal, organisation_attribute: str) -> dict[str, Any]:
