@@ -164,3 +164,21 @@ async def test_indexing_in_bulk_lets_an_append_commit_between_its_transactions(t
         assert await opened.rows("SELECT seq FROM audit_indexed") == [(251,)]
         verdict = await verify_store(store, opened.signer.public_key)
         assert (verdict.ok, verdict.events) == (True, 251)
+
+
+class _Faulty(_MarkSeen):
+    """A checkpoint policy that fails: a fault inside the transaction that is not the database's."""
+
+    def due(self, head_seq: int, last: Checkpoint | None) -> bool:
+        raise RuntimeError("a fault")
+
+
+async def test_a_fault_inside_a_transaction_fails_its_appends_and_the_next_append_commits(tmp_path: Path) -> None:
+    async with open_store("sqlite", tmp_path) as opened:
+        store = opened.store
+        with pytest.raises(AuditUnavailableError) as refused:
+            await asyncio.wait_for(store.append([Entry.of(body(1))], _Faulty(opened.location)), 5)
+        assert isinstance(refused.value.__cause__, RuntimeError)
+        checkpoints = Checkpoints(opened.signer, 1000, 3600)
+        (recorded,) = await asyncio.wait_for(store.append([Entry.of(body(2))], checkpoints), 5)
+        assert recorded.seq == 1  # the failed transaction was rolled back

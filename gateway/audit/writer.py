@@ -78,7 +78,7 @@ class Checkpoints:
     fresh: list[Checkpoint] = field(default_factory=list)
 
     def fork(self) -> Checkpoints:
-        """The same policy, holding only what is signed through it (one per commit in flight)."""
+        """The same policy, holding only what is signed through it (one per append: appends may overlap)."""
         return dataclasses.replace(self, fresh=[])
 
     def drain(self) -> list[Checkpoint]:
