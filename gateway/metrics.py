@@ -181,8 +181,8 @@ AUDIT_BATCH_EVENTS = Histogram(
 )
 AUDIT_COMMIT_DURATION = Histogram(
     "fedgate_audit_commit_duration_seconds",
-    "Time from handing a batch of audit events to the store until they were durable (checkpoint signing "
-    "included): what the batch's requests waited. The SQLite store may commit several batches in one transaction.",
+    "Time from handing audit events to the store until they were durable (checkpoint signing included): what "
+    "their requests waited. One observation per request's event with the SQLite store, per batch with PostgreSQL.",
     buckets=_FAST,
 )
 AUDIT_WRITE_FAILURES = Counter(
