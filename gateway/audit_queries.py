@@ -10,7 +10,6 @@ same document limits, and GraphiQL for browsers.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -129,7 +128,7 @@ class AuditQueries:
         purpose = resolve_purpose(self.settings.purposes, principal.bound_purpose, headers, frozenset({AUDIT_PURPOSE}))
         if purpose is None:
             raise PurposeRequiredError(f"reading the audit needs the purpose '{AUDIT_PURPOSE}' and a justification")
-        return dataclasses.replace(principal, purpose=purpose)
+        return principal.for_purpose(purpose)
 
     def require_access(self, principal: Principal) -> None:
         scope = self.settings.audit.scope

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import trace
+from prometheus_client import Counter
 from starlette.requests import Request
 
 from gateway import request_ids
@@ -75,6 +76,8 @@ class RequestTelemetry:
         self.route = route
         self.tracing = tracing
         self._durations = {outcome: REQUEST_DURATION.labels(endpoint, outcome.value) for outcome in Outcome}
+        #: The request counter's child per outcome and code label, resolved once (both sets are closed).
+        self._counts: dict[tuple[Outcome, str], Counter] = {}
 
     @contextlib.contextmanager
     def observe(self, request: Request) -> Iterator[Observed]:
@@ -87,7 +90,12 @@ class RequestTelemetry:
             finally:
                 verdict = observed.verdict or Verdict(Outcome.FAILED, InternalError.code)
                 code = code_label(verdict.code)
-                REQUESTS.labels(self.endpoint, verdict.outcome.value, code).inc()
+                counted = self._counts.get((verdict.outcome, code))
+                if counted is None:
+                    counted = self._counts[verdict.outcome, code] = REQUESTS.labels(
+                        self.endpoint, verdict.outcome.value, code
+                    )
+                counted.inc()
                 self._durations[verdict.outcome].observe(time.perf_counter() - started)
                 if span is not None:
                     _describe(span, request.method, self.route, observed.status or 500, verdict, code)

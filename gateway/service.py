@@ -15,7 +15,6 @@ per failed department. The HTTP endpoint, the CLI's ``explain`` and the tests al
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Hashable, Iterable, Mapping
@@ -234,7 +233,7 @@ class Gateway:
             settings = settings.model_copy(update={"header": header})
         permitted = self.policy.permitted_purposes(principal.scopes)
         purpose = resolve_purpose(settings, principal.bound_purpose, headers, permitted)
-        return dataclasses.replace(principal, purpose=purpose)
+        return principal.for_purpose(purpose)
 
     def access_for(self, principal: Principal) -> Access:
         """What ``principal`` may read for its purpose: its scopes' grants as the agreements in force cover
