@@ -9,10 +9,17 @@ from typing import Any, cast
 from gateway.execution.disclosure import Disclosure
 from gateway.plan.nodes import ScanNode, SubjectColumn
 
+
+class _Scan(SimpleNamespace):
+    """A stand-in for a scan: hashed by identity, as scans are."""
+
+    __hash__ = object.__hash__
+
+
 #: A statement of ``clinic.people`` reading (person_id, nhs_number), the second column naming the person.
 SCAN = cast(
     ScanNode,
-    SimpleNamespace(
+    _Scan(
         query=SimpleNamespace(columns=[SimpleNamespace(name="person_id"), SimpleNamespace(name="nhs_number")]),
         fields=[SimpleNamespace(kind="column", index=0), SimpleNamespace(kind="column", index=1)],
         subjects=(SubjectColumn(1, "nhs_number", "nhs_number"),),

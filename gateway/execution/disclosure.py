@@ -14,6 +14,7 @@ object noted is in the answer, and the walk is skipped.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,18 +73,12 @@ class Disclosure:
         self._made: list[tuple[_Shown, Sequence[dict[str, Any]], Sequence[tuple[Any, ...]]]] = []
         #: Objects that stand for rows of other objects' scans, or show one value of one (a merged person).
         self._standing: list[tuple[dict[str, Any], _Shown, Sequence[tuple[Any, ...]], tuple[Subject, ...]]] = []
-        self._shown: dict[int, _Shown] = {}
         #: Whether an object noted may have been left out of the answer (then the answer is walked).
         self._partial = False
 
     def note_rows(self, objects: Sequence[dict[str, Any]], scan: ScanNode, rows: Sequence[tuple[Any, ...]]) -> None:
         """Each of ``objects`` was made from the row of ``rows`` at its position."""
-        shown = self._shown.get(id(scan))
-        if shown is None:
-            names = scan.query.columns
-            columns = tuple(names[output.index].name for output in scan.fields if output.kind == "column")
-            shown = self._shown[id(scan)] = _Shown.of(scan, columns)
-        self._made.append((shown, objects, rows))
+        self._made.append((_shown_by(scan), objects, rows))
 
     def note(
         self,
@@ -141,6 +136,14 @@ def _objects(data: Any) -> set[int]:
                 if type(item) is dict or type(item) is list:
                     push(item)
     return held
+
+
+@functools.lru_cache(maxsize=4096)
+def _shown_by(scan: ScanNode) -> _Shown:
+    """What each row of ``scan`` shows: worked out once per scan (a cached plan's scans serve request after
+    request; scans are hashed by identity, and the cache holds the ones it keys)."""
+    names = scan.query.columns
+    return _Shown.of(scan, tuple(names[output.index].name for output in scan.fields if output.kind == "column"))
 
 
 def _table(scan: ScanNode) -> TableKey:
