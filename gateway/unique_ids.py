@@ -4,13 +4,15 @@
 request under load on the virtual machines fedgate was measured on. An id must never repeat; neither kind
 need be secret (the audit's integrity is its hash chain and signed checkpoints, never its ids; a request id
 only ties log lines and an event to a request). So each process draws a random 64-bit prefix and a random
-key from the kernel once (and again in a child after ``fork``) and counts:
+key from the kernel once (and again in a child after ``fork``) and counts; both kinds are 32 hex digits,
+like a UUID's:
 
-* :func:`new_event_id`: the prefix and the count, 32 hex digits like a UUID's. Only readers of the audit see
-  event ids, and their order helps them.
-* :func:`new_request_id`: the prefix and the count's keyed BLAKE2b hash. Request ids are answered to every
-  caller (``X-Request-Id``), and a count there would tell a caller how many requests the process served
-  between two of its own; the hash tells nothing of it.
+* :func:`new_event_id`: the prefix and the count. Only readers of the audit see event ids, and their order
+  helps them.
+* :func:`new_request_id`: the count's 128-bit BLAKE2b hash under the process's key. Request ids are answered
+  to every caller (``X-Request-Id``), and a count there would tell a caller how many requests the process
+  served between two of its own; the hash tells nothing of it, and 128 bits make a repeat as unlikely as a
+  UUID's.
 """
 
 from __future__ import annotations
@@ -41,5 +43,4 @@ def new_event_id() -> str:
 
 def new_request_id() -> str:
     """An id no other request of any process has, which says nothing of how many came before it."""
-    count = next(_IDS.count).to_bytes(8, "big")
-    return _IDS.prefix + hashlib.blake2b(count, key=_IDS.key, digest_size=8).hexdigest()
+    return hashlib.blake2b(next(_IDS.count).to_bytes(8, "big"), key=_IDS.key, digest_size=16).hexdigest()

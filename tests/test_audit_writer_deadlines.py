@@ -21,14 +21,12 @@ from gateway.audit.sqlite_store import SqliteAuditStore
 from gateway.audit.store import CheckpointPolicy, Entry
 from gateway.audit.writer import AuditWriter
 from gateway.errors import AuditUnavailableError
-from tests.support.audit_stores import audit_settings, body
+from tests.support.audit_stores import InBatches, audit_settings, body
 
 
-class _OneAtATime(SqliteAuditStore):
-    """A real store taking one append at a time, whose appends wait until ``release`` is set (a disk that
+class _OneAtATime(InBatches):
+    """A real store taking one batch at a time, whose appends wait until ``release`` is set (a disk that
     stopped answering)."""
-
-    concurrent_appends = False
 
     def __init__(self, file: Path) -> None:
         super().__init__(file)

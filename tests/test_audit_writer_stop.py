@@ -12,17 +12,11 @@ from gateway.audit.keys import Signer
 from gateway.audit.sqlite_store import SqliteAuditStore
 from gateway.audit.store import Entry
 from gateway.audit.writer import AuditWriter
-from tests.support.audit_stores import audit_settings, body
-
-
-class _InBatches(SqliteAuditStore):
-    """A real store the writer hands one batch at a time (as it does PostgreSQL's)."""
-
-    concurrent_appends = False
+from tests.support.audit_stores import InBatches, audit_settings, body
 
 
 async def test_a_writer_stopped_while_its_batch_waits_commits_it_and_stops(tmp_path: Path) -> None:
-    store = _InBatches(tmp_path / "audit.sqlite")
+    store = InBatches(tmp_path / "audit.sqlite")
     writer = AuditWriter(store, Signer(Ed25519PrivateKey.generate()), audit_settings(batch_wait_ms=300))
     await writer.start()
     entry = Entry.of(body(1))

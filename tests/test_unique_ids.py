@@ -1,5 +1,5 @@
 """Event ids and request ids never repeat: within a process, and in a child forked from it. Request ids,
-answered to every caller, do not count: consecutive ones share nothing but the process's prefix."""
+answered to every caller, do not count: consecutive ones share nothing."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def test_a_forked_child_makes_ids_of_its_own(new_id: Callable[[], str]) -> None:
     os.close(reader)
     os.waitpid(pid, 0)
     assert re.fullmatch(r"[0-9a-f]{32}", child)
-    assert child[:16] != parent[:16]  # another prefix: the child's count starting at 0 cannot repeat the parent's
-    assert child != new_id()
+    assert child[:16] != parent[:16]  # another prefix (or key): the child's count from 0 cannot repeat the parent's
+    assert child != new_id()  # the parent's next id, at the count the child used: drawn with another prefix or key
 
 
 def test_event_ids_count_and_request_ids_do_not() -> None:

@@ -125,25 +125,29 @@ class PostgresAuditStore:
         if not entries:
             return []
         try:
-            async with self._connected().acquire() as connection:
-                for _ in range(_OPTIMISTIC_TRIES):
-                    if self._head is None:
-                        self._head = _Head.of(await connection.fetchrow(_HEAD_AND_LAST_CHECKPOINT))
-                    appended = await _append(connection, self._head, entries, checkpoints, conditional=True)
-                    self._head = appended[1] if appended else None  # None: another process appended since
-                    if appended:
-                        AUDIT_BATCH_EVENTS.observe(len(entries))
-                        return appended[0]
-                async with connection.transaction():
-                    head = _Head.of(await connection.fetchrow(_LOCK_HEAD_AND_LAST_CHECKPOINT))
-                    appended = await _append(connection, head, entries, checkpoints, conditional=False)
-                assert appended is not None, "an unconditional append writes"
-                self._head = appended[1]
-                AUDIT_BATCH_EVENTS.observe(len(entries))
-                return appended[0]
+            stored = await self._append(entries, checkpoints)
         except _ERRORS as error:
             self._head = None
             raise AuditUnavailableError("the audit store could not record the request") from error
+        AUDIT_BATCH_EVENTS.observe(len(entries))
+        return stored
+
+    async def _append(self, entries: Sequence[Entry], checkpoints: CheckpointPolicy) -> list[StoredEvent]:
+        """Optimistically from the head last seen; if another process moved it, under the head's lock."""
+        async with self._connected().acquire() as connection:
+            for _ in range(_OPTIMISTIC_TRIES):
+                if self._head is None:
+                    self._head = _Head.of(await connection.fetchrow(_HEAD_AND_LAST_CHECKPOINT))
+                appended = await _append(connection, self._head, entries, checkpoints, conditional=True)
+                self._head = appended[1] if appended else None  # None: another process appended since
+                if appended:
+                    return appended[0]
+            async with connection.transaction():
+                head = _Head.of(await connection.fetchrow(_LOCK_HEAD_AND_LAST_CHECKPOINT))
+                appended = await _append(connection, head, entries, checkpoints, conditional=False)
+            assert appended is not None, "an unconditional append writes"
+            self._head = appended[1]
+            return appended[0]
 
     async def index(self) -> int:
         try:

@@ -140,13 +140,12 @@ class SqliteAuditStore:
 
     def _take(self) -> list[_Append]:
         """The appends waiting, oldest first, up to ``max_batch_events`` events (at least one append)."""
-        count = 0
-        for taken, waiting in enumerate(self._appends):
-            count += len(waiting.entries)
-            if count > self.max_batch_events and taken:
+        taken = events = 0
+        for waiting in self._appends:
+            events += len(waiting.entries)
+            if taken and events > self.max_batch_events:
                 break
-        else:
-            taken = len(self._appends)
+            taken += 1
         appends, self._appends = self._appends[:taken], self._appends[taken:]
         return appends
 

@@ -76,9 +76,9 @@ class Checkpoints:
     #: Signed since last drained (a transaction that then failed never stored them).
     fresh: list[Checkpoint] = field(default_factory=list)
 
-    def fork(self) -> _Signed:
+    def fork(self) -> Checkpoints:
         """The same policy, holding only what is signed through it (one per append: appends may overlap)."""
-        return _Signed(self)
+        return Checkpoints(self.signer, self.every_events, self.every_seconds)
 
     def drain(self) -> list[Checkpoint]:
         taken, self.fresh = self.fresh, []
@@ -101,39 +101,10 @@ class Checkpoints:
         self.fresh.remove(checkpoint)
 
     def sign(self, seq: int, head: str) -> Checkpoint:
-        checkpoint = self.signed(seq, head)
-        self.fresh.append(checkpoint)
-        return checkpoint
-
-    def signed(self, seq: int, head: str) -> Checkpoint:
-        """The checkpoint of the head ``seq`` (hash ``head``), signed now."""
         at = now_text()
-        return Checkpoint(seq, head, at, self.signer.sign(checkpoint_payload(seq, head, at)), self.signer.key_id)
-
-
-class _Signed:
-    """:class:`Checkpoints`' policy and key, for one append: what is signed through it is its own to send."""
-
-    __slots__ = ("fresh", "policy")
-
-    def __init__(self, policy: Checkpoints) -> None:
-        self.policy = policy
-        self.fresh: list[Checkpoint] = []
-
-    def due(self, head_seq: int, last: Checkpoint | None) -> bool:
-        return self.policy.due(head_seq, last)
-
-    def sign(self, seq: int, head: str) -> Checkpoint:
-        checkpoint = self.policy.signed(seq, head)
+        checkpoint = Checkpoint(seq, head, at, self.signer.sign(checkpoint_payload(seq, head, at)), self.signer.key_id)
         self.fresh.append(checkpoint)
         return checkpoint
-
-    def withdraw(self, checkpoint: Checkpoint) -> None:
-        self.fresh.remove(checkpoint)
-
-    def drain(self) -> list[Checkpoint]:
-        taken, self.fresh = self.fresh, []
-        return taken
 
 
 class _Timed(Checkpoints):
@@ -290,7 +261,7 @@ class AuditWriter:
         AUDIT_WRITE_FAILURES.labels("store").inc(events)
         log.error("audit_write_failed", events=events, reason=error.message)
 
-    def _committed(self, events: int, started: float, checkpoints: _Signed) -> None:
+    def _committed(self, events: int, started: float, checkpoints: Checkpoints) -> None:
         """``events`` are durable: counted, their checkpoints sent to the sink, indexing woken if it is due."""
         self.failure = None
         AUDIT_COMMIT_DURATION.observe(time.perf_counter() - started)

@@ -14,7 +14,7 @@ object noted is in the answer, and the walk is skipped.
 
 from __future__ import annotations
 
-import functools
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,12 +138,19 @@ def _objects(data: Any) -> set[int]:
     return held
 
 
-@functools.lru_cache(maxsize=4096)
+#: What each row of a scan shows, by scan (scans are hashed by identity), forgotten with the scan.
+_SHOWN: weakref.WeakKeyDictionary[ScanNode, _Shown] = weakref.WeakKeyDictionary()
+
+
 def _shown_by(scan: ScanNode) -> _Shown:
-    """What each row of ``scan`` shows: worked out once per scan (a cached plan's scans serve request after
-    request; scans are hashed by identity, and the cache holds the ones it keys)."""
-    names = scan.query.columns
-    return _Shown.of(scan, tuple(names[output.index].name for output in scan.fields if output.kind == "column"))
+    """What each row of ``scan`` shows: worked out once per scan, as a cached plan's scans serve request after
+    request."""
+    shown = _SHOWN.get(scan)
+    if shown is None:
+        names = scan.query.columns
+        columns = tuple(names[output.index].name for output in scan.fields if output.kind == "column")
+        shown = _SHOWN[scan] = _Shown.of(scan, columns)
+    return shown
 
 
 def _table(scan: ScanNode) -> TableKey:

@@ -133,6 +133,12 @@ async def write(opened: OpenStore, bodies: Sequence[bytes], **settings: Any) -> 
     return writer
 
 
+class InBatches(SqliteAuditStore):
+    """A real store the writer hands one batch at a time, as it does PostgreSQL's (``concurrent_appends`` off)."""
+
+    concurrent_appends = False
+
+
 class Unclosed:
     """``store`` as the writer sees it, left open when the writer stops (the test goes on using it)."""
 
