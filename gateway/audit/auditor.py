@@ -13,14 +13,12 @@ from typing import Any
 
 import orjson
 import structlog
-from cachetools import LRUCache
 from graphql import DocumentNode
 
 from gateway import request_ids
 from gateway.audit.chain import StoredEvent
-from gateway.audit.record import ShownMemo, departments_record, disclosed_record, event, filters
+from gateway.audit.record import ShownMemo, departments_record, disclosed_part, disclosed_record, entry, filters
 from gateway.audit.settings import AuditSettings
-from gateway.audit.store import Entry
 from gateway.audit.writer import AuditWriter, now_text
 from gateway.error_format import graphql_errors
 from gateway.errors import AuditUnavailableError, FedgateError
@@ -43,7 +41,7 @@ class Auditor:
         self.writer = writer
         self.settings = settings
         self.organisation_attribute = organisation_attribute
-        self._shown: ShownMemo = LRUCache(maxsize=4096)
+        self._shown: ShownMemo = {}
 
     async def start(self) -> None:
         await self.writer.start()
@@ -92,8 +90,7 @@ class Auditor:
         for stored in events:
             for kind, values in orjson.loads(stored.body)["subjects"].items():
                 subjects.setdefault(kind, set()).update(values)
-        disclosed = [{"table": AUDIT_TABLE, "rows": len(events), "columns": {}, "grants": [self.settings.scope],
-                      "agreements": []}] if events else []  # fmt: skip
+        disclosed = [disclosed_part(AUDIT_TABLE, {}, [self.settings.scope], [], len(events))] if events else []
         return await self._disclosed(principal, query, operation_name, status=status, code=None, disclosed=disclosed,
                                      subjects=subjects)  # fmt: skip
 
@@ -105,7 +102,7 @@ class Auditor:
         *,
         status: str,
         code: str | None,
-        disclosed: Sequence[Mapping[str, Any]],
+        disclosed: Sequence[bytes],
         subjects: Mapping[str, set[str]],
         agreements: Sequence[tuple[str, int]] = (),
         departments: Mapping[str, Any] | None = None,
@@ -118,20 +115,19 @@ class Auditor:
         if count > self.settings.max_subjects:
             bulk = {"count": count, "cap": self.settings.max_subjects, "filter": filters(document)}
             named = {}
-        entry = Entry.of_event(event(
+        return await self.writer.record(entry(
             time=now_text(), request_id=request_ids.current(), principal=principal,
             organisation_attribute=self.organisation_attribute, query=query, operation_name=operation_name,
             status=status, code=code, agreements=agreements, departments=departments, disclosed=disclosed,
             subjects=named, bulk=bulk,
         ))  # fmt: skip
-        return await self.writer.record(entry)
 
     async def refused(
         self, principal: Principal, query: str | None, operation_name: str | None, error: FedgateError
     ) -> None:
         """Record a request that disclosed nothing; a failure to record it is logged, not raised."""
         status = "failed" if error.http_status >= 500 and not isinstance(error, AuditUnavailableError) else "refused"
-        entry = Entry.of_event(event(
+        refusal = entry(
             time=now_text(),
             request_id=request_ids.current(),
             principal=principal,
@@ -140,9 +136,9 @@ class Auditor:
             operation_name=operation_name,
             status=status,
             code=graphql_errors(error)[0]["extensions"]["code"],  # a document's first problem's own code
-        ))  # fmt: skip
+        )
         try:
-            await self.writer.record(entry)
+            await self.writer.record(refusal)
         except AuditUnavailableError as failure:
             log.error("audit_refusal_not_recorded", code=error.code, reason=failure.message)
 

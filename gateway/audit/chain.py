@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ _DOMAIN = b"fedgate-audit-v1\n"
 _ASTRAL = re.compile(rb"[\xf0-\xf4]")
 
 
-def canonical(body: Mapping[str, Any]) -> bytes:
+def canonical(body: Any) -> bytes:
     """``body`` as RFC 8785 canonical JSON: one byte sequence for one value, whoever writes it.
 
     An event holds objects, arrays, strings, integers, booleans and nulls, never a float. For those, orjson
@@ -40,7 +40,7 @@ def canonical(body: Mapping[str, Any]) -> bytes:
     Multilingual Plane. A body holding one (an emoji in a justification) is written by the reference
     implementation (``tests/test_audit_canonical.py`` checks the two agree on generated values)."""
     text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
-    return text if text.isascii() or not _ASTRAL.search(text) else bytes(rfc8785.dumps(dict(body)))
+    return text if text.isascii() or not _ASTRAL.search(text) else bytes(rfc8785.dumps(body))
 
 
 def link(seq: int, previous: str, body: bytes) -> str:

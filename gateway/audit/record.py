@@ -1,8 +1,8 @@
 """The audit event of one GraphQL operation: who asked, why, under which agreements, what and whom they saw.
 
-Pure: the facts in, the event (a JSON-able dict) out. Never a value of a row other than the identifiers of
-the people the rows are about, never a token, never a variable's value (the document is recorded by its
-hash, the ``where`` arguments as written, with ``$variables`` by name).
+Pure: the facts in, the event's entry out (its canonical JSON body and the columns derived from it). Never a
+value of a row other than the identifiers of the people the rows are about, never a token, never a variable's
+value (the document is recorded by its hash, the ``where`` arguments as written, with ``$variables`` by name).
 
     {"event_id", "time", "request_id",
      "principal": {"subject", "client_id", "organisation", "role", "issuer"},
@@ -14,16 +14,25 @@ hash, the ``where`` arguments as written, with ``$variables`` by name).
      "disclosed": [{"table", "rows", "columns": {column: mask | null}, "grants", "agreements"}],
      "subjects": {identifier kind: [values]},
      "bulk": null | {"count", "cap", "filter"}}
+
+The body is written as RFC 8785 canonical JSON straight from canonical fragments, in the order of its keys
+(:func:`entry`): canonical JSON of an object is its members' canonical JSON in key order, so the parts that
+stay the same request after request (who asked and why, what a table's rows show) are written once and
+kept, and only what changes (ids, time, counts, people) is written per request.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from graphql import DocumentNode, FieldNode, Visitor, print_ast, visit
 
+from gateway.audit.chain import canonical
+from gateway.audit.store import Entry
 from gateway.execution.disclosure import DisclosureSummary
 from gateway.execution.outcome import DepartmentOutcome
 from gateway.plan.plan import Plan
@@ -31,28 +40,11 @@ from gateway.policy.access import Access, TableAccess
 from gateway.principal import Principal
 from gateway.unique_ids import new_event_id
 
-
-def principal_record(principal: Principal, organisation_attribute: str) -> dict[str, Any]:
-    """Who asked: never their token."""
-    organisation = principal.attribute(organisation_attribute)
-    role = principal.attribute("role")
-    return {
-        "subject": principal.subject,
-        "client_id": principal.client_id,
-        "organisation": organisation if isinstance(organisation, str) else None,
-        "role": role if isinstance(role, str) else None,
-        "issuer": principal.issuer,
-    }
+#: How many fragments of callers, and of tables shown, are kept (each a few hundred bytes).
+FRAGMENTS_KEPT = 4096
 
 
-def purpose_record(principal: Principal) -> dict[str, Any] | None:
-    purpose = principal.purpose
-    if purpose is None:
-        return None
-    return {"name": purpose.name, "source": purpose.source, "justification": purpose.justification}
-
-
-def event(
+def entry(
     *,
     time: str,
     request_id: str | None,
@@ -64,28 +56,64 @@ def event(
     code: str | None,
     agreements: Iterable[tuple[str, int]] = (),
     departments: Mapping[str, Any] | None = None,
-    disclosed: Sequence[Mapping[str, Any]] = (),
+    disclosed: Sequence[bytes] = (),
     subjects: Mapping[str, Sequence[str]] | None = None,
     bulk: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The event (see the module's docstring for its shape)."""
-    return {
-        "event_id": new_event_id(),
-        "time": time,
-        "request_id": request_id,
-        "principal": principal_record(principal, organisation_attribute),
-        "purpose": purpose_record(principal),
-        "agreements": [{"id": identifier, "version": version} for identifier, version in sorted(set(agreements))],
-        "operation": {
-            "name": operation_name,
-            "document_sha256": hashlib.sha256(query.encode()).hexdigest() if query is not None else None,
-        },
-        "outcome": {"status": status, "code": code},
-        "departments": dict(departments or {}),
-        "disclosed": list(disclosed),
-        "subjects": {kind: list(values) for kind, values in sorted((subjects or {}).items())},
-        "bulk": dict(bulk) if bulk is not None else None,
-    }
+) -> Entry:
+    """The entry of the event (see the module's docstring for its shape); ``disclosed``: the canonical JSON
+    of each table's part (:func:`disclosed_record`, :func:`disclosed_part`)."""
+    event_id = new_event_id()
+    organisation = principal.attribute(organisation_attribute)
+    organisation = organisation if isinstance(organisation, str) else None
+    role = principal.attribute("role")
+    purpose = principal.purpose
+    body = b"".join((
+        b'{"agreements":', _agreements(tuple(sorted(set(agreements)))),
+        b',"bulk":', canonical(bulk) if bulk is not None else b"null",
+        b',"departments":', canonical(departments) if departments else b"{}",
+        b',"disclosed":[', b",".join(disclosed),
+        b'],"event_id":', orjson.dumps(event_id),
+        b',"operation":', _operation(query, operation_name),
+        b',"outcome":', canonical({"status": status, "code": code}),
+        b',"principal":', _caller(
+            principal.subject, principal.client_id, organisation, role if isinstance(role, str) else None,
+            principal.issuer,
+            *((purpose.name, purpose.source, purpose.justification) if purpose is not None else (None, None, None)),
+        ),
+        b',"request_id":', orjson.dumps(request_id),
+        b',"subjects":', canonical({kind: list(values) for kind, values in subjects.items()}) if subjects else b"{}",
+        b',"time":', orjson.dumps(time), b"}",
+    ))  # fmt: skip
+    return Entry(body, (event_id, time, principal.client_id, organisation, purpose.name if purpose else None, status))
+
+
+@functools.lru_cache(maxsize=FRAGMENTS_KEPT)
+def _caller(
+    subject: str | None,
+    client_id: str | None,
+    organisation: str | None,
+    role: str | None,
+    issuer: str | None,
+    purpose: str | None,
+    source: str | None,
+    justification: str | None,
+) -> bytes:
+    """Who asked (never their token) and why: the ``principal`` member's value, and the ``purpose`` member."""
+    principal = {"subject": subject, "client_id": client_id, "organisation": organisation,
+                 "role": role, "issuer": issuer}  # fmt: skip
+    why = {"name": purpose, "source": source, "justification": justification} if purpose is not None else None
+    return canonical(principal) + b',"purpose":' + (canonical(why) if why is not None else b"null")
+
+
+@functools.lru_cache(maxsize=256)
+def _agreements(agreements: tuple[tuple[str, int], ...]) -> bytes:
+    return canonical([{"id": identifier, "version": version} for identifier, version in agreements])
+
+
+def _operation(query: str | None, name: str | None) -> bytes:
+    """The operation's name and the SHA-256 of the document (never its variables)."""
+    digest = hashlib.sha256(query.encode()).hexdigest() if query is not None else None
+    return canonical({"name": name, "document_sha256": digest})
 
 
 def departments_record(plan: Plan, outcomes: Mapping[str, DepartmentOutcome]) -> dict[str, Any]:
@@ -104,14 +132,15 @@ def departments_record(plan: Plan, outcomes: Mapping[str, DepartmentOutcome]) ->
 
 
 #: What a table's rows showed a caller, by the caller's access to the table and the columns shown (the access
-#: object with it, so a recycled ``id`` is never taken for another).
-ShownMemo = MutableMapping[tuple[int, frozenset[str]], tuple[TableAccess, dict[str, Any]]]
+#: object with it, so a recycled ``id`` is never taken for another): the table's part of the event before its
+#: row count, and after it (:func:`disclosed_part`).
+ShownMemo = dict[tuple[int, frozenset[str]], tuple[TableAccess, bytes, bytes]]
 
 
-def disclosed_record(access: Access, summary: DisclosureSummary, memo: ShownMemo) -> list[dict[str, Any]]:
+def disclosed_record(access: Access, summary: DisclosureSummary, memo: ShownMemo) -> list[bytes]:
     """Per table whose rows reached the caller: how many, which columns and the mask on each, and the
-    grants and agreements that admitted them (all but the count remembered in ``memo``: a caller's access
-    is the same object request after request)."""
+    grants and agreements that admitted them (all but the count remembered in ``memo``, up to
+    :data:`FRAGMENTS_KEPT` tables: a caller's access is the same object request after request)."""
     record = []
     for table, rows in sorted(summary.rows.items()):
         table_access = access.table(*table)
@@ -119,23 +148,48 @@ def disclosed_record(access: Access, summary: DisclosureSummary, memo: ShownMemo
         key = (id(table_access), columns)
         remembered = memo.get(key)
         if remembered is None or remembered[0] is not table_access:
-            remembered = memo[key] = (table_access, _shown(table, table_access, columns))
-        record.append({**remembered[1], "rows": rows})
+            if len(memo) >= FRAGMENTS_KEPT:
+                memo.clear()
+            remembered = memo[key] = (table_access, *_around_rows(*_shown(table, table_access, columns)))
+        record.append(b"%s%d%s" % (remembered[1], rows, remembered[2]))
     return record
 
 
-def _shown(table: tuple[str, str], access: TableAccess, shown: frozenset[str]) -> dict[str, Any]:
+def disclosed_part(
+    table: str, columns: Mapping[str, str | None], grants: Sequence[str], agreements: Sequence[str], rows: int
+) -> bytes:
+    """A table's part of ``disclosed``: ``rows`` rows of ``table`` showed ``columns`` (each with its mask, if
+    any), admitted by ``grants`` (scopes) and ``agreements`` (``id@version``)."""
+    before, after = _around_rows(table, columns, grants, agreements)
+    return b"%s%d%s" % (before, rows, after)
+
+
+def _around_rows(
+    table: str, columns: Mapping[str, str | None], grants: Sequence[str], agreements: Sequence[str]
+) -> tuple[bytes, bytes]:
+    """A table's part of ``disclosed`` before its row count, and after it (its members in key order)."""
+    before = b'{"agreements":%s,"columns":%s,"grants":%s,"rows":' % (
+        canonical(list(agreements)),
+        canonical(dict(columns)),
+        canonical(list(grants)),
+    )
+    return before, b',"table":%s}' % canonical(table)
+
+
+def _shown(
+    table: tuple[str, str], access: TableAccess, shown: frozenset[str]
+) -> tuple[str, dict[str, str | None], list[str], list[str]]:
     grants = access.grants
     columns: dict[str, str | None] = {}
     for name in sorted(shown):
         masks = sorted({g.masks[name].describe() if name in g.masks else "" for g in grants if name in g.columns})
         columns[name] = None if masks in ([], [""]) else " | ".join(mask or "none" for mask in masks)
-    return {
-        "table": f"{table[0]}.{table[1]}",
-        "columns": columns,
-        "grants": sorted({grant.scope for grant in grants}),
-        "agreements": sorted({f"{g.agreement[0]}@{g.agreement[1]}" for g in grants if g.agreement is not None}),
-    }
+    return (
+        f"{table[0]}.{table[1]}",
+        columns,
+        sorted({grant.scope for grant in grants}),
+        sorted({f"{g.agreement[0]}@{g.agreement[1]}" for g in grants if g.agreement is not None}),
+    )
 
 
 def filters(document: DocumentNode | None) -> list[str]:

@@ -6,8 +6,16 @@ append takes SQLite's write lock with ``BEGIN IMMEDIATE``, so they append in tur
 Each operation runs as one call on the store's own thread, so it costs the event loop one hand-off, not one
 per statement. Appends are group-committed there: an append handed over while the thread is busy waits in
 ``_appends``, and when the thread is free it commits every append waiting (up to ``max_batch_events``
-events), in the order they came, in one transaction (read the head, insert, move the head, sign a checkpoint
-if one is due, commit), then wakes their requests and looks again, without waiting for the event loop.
+events), in the order they came, in one transaction, then wakes their requests and looks again, without
+waiting for the event loop.
+
+That transaction is one statement when it can be: the events, linked after the head the store's thread
+remembers, inserted by one ``INSERT`` that commits by itself. Triggers keep the chain: one refuses an event
+that does not follow the head (another process appended since: the thread then reads the head and appends
+in a transaction of its own), one moves the head. Every statement lets go of the GIL and must win it back
+from the busy event loop, which costs the thread far more than the statement itself (measured in
+``docs/performance.md``), so the fewer the better. When a checkpoint may be due, the thread appends in a
+transaction of its own too: read the head, insert, read the last checkpoint, sign one if due, commit.
 """
 
 from __future__ import annotations
@@ -52,6 +60,19 @@ _INDEX = (
     "INSERT INTO audit_agreements SELECT DISTINCT e.seq, json_extract(a.value, '$.id') FROM audit_events e, "
     "json_each(e.body, '$.agreements') a WHERE e.seq > ? AND e.seq <= ?",
 )
+#: Why the store refuses an event inserted out of its place in the chain.
+_NOT_AT_HEAD = "fedgate: the event does not follow the head of the chain"
+#: The triggers that keep the chain whoever inserts (the head row is made when the store opens).
+_TRIGGERS = f"""
+CREATE TRIGGER IF NOT EXISTS audit_events_follow_head BEFORE INSERT ON audit_events
+WHEN NEW.seq IS NOT (SELECT seq + 1 FROM audit_head WHERE id = 1)
+  OR NEW.prev_hash IS NOT (SELECT hash FROM audit_head WHERE id = 1)
+BEGIN SELECT RAISE(ABORT, '{_NOT_AT_HEAD}'); END;
+CREATE TRIGGER IF NOT EXISTS audit_events_move_head AFTER INSERT ON audit_events
+BEGIN UPDATE audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1; END;
+"""  # noqa: S608 (fixed text)
+#: Most events inserted by one statement (ten parameters each; SQLite takes at most 32,766).
+_ROWS_PER_INSERT = 1000
 #: Most events indexed in one transaction (about 7 ms for events of 50 people each, on this project's machines).
 _INDEX_CHUNK = 100
 T = TypeVar("T")
@@ -66,7 +87,7 @@ def _connect(file: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before a response leaves
         db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(SCHEMA)
+        db.executescript(SCHEMA + _TRIGGERS)
         db.execute("INSERT OR IGNORE INTO audit_head VALUES (1, 0, ?)", (GENESIS,))
         db.execute(INDEXED_FROM_HEAD)
     except BaseException:
@@ -88,6 +109,12 @@ class SqliteAuditStore:
         #: Appends waiting for the thread, and whether the thread is committing them (both under ``_lock``).
         self._appends: list[_Append] = []
         self._appending = False
+        #: What the store's thread last saw of the chain: its head, and whether it knows the latest checkpoint
+        #: and which it is (only that thread reads or writes these; another process appending makes them old,
+        #: which costs the next append a transaction of its own, never a wrong link).
+        self._head: tuple[int, str] | None = None
+        self._last_checkpoint: Checkpoint | None = None
+        self._knows_last_checkpoint = False
 
     async def _call(self, work: Callable[..., T], *args: Any) -> T:
         assert self._thread is not None, "the store is open"
@@ -163,7 +190,7 @@ class SqliteAuditStore:
                 try:
                     if self._db is None:
                         raise AuditUnavailableError("the audit store is not open")
-                    linked = _transaction(functools.partial(_append, entries, appends[-1].checkpoints), self._db)
+                    linked = self._append_entries(entries, appends[-1].checkpoints, self._db)
                 except Exception as error:  # the database's error, a closed store, or a fault: those appends fail
                     if not isinstance(error, sqlite3.Error | AuditUnavailableError):
                         log.error("audit_append_fault", exc_info=error)
@@ -175,6 +202,31 @@ class SqliteAuditStore:
             with self._lock:
                 self._appending = False
             raise
+
+    def _append_entries(
+        self, entries: Sequence[Entry], checkpoints: CheckpointPolicy, db: sqlite3.Connection
+    ) -> list[StoredEvent]:
+        """On the store's thread: ``entries`` linked after the head and durable, by one statement when the head
+        is known and no checkpoint is due, else in a transaction of their own."""
+        if self._head is not None and self._knows_last_checkpoint and 0 < len(entries) <= _ROWS_PER_INSERT:
+            linked = link_batch(*self._head, entries)
+            if not checkpoints.due(linked[-1].seq, self._last_checkpoint):
+                try:
+                    db.execute(
+                        _insert_rows(len(linked)), [value for row in event_rows(linked, entries) for value in row]
+                    )
+                except sqlite3.IntegrityError as error:
+                    if str(error) != _NOT_AT_HEAD:
+                        raise
+                else:
+                    self._head = (linked[-1].seq, linked[-1].hash)
+                    return linked
+        self._head = None  # unknown until the transaction has committed
+        linked, self._last_checkpoint = _transaction(functools.partial(_append, entries, checkpoints), db)
+        self._knows_last_checkpoint = True
+        if linked:
+            self._head = (linked[-1].seq, linked[-1].hash)
+        return linked
 
     async def index(self) -> int:
         """Index in transactions of at most :data:`_INDEX_CHUNK` events: appends handed over meanwhile commit
@@ -201,7 +253,7 @@ class SqliteAuditStore:
     async def checkpoint_if_due(self, checkpoints: CheckpointPolicy) -> Checkpoint | None:
         def work(db: sqlite3.Connection) -> Checkpoint | None:
             seq, head = _head(db)
-            return _checkpoint(db, seq, head, checkpoints) if seq > 0 else None
+            return _checkpoint(db, seq, head, checkpoints, _last_checkpoint(db)) if seq > 0 else None
 
         return await self._run(work, "the audit store could not sign a checkpoint", write=True)
 
@@ -270,14 +322,24 @@ class _Append:
     done: asyncio.Future[list[StoredEvent]]
 
 
-def _append(entries: Sequence[Entry], checkpoints: CheckpointPolicy, db: sqlite3.Connection) -> list[StoredEvent]:
-    """``entries`` linked after the head and inserted, the head moved, and a checkpoint if one is due."""
+def _append(
+    entries: Sequence[Entry], checkpoints: CheckpointPolicy, db: sqlite3.Connection
+) -> tuple[list[StoredEvent], Checkpoint | None]:
+    """``entries`` linked after the head and inserted (a trigger moves the head), and a checkpoint signed if
+    one is due; the events, and the latest checkpoint after them."""
     linked = link_batch(*_head(db), entries)
     db.executemany(SQL.insert_event, event_rows(linked, entries))
+    last = _last_checkpoint(db)
     if linked:
-        db.execute(SQL.move_head, (linked[-1].seq, linked[-1].hash))
-        _checkpoint(db, linked[-1].seq, linked[-1].hash, checkpoints)
-    return linked
+        last = _checkpoint(db, linked[-1].seq, linked[-1].hash, checkpoints, last) or last
+    return linked, last
+
+
+@functools.cache
+def _insert_rows(count: int) -> str:
+    """One statement inserting ``count`` events."""
+    row = "(" + ", ".join("?" * 10) + ")"
+    return SQL.insert_event.partition(" VALUES ")[0] + " VALUES " + ", ".join([row] * count)
 
 
 def _transaction(work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
@@ -321,9 +383,16 @@ def _anchor(db: sqlite3.Connection) -> Anchor | None:
     return Anchor(int(row[0]), str(row[1])) if row is not None else None
 
 
-def _checkpoint(db: sqlite3.Connection, seq: int, head: str, policy: CheckpointPolicy) -> Checkpoint | None:
+def _last_checkpoint(db: sqlite3.Connection) -> Checkpoint | None:
     row = db.execute(SQL.last_checkpoint).fetchone()
-    checkpoint = due_checkpoint(policy, seq, head, checkpoint_of(row) if row is not None else None)
+    return checkpoint_of(row) if row is not None else None
+
+
+def _checkpoint(
+    db: sqlite3.Connection, seq: int, head: str, policy: CheckpointPolicy, last: Checkpoint | None
+) -> Checkpoint | None:
+    """The checkpoint of the head ``seq`` signed and inserted, if one is due after ``last``."""
+    checkpoint = due_checkpoint(policy, seq, head, last)
     if checkpoint is not None:
         db.execute(SQL.insert_checkpoint, checkpoint_row(checkpoint))
     return checkpoint

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from gateway.audit.chain import Anchor, Checkpoint, StoredEvent, canonical, link
+from gateway.audit.chain import Anchor, Checkpoint, StoredEvent, link
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,6 @@ class Entry:
     def of(cls, body: bytes) -> Entry:
         """The entry of a canonical ``body``."""
         return cls(body, columns_of(orjson.loads(body)))
-
-    @classmethod
-    def of_event(cls, event: Mapping[str, Any]) -> Entry:
-        """The entry of ``event``: its canonical body, and its columns taken from ``event`` itself."""
-        return cls(canonical(event), columns_of(event))
 
 
 @dataclass(frozen=True)

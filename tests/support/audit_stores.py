@@ -15,10 +15,9 @@ import aiosqlite
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.audit.chain import canonical
 from gateway.audit.keys import Signer
 from gateway.audit.postgres_store import PostgresAuditStore
-from gateway.audit.record import event
+from gateway.audit.record import entry
 from gateway.audit.settings import AuditSettings
 from gateway.audit.settings import PostgresAuditStore as PostgresSettings
 from gateway.audit.sqlite_store import SqliteAuditStore
@@ -99,27 +98,23 @@ def audit_settings(**overrides: Any) -> AuditSettings:
 
 def body(number: int, *, client: str = "app", purpose: str = "direct_care", subjects: Sequence[str] = (),
          agreement: str = "ISA-1", status: str = "ok") -> bytes:  # fmt: skip
-    """A realistic event (the gateway's own :func:`~gateway.audit.record.event`) numbered ``number``."""
+    """A realistic event (the gateway's own :func:`~gateway.audit.record.entry`) numbered ``number``."""
     principal = Principal(
         subject=f"user-{number}", client_id=client, scopes=frozenset({"care"}), attributes={"org_code": "ORG-1"},
         authenticated=True, purpose=Purpose(purpose, "header", "because"),
     )  # fmt: skip
-    return canonical(
-        event(
-            time=(dt.datetime(2026, 11, 1, tzinfo=dt.UTC) + dt.timedelta(hours=number)).strftime(
-                "%Y-%m-%dT%H:%M:%S.%fZ"
-            ),
-            request_id=f"r{number}",
-            principal=principal,
-            organisation_attribute="org_code",
-            query="{ clinic { people { personId } } }",
-            operation_name=None,
-            status=status,
-            code=None,
-            agreements=[(agreement, 1)],
-            subjects={"nhs_number": list(subjects)} if subjects else {},
-        )
-    )
+    return entry(
+        time=(dt.datetime(2026, 11, 1, tzinfo=dt.UTC) + dt.timedelta(hours=number)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        request_id=f"r{number}",
+        principal=principal,
+        organisation_attribute="org_code",
+        query="{ clinic { people { personId } } }",
+        operation_name=None,
+        status=status,
+        code=None,
+        agreements=[(agreement, 1)],
+        subjects={"nhs_number": list(subjects)} if subjects else {},
+    ).body
 
 
 async def write(opened: OpenStore, bodies: Sequence[bytes], **settings: Any) -> AuditWriter:
