@@ -1,7 +1,8 @@
 """The SQLite store's group commit: appends handed over while the store's thread is busy wait for it and are
 committed together, in the order they came, in one transaction; a transaction that fails fails every append
 in it, and the store goes on recording once the cause is gone. Indexing in bulk lets appends commit between
-its transactions.
+its transactions. The head the store's thread remembers never forks the chain when another writer appends,
+and the store itself refuses an event out of its place.
 
 SQLite's write lock is held from another connection, as another process sharing the file would hold it, to
 keep the store's thread busy for as long as the test needs.
@@ -182,3 +183,47 @@ async def test_a_fault_inside_a_transaction_fails_its_appends_and_the_next_appen
         checkpoints = Checkpoints(opened.signer, 1000, 3600)
         (recorded,) = await asyncio.wait_for(store.append([Entry.of(body(2))], checkpoints), 5)
         assert recorded.seq == 1  # the failed transaction was rolled back
+
+
+async def test_an_append_after_another_writer_appended_follows_that_writers_events(tmp_path: Path) -> None:
+    """The store's thread remembers the head it left; another process appending to the same file moves the
+    head on, and the next append follows the other writer's events instead of forking the chain."""
+    async with open_store("sqlite", tmp_path) as opened:
+        other = SqliteAuditStore(Path(opened.location))
+        await other.open()
+        try:
+            checkpoints = Checkpoints(opened.signer, 1000, 3600)
+            (first,) = await opened.store.append([Entry.of(body(1))], checkpoints)
+            theirs = await other.append([Entry.of(body(2)), Entry.of(body(3))], checkpoints)
+            (last,) = await opened.store.append([Entry.of(body(4))], checkpoints)
+        finally:
+            await other.close()
+        assert [first.seq, *(event.seq for event in theirs), last.seq] == [1, 2, 3, 4]
+        assert last.prev_hash == theirs[-1].hash
+        verdict = await verify_store(opened.store, opened.signer.public_key)
+        assert (verdict.ok, verdict.events) == (True, 4)
+
+
+async def test_checkpoints_come_every_n_events_when_events_come_one_at_a_time(tmp_path: Path) -> None:
+    async with open_store("sqlite", tmp_path) as opened:
+        for number in range(7):
+            checkpoints = Checkpoints(opened.signer, 2, 3600)
+            await opened.store.append([Entry.of(body(number))], checkpoints)
+            assert [checkpoint.seq for checkpoint in checkpoints.drain()] == ([number + 1] if number % 2 else [])
+        assert [checkpoint.seq for checkpoint in await opened.store.checkpoints()] == [2, 4, 6]
+
+
+async def test_the_store_refuses_an_event_that_does_not_follow_its_head(tmp_path: Path) -> None:
+    """Whoever inserts: an event must take the next position after the head and link to its hash."""
+    async with open_store("sqlite", tmp_path) as opened:
+        (first,) = await opened.store.append([Entry.of(body(1))], Checkpoints(opened.signer, 1000, 3600))
+        row = (body(2).decode(), "c", "o", "p", "ok")
+        with closing(sqlite3.connect(opened.location)) as db:
+            for seq, previous in ((3, first.hash), (2, "f" * 64)):
+                with pytest.raises(sqlite3.IntegrityError, match="does not follow the head"):
+                    db.execute("INSERT INTO audit_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               (seq, f"e{seq}", "t", previous, "h" * 64, *row))  # fmt: skip
+            db.execute("INSERT INTO audit_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (2, "e2", "t", first.hash, "h" * 64, *row))  # fmt: skip
+            db.commit()
+        assert await opened.store.head() == 2  # the head moved with the insert

@@ -6,8 +6,10 @@ whoever writes it:
 * ``audit_head`` holds the chain's last ``seq`` and ``hash`` in one row. An append takes that row inside
   its transaction (PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``), links its batch to
   it, inserts the events and moves the head, then commits: writers in several processes and on several
-  hosts append in turn, and every event follows the one committed before it. A batch (group commit) costs
-  one transaction however many events it holds.
+  hosts append in turn, and every event follows the one committed before it. (SQLite's store saves the
+  read when it can: it links to the head it left and inserts in one statement, and a trigger refuses the
+  batch if another writer moved the head meanwhile; see :mod:`gateway.audit.sqlite_store`.) A batch (group
+  commit) costs one transaction however many events it holds.
 * ``audit_events`` holds each event's canonical body, its links, and columns derived from the body for
   queries (client, organisation, purpose, outcome, time); ``audit_subjects`` and ``audit_agreements`` index
   the people and agreements of each event. Those are written in bulk, off the path of any request: by the
