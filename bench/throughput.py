@@ -20,9 +20,12 @@ against PostgreSQL's own.
 
 Printed: requests/s, p50 and p99 latency per server; the ratios of each fedgate to PostGraphile v5 and v4
 and to the ceiling, and of the audited ones to the one without; fedgate again with two worker processes;
-that every request answered has its audit event; one worker's resident memory over a long run.
+that every request answered has its audit event, and how long requests waited for their records to be
+durable; the audit's cost again at ``--busy-connections`` (64), where that wait hides behind other
+requests' work; one worker's resident memory over a long run.
 
-    python -m bench.throughput [--duration 8] [--rounds 2] [--connections 16] [--memory-seconds 60]
+    python -m bench.throughput [--duration 8] [--rounds 2] [--connections 16] [--busy-connections 64]
+                               [--memory-seconds 60]
 """
 
 from __future__ import annotations
@@ -299,10 +302,7 @@ def report(query: str, results: dict[str, list[Load]]) -> None:
             f" p99 {_ratio(ours.p99_ms, v5.p99_ms)}   /v4: {_ratio(ours.requests_per_second, v4.requests_per_second)}"
             f"   /ceiling: {_ratio(ours.requests_per_second, ceiling.requests_per_second)}"
         )
-    bare = medians["fedgate, no audit"].requests_per_second
-    for name in (AUDITED, "fedgate, audit PostgreSQL"):
-        cost = 1 - medians[name].requests_per_second / bare
-        print(f"  the audit's cost, {name.removeprefix('fedgate, audit ')}: {cost:6.1%} of throughput (target <= 10%)")
+    audit_costs(medians)
     two = medians["fedgate, 2 workers"]
     print(
         "  2 workers (audit PostgreSQL) / 1 worker: throughput "
@@ -417,6 +417,44 @@ async def direct_latencies(care_file: Path, repeat: int = 2000) -> tuple[float, 
     return health_ms, care_ms
 
 
+def audit_costs(medians: dict[str, Load]) -> None:
+    bare = medians["fedgate, no audit"].requests_per_second
+    for name in (AUDITED, "fedgate, audit PostgreSQL"):
+        cost = 1 - medians[name].requests_per_second / bare
+        print(f"  the audit's cost, {name.removeprefix('fedgate, audit ')}: {cost:6.1%} of throughput (target <= 10%)")
+
+
+#: The fedgates driven again with ``--busy-connections``: enough requests in flight that the wait for each
+#: one's durable record is hidden behind the others' work, so what is left of the audit's cost is its work.
+BUSY = (AUDITED, "fedgate, audit PostgreSQL", "fedgate, no audit")
+
+
+async def busy(targets: Sequence[Target], args: argparse.Namespace) -> None:
+    chosen = [target for target in targets if target.name in BUSY]
+    results = await compare(chosen, args, connections=args.busy_connections)
+    for query, figures in results.items():
+        medians = {name: median_load(runs) for name, runs in figures.items()}
+        print(f"\nquery '{query}' at {args.busy_connections} connections (medians of {args.rounds} rounds)")
+        for name, load_ in medians.items():
+            print(f"  {name:<26} {load_}")
+        audit_costs(medians)
+
+
+async def durability_waits(client: httpx.AsyncClient, served: dict[str, tuple[str, int]]) -> None:
+    """What each audited fedgate's requests waited for their records (its ``/metrics``), over the whole run."""
+    for name in (AUDITED, "fedgate, audit PostgreSQL"):
+        text = (await client.get(served[name][0].removesuffix("/graphql") + "/metrics")).text
+        sums = {
+            key: float(value)
+            for key, value in (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+            if key.startswith(("fedgate_audit_commit_duration_seconds_", "fedgate_audit_batch_events_"))
+        }
+        wait = sums["fedgate_audit_commit_duration_seconds_sum"] / sums["fedgate_audit_commit_duration_seconds_count"]
+        batch = sums["fedgate_audit_batch_events_sum"] / sums["fedgate_audit_batch_events_count"]
+        per = "request" if name == AUDITED else "batch"
+        print(f"{name}: {wait * 1000:.2f} ms waited for durability a {per}, {batch:.1f} events a transaction")
+
+
 def graphile_target(name: str, url: str) -> Target:
     return Target(name, {query: (url, _graphql(*text)) for query, text in POSTGRAPHILE_QUERIES.items()}, {})
 
@@ -425,13 +463,15 @@ def fedgate_target(name: str, url: str, headers: dict[str, str]) -> Target:
     return Target(name, {query: (url, _graphql(*text)) for query, text in FEDGATE_QUERIES.items()}, headers)
 
 
-async def compare(targets: Sequence[Target], args: argparse.Namespace) -> dict[str, dict[str, list[Load]]]:
-    """Every query against every target, interleaved in rounds."""
+async def compare(
+    targets: Sequence[Target], args: argparse.Namespace, *, connections: int | None = None
+) -> dict[str, dict[str, list[Load]]]:
+    """Every query against every target, interleaved in rounds (``connections``: default ``--connections``)."""
     results: dict[str, dict[str, list[Load]]] = {query: {} for query in FEDGATE_QUERIES}
     for _ in range(args.rounds):
         for query in FEDGATE_QUERIES:
             for target in targets:
-                figures = await load(target, query, connections=args.connections, duration=args.duration)
+                figures = await load(target, query, connections=connections or args.connections, duration=args.duration)
                 results[query].setdefault(target.name, []).append(figures)
     return results
 
@@ -442,6 +482,9 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--memory-seconds", type=int, default=60, help="length of the memory run (0: skip it)")
+    parser.add_argument(
+        "--busy-connections", type=int, default=64, help="the audit's cost again at this many connections (0: skip)"
+    )
     args = parser.parse_args(argv)
     await ensure_health_data()
     await fresh_audit_database()
@@ -478,6 +521,9 @@ async def main(argv: Sequence[str] | None = None) -> None:
                     recorded = after[mode] - before[mode]
                     print(f"\naudit in {mode}: {count} requests answered, {recorded} events recorded"
                           + ("" if recorded >= count else "  MISSING EVENTS"))  # fmt: skip
+                await durability_waits(client, served)
+                if args.busy_connections:
+                    await busy(targets, args)
                 url, pid = served[AUDITED]
                 await fanout(url, headers, args.duration, directory / "care.db")
                 if args.memory_seconds:
