@@ -227,3 +227,13 @@ async def test_the_store_refuses_an_event_that_does_not_follow_its_head(tmp_path
                        (2, "e2", "t", first.hash, "h" * 64, *row))  # fmt: skip
             db.commit()
         assert await opened.store.head() == 2  # the head moved with the insert
+
+
+async def test_a_batch_larger_than_one_statement_takes_is_appended_whole(tmp_path: Path) -> None:
+    async with open_store("sqlite", tmp_path) as opened:
+        checkpoints = Checkpoints(opened.signer, 1000, 3600)
+        await opened.store.append([Entry.of(body(0))], checkpoints)  # the head is now known to the thread
+        stored = await opened.store.append([Entry.of(body(n)) for n in range(1, 251)], checkpoints)
+        assert [event.seq for event in stored] == list(range(2, 252))
+        verdict = await verify_store(opened.store, opened.signer.public_key)
+        assert (verdict.ok, verdict.events) == (True, 251)

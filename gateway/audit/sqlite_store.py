@@ -71,8 +71,9 @@ BEGIN SELECT RAISE(ABORT, '{_NOT_AT_HEAD}'); END;
 CREATE TRIGGER IF NOT EXISTS audit_events_move_head AFTER INSERT ON audit_events
 BEGIN UPDATE audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1; END;
 """  # noqa: S608 (fixed text)
-#: Most events inserted by one statement (ten parameters each; SQLite takes at most 32,766).
-_ROWS_PER_INSERT = 1000
+#: Most events inserted by one statement; a larger batch (more requests waiting on one commit than this) is
+#: appended in a transaction of its own. It bounds the statements kept compiled (one per batch size).
+_ROWS_PER_INSERT = 100
 #: Most events indexed in one transaction (about 7 ms for events of 50 people each, on this project's machines).
 _INDEX_CHUNK = 100
 T = TypeVar("T")
