@@ -289,3 +289,20 @@ async def test_reading_the_audit_needs_its_purpose_and_is_bounded_before_any_wor
         ("refused", "BAD_USER_INPUT"), ("ok", None),
     ]  # fmt: skip
     assert reads[-1]["disclosed"][0]["table"] == "fedgate.audit_events" and reads[-1]["disclosed"][0]["rows"] == 2
+
+
+async def test_a_justification_is_recorded_as_its_sender_wrote_it(sqlite_clinic: Catalog, tmp_path: Path) -> None:
+    """Header bytes in UTF-8 (curl, client libraries) and in Latin-1 (a browser's ``fetch``) alike."""
+    sent = ["Referral for Siân 🙂".encode(), "Referral for Siân".encode("latin-1")]
+    async with audited(tmp_path, sqlite_clinic) as deployment:
+        token = await deployment.token("council-care")
+        async with httpx.AsyncClient() as http:
+            for justification in sent:
+                response = await http.post(
+                    f"{deployment.base_url}/graphql", json={"query": "{ clinic { people(limit: 1) { personId } } }"},
+                    headers={"authorization": f"Bearer {token}", "fedgate-purpose": "direct_care",
+                             "fedgate-justification": justification},
+                )  # fmt: skip
+                assert response.status_code == 200, response.text
+    events = await recorded(tmp_path)
+    assert [event["purpose"]["justification"] for event in events] == ["Referral for Siân 🙂", "Referral for Siân"]

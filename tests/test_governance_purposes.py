@@ -39,6 +39,14 @@ RESOLVED: list[tuple[str, PurposeSettings, tuple[str, str | None] | None, dict[s
      {"fedgate-justification": "Referral 3"}, Purpose("safeguarding", "token", "Referral 3")),
     ("the token's own justification", PurposeSettings(), ("safeguarding", "Referral 4"), {},
      Purpose("safeguarding", "token", "Referral 4")),
+    # Header values as the server hands them over: each byte as the Latin-1 character of that number.
+    ("a justification sent in UTF-8", WITH_HEADER, None,
+     {"fedgate-purpose": "safeguarding",
+      "fedgate-justification": "Referral for Siân 🙂".encode().decode("latin-1")},
+     Purpose("safeguarding", "header", "Referral for Siân 🙂")),
+    ("a justification sent in Latin-1 (its â one byte, 0xE2, not UTF-8)", WITH_HEADER, None,
+     {"fedgate-purpose": "safeguarding", "fedgate-justification": "Referral for Siân"},
+     Purpose("safeguarding", "header", "Referral for Siân")),
 ]  # fmt: skip
 
 

@@ -213,7 +213,17 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         return None
     if len(value) > MAX_HEADER_CHARS:
         raise BadRequestError(f"the {name} header is longer than {MAX_HEADER_CHARS} characters")
-    return value.strip()
+    return _meant(value).strip()
+
+
+def _meant(value: str) -> str:
+    """A header's value as the text its sender meant. HTTP carries bytes, which the server hands over as
+    Latin-1: bytes that are UTF-8 (what curl and client libraries send for "Siân" or an emoji) are read as
+    UTF-8, any others as Latin-1 (what a browser's ``fetch`` sends for the characters it allows)."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not Latin-1 (a value made in this process), or not UTF-8
+        return value
 
 
 def check_purpose(
