@@ -49,6 +49,7 @@ from typing import Any
 import asyncpg
 import httpx
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.health_federation import (
     AUDIENCE,
@@ -445,9 +446,7 @@ async def durability_waits(client: httpx.AsyncClient, served: dict[str, tuple[st
     for name in (AUDITED, "fedgate, audit PostgreSQL"):
         text = (await client.get(served[name][0].removesuffix("/graphql") + "/metrics")).text
         sums = {
-            key: float(value)
-            for key, value in (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
-            if key.startswith(("fedgate_audit_commit_duration_seconds_", "fedgate_audit_batch_events_"))
+            sample.name: sample.value for family in text_string_to_metric_families(text) for sample in family.samples
         }
         wait = sums["fedgate_audit_commit_duration_seconds_sum"] / sums["fedgate_audit_commit_duration_seconds_count"]
         batch = sums["fedgate_audit_batch_events_sum"] / sums["fedgate_audit_batch_events_count"]

@@ -9,6 +9,7 @@ first operation with the worst outcome, in a batch). :class:`RequestTelemetry` o
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -76,8 +77,6 @@ class RequestTelemetry:
         self.route = route
         self.tracing = tracing
         self._durations = {outcome: REQUEST_DURATION.labels(endpoint, outcome.value) for outcome in Outcome}
-        #: The request counter's child per outcome and code label, resolved once (both sets are closed).
-        self._counts: dict[tuple[Outcome, str], Counter] = {}
 
     @contextlib.contextmanager
     def observe(self, request: Request) -> Iterator[Observed]:
@@ -90,15 +89,17 @@ class RequestTelemetry:
             finally:
                 verdict = observed.verdict or Verdict(Outcome.FAILED, InternalError.code)
                 code = code_label(verdict.code)
-                counted = self._counts.get((verdict.outcome, code))
-                if counted is None:
-                    counted = self._counts[verdict.outcome, code] = REQUESTS.labels(
-                        self.endpoint, verdict.outcome.value, code
-                    )
-                counted.inc()
+                _requests(self.endpoint, verdict.outcome.value, code).inc()
                 self._durations[verdict.outcome].observe(time.perf_counter() - started)
                 if span is not None:
                     _describe(span, request.method, self.route, observed.status or 500, verdict, code)
+
+
+@functools.cache
+def _requests(endpoint: str, outcome: str, code: str) -> Counter:
+    """The request counter's child for an endpoint, outcome and code label, resolved once (all three sets are
+    closed: endpoints, outcomes and the codes ``code_label`` lets through)."""
+    return REQUESTS.labels(endpoint, outcome, code)
 
 
 def _describe(span: trace.Span, method: str, route: str, status: int, verdict: Verdict, code: str) -> None:

@@ -12,7 +12,6 @@ verifies end to end, and a batch costs one round trip while this process is the 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
 
 import asyncpg
 
@@ -23,6 +22,7 @@ from gateway.audit.statements import (
     INDEXED_FROM_HEAD,
     MARK_MISSING,
     SCHEMA,
+    Head,
     Statements,
     checkpoint_of,
     checkpoint_row,
@@ -43,12 +43,8 @@ SQL = Statements(
 #: Several processes may create the tables at once: they take turns.
 _SETUP_LOCK = 7_264_656_104  # "fedgate" as a number: pg_advisory_xact_lock's key
 _LOCK_HEAD = SQL.head + " FOR UPDATE"
-#: The head and the last checkpoint (``FOR UPDATE``: locked for a transaction).
-_HEAD_AND_LAST_CHECKPOINT = (
-    "SELECT h.seq, h.hash, c.seq, c.hash, c.time, c.signature, c.key_id FROM audit_head h "  # noqa: S608
-    f"LEFT JOIN LATERAL ({SQL.last_checkpoint}) c ON true WHERE h.id = 1"
-)
-_LOCK_HEAD_AND_LAST_CHECKPOINT = _HEAD_AND_LAST_CHECKPOINT + " FOR UPDATE OF h"
+#: The head and the last checkpoint, locked for a transaction.
+_LOCK_HEAD_AND_LAST_CHECKPOINT = SQL.head_and_last_checkpoint + " FOR UPDATE OF h"
 #: The whole batch in one statement, its events' columns as arrays ($1-$10) and a checkpoint's ($11-$15), moving
 #: the head to $16/$17 if it is still at $18/$19 (else nothing is written, and it returns 0). Without an $18, the
 #: head moves unconditionally.
@@ -88,7 +84,7 @@ class PostgresAuditStore:
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         #: The head as this process last wrote or read it (``None``: read it before the next append).
-        self._head: _Head | None = None
+        self._head: Head | None = None
 
     async def open(self) -> None:
         settings = self.settings
@@ -137,13 +133,13 @@ class PostgresAuditStore:
         async with self._connected().acquire() as connection:
             for _ in range(_OPTIMISTIC_TRIES):
                 if self._head is None:
-                    self._head = _Head.of(await connection.fetchrow(_HEAD_AND_LAST_CHECKPOINT))
+                    self._head = Head.of(await connection.fetchrow(SQL.head_and_last_checkpoint))
                 appended = await _append(connection, self._head, entries, checkpoints, conditional=True)
                 self._head = appended[1] if appended else None  # None: another process appended since
                 if appended:
                     return appended[0]
             async with connection.transaction():
-                head = _Head.of(await connection.fetchrow(_LOCK_HEAD_AND_LAST_CHECKPOINT))
+                head = Head.of(await connection.fetchrow(_LOCK_HEAD_AND_LAST_CHECKPOINT))
                 appended = await _append(connection, head, entries, checkpoints, conditional=False)
             assert appended is not None, "an unconditional append writes"
             self._head = appended[1]
@@ -233,27 +229,14 @@ class PostgresAuditStore:
         return anchor
 
 
-@dataclass(frozen=True)
-class _Head:
-    """The chain's head as last seen, with the last checkpoint then."""
-
-    seq: int
-    hash: str
-    last: Checkpoint | None
-
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> _Head:
-        return cls(int(row[0]), str(row[1]), checkpoint_of(tuple(row)[2:]) if row[2] is not None else None)
-
-
 async def _append(
     connection: asyncpg.Connection,
-    head: _Head,
+    head: Head,
     entries: Sequence[Entry],
     checkpoints: CheckpointPolicy,
     *,
     conditional: bool,
-) -> tuple[list[StoredEvent], _Head] | None:
+) -> tuple[list[StoredEvent], Head] | None:
     """``entries`` linked to ``head`` and written in one statement, with the new head (``conditional``: only if
     the store's head is still ``head``; ``None`` if it was not, and a checkpoint signed for it is withdrawn)."""
     linked = link_batch(head.seq, head.hash, entries)
@@ -266,7 +249,7 @@ async def _append(
         if checkpoint is not None:
             checkpoints.withdraw(checkpoint)
         return None
-    return linked, _Head(top.seq, top.hash, checkpoint or head.last)
+    return linked, Head(top.seq, top.hash, checkpoint or head.last)
 
 
 async def _checkpoint(

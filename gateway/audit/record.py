@@ -57,7 +57,7 @@ def entry(
     agreements: Iterable[tuple[str, int]] = (),
     departments: Mapping[str, Any] | None = None,
     disclosed: Sequence[bytes] = (),
-    subjects: Mapping[str, Sequence[str]] | None = None,
+    subjects: dict[str, list[str]] | None = None,
     bulk: Mapping[str, Any] | None = None,
 ) -> Entry:
     """The entry of the event (see the module's docstring for its shape); ``disclosed``: the canonical JSON
@@ -81,7 +81,7 @@ def entry(
             *((purpose.name, purpose.source, purpose.justification) if purpose is not None else (None, None, None)),
         ),
         b',"request_id":', orjson.dumps(request_id),
-        b',"subjects":', canonical({kind: list(values) for kind, values in subjects.items()}) if subjects else b"{}",
+        b',"subjects":', canonical(subjects) if subjects else b"{}",
         b',"time":', orjson.dumps(time), b"}",
     ))  # fmt: skip
     return Entry(body, (event_id, time, principal.client_id, organisation, purpose.name if purpose else None, status))

@@ -37,6 +37,7 @@ from gateway.audit.statements import (
     INDEXED_FROM_HEAD,
     MARK_MISSING,
     SCHEMA,
+    Head,
     Statements,
     checkpoint_of,
     checkpoint_row,
@@ -110,12 +111,10 @@ class SqliteAuditStore:
         #: Appends waiting for the thread, and whether the thread is committing them (both under ``_lock``).
         self._appends: list[_Append] = []
         self._appending = False
-        #: What the store's thread last saw of the chain: its head, and whether it knows the latest checkpoint
-        #: and which it is (only that thread reads or writes these; another process appending makes them old,
-        #: which costs the next append a transaction of its own, never a wrong link).
-        self._head: tuple[int, str] | None = None
-        self._last_checkpoint: Checkpoint | None = None
-        self._knows_last_checkpoint = False
+        #: The chain's head as the store's thread last saw it (only that thread reads or writes it; ``None``:
+        #: unknown). Another process appending makes it old, which costs the next append a transaction of its
+        #: own, never a wrong link.
+        self._head: Head | None = None
 
     async def _call(self, work: Callable[..., T], *args: Any) -> T:
         assert self._thread is not None, "the store is open"
@@ -209,9 +208,10 @@ class SqliteAuditStore:
     ) -> list[StoredEvent]:
         """On the store's thread: ``entries`` linked after the head and durable, by one statement when the head
         is known and no checkpoint is due, else in a transaction of their own."""
-        if self._head is not None and self._knows_last_checkpoint and 0 < len(entries) <= _ROWS_PER_INSERT:
-            linked = link_batch(*self._head, entries)
-            if not checkpoints.due(linked[-1].seq, self._last_checkpoint):
+        head = self._head
+        if head is not None and 0 < len(entries) <= _ROWS_PER_INSERT:
+            linked = link_batch(head.seq, head.hash, entries)
+            if not checkpoints.due(linked[-1].seq, head.last):
                 try:
                     db.execute(
                         _insert_rows(len(linked)), [value for row in event_rows(linked, entries) for value in row]
@@ -220,13 +220,10 @@ class SqliteAuditStore:
                     if str(error) != _NOT_AT_HEAD:
                         raise
                 else:
-                    self._head = (linked[-1].seq, linked[-1].hash)
+                    self._head = Head(linked[-1].seq, linked[-1].hash, head.last)
                     return linked
         self._head = None  # unknown until the transaction has committed
-        linked, self._last_checkpoint = _transaction(functools.partial(_append, entries, checkpoints), db)
-        self._knows_last_checkpoint = True
-        if linked:
-            self._head = (linked[-1].seq, linked[-1].hash)
+        linked, self._head = _transaction(functools.partial(_append, entries, checkpoints), db)
         return linked
 
     async def index(self) -> int:
@@ -253,16 +250,16 @@ class SqliteAuditStore:
 
     async def checkpoint_if_due(self, checkpoints: CheckpointPolicy) -> Checkpoint | None:
         def work(db: sqlite3.Connection) -> Checkpoint | None:
-            seq, head = _head(db)
-            return _checkpoint(db, seq, head, checkpoints, _last_checkpoint(db)) if seq > 0 else None
+            head = _read_head(db)
+            return _checkpoint(db, head, checkpoints) if head.seq > 0 else None
 
         return await self._run(work, "the audit store could not sign a checkpoint", write=True)
 
     async def ping(self) -> None:
-        await self._run(_head, "the audit store does not answer")
+        await self._run(_read_head, "the audit store does not answer")
 
     async def head(self) -> int:
-        return (await self._run(_head, "the audit store does not answer"))[0]
+        return (await self._run(_read_head, "the audit store does not answer")).seq
 
     async def _rows(self, sql: str, values: Sequence[Any]) -> AsyncGenerator[Sequence[Any], None]:
         """The rows of ``sql``, fetched a page per hand-off."""
@@ -325,15 +322,17 @@ class _Append:
 
 def _append(
     entries: Sequence[Entry], checkpoints: CheckpointPolicy, db: sqlite3.Connection
-) -> tuple[list[StoredEvent], Checkpoint | None]:
+) -> tuple[list[StoredEvent], Head]:
     """``entries`` linked after the head and inserted (a trigger moves the head), and a checkpoint signed if
-    one is due; the events, and the latest checkpoint after them."""
-    linked = link_batch(*_head(db), entries)
+    one is due; the events, and the head after them."""
+    head = _read_head(db)
+    linked = link_batch(head.seq, head.hash, entries)
     db.executemany(SQL.insert_event, event_rows(linked, entries))
-    last = _last_checkpoint(db)
-    if linked:
-        last = _checkpoint(db, linked[-1].seq, linked[-1].hash, checkpoints, last) or last
-    return linked, last
+    if not linked:
+        return linked, head
+    top = linked[-1]
+    signed = _checkpoint(db, Head(top.seq, top.hash, head.last), checkpoints)
+    return linked, Head(top.seq, top.hash, signed or head.last)
 
 
 @functools.cache
@@ -373,10 +372,10 @@ def _refuse(appends: Sequence[_Append], error: Exception) -> None:
             waiting.done.set_exception(failure)
 
 
-def _head(db: sqlite3.Connection) -> tuple[int, str]:
-    row = db.execute(SQL.head).fetchone()
+def _read_head(db: sqlite3.Connection) -> Head:
+    row = db.execute(SQL.head_and_last_checkpoint).fetchone()
     assert row is not None, "the head row is made when the store opens"
-    return int(row[0]), str(row[1])
+    return Head.of(row)
 
 
 def _anchor(db: sqlite3.Connection) -> Anchor | None:
@@ -384,16 +383,9 @@ def _anchor(db: sqlite3.Connection) -> Anchor | None:
     return Anchor(int(row[0]), str(row[1])) if row is not None else None
 
 
-def _last_checkpoint(db: sqlite3.Connection) -> Checkpoint | None:
-    row = db.execute(SQL.last_checkpoint).fetchone()
-    return checkpoint_of(row) if row is not None else None
-
-
-def _checkpoint(
-    db: sqlite3.Connection, seq: int, head: str, policy: CheckpointPolicy, last: Checkpoint | None
-) -> Checkpoint | None:
-    """The checkpoint of the head ``seq`` signed and inserted, if one is due after ``last``."""
-    checkpoint = due_checkpoint(policy, seq, head, last)
+def _checkpoint(db: sqlite3.Connection, head: Head, policy: CheckpointPolicy) -> Checkpoint | None:
+    """The checkpoint of ``head`` signed and inserted, if one is due after the last (``head.last``)."""
+    checkpoint = due_checkpoint(policy, head.seq, head.hash, head.last)
     if checkpoint is not None:
         db.execute(SQL.insert_checkpoint, checkpoint_row(checkpoint))
     return checkpoint

@@ -8,6 +8,7 @@ bound parameters; the only texts put into a statement are the fixed ones below.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.audit.chain import Checkpoint, StoredEvent
@@ -65,6 +66,11 @@ class Statements:
         self.move_index_mark = f"UPDATE audit_indexed SET seq = {m(1)} WHERE id = 1"  # noqa: S608
         self.checkpoints = "SELECT seq, hash, time, signature, key_id FROM audit_checkpoints ORDER BY seq"
         self.last_checkpoint = self.checkpoints + " DESC LIMIT 1"
+        #: The head and the last checkpoint, in one row (:meth:`Head.of`).
+        self.head_and_last_checkpoint = (
+            "SELECT h.seq, h.hash, c.seq, c.hash, c.time, c.signature, c.key_id FROM audit_head h "  # noqa: S608
+            f"LEFT JOIN ({self.last_checkpoint}) c ON true WHERE h.id = 1"
+        )
         self.insert_checkpoint = f"INSERT INTO audit_checkpoints VALUES ({m(1)}, {m(2)}, {m(3)}, {m(4)}, {m(5)})"  # noqa: S608
         self.anchor = "SELECT seq, hash FROM audit_anchor WHERE id = 1"
         self.events = (
@@ -107,6 +113,21 @@ class Statements:
         clause = (" WHERE " + " AND ".join(conditions)) if conditions else ""
         sql = f"SELECT seq, prev_hash, hash, body FROM audit_events{clause} ORDER BY seq DESC LIMIT {self.mark(len(values))}"  # noqa: S608, E501
         return sql, values
+
+
+@dataclass(frozen=True)
+class Head:
+    """The chain's head as a writer last saw it, with the last checkpoint then: a store appends after it
+    without reading either again until another writer moves the head."""
+
+    seq: int
+    hash: str
+    last: Checkpoint | None
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> Head:
+        """From a row of :attr:`Statements.head_and_last_checkpoint`."""
+        return cls(int(row[0]), str(row[1]), checkpoint_of(tuple(row)[2:]) if row[2] is not None else None)
 
 
 def event_rows(linked: Sequence[StoredEvent], entries: Sequence[Entry]) -> list[tuple[Any, ...]]:
