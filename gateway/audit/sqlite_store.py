@@ -15,7 +15,7 @@ that does not follow the head (another process appended since: the thread then r
 in a transaction of its own), one moves the head. Every statement lets go of the GIL and must win it back
 from the busy event loop, which costs the thread far more than the statement itself (measured in
 ``docs/performance.md``), so the fewer the better. When a checkpoint may be due, the thread appends in a
-transaction of its own too: read the head, insert, read the last checkpoint, sign one if due, commit.
+transaction of its own too: read the head and the last checkpoint, insert, sign one if due, commit.
 """
 
 from __future__ import annotations
